@@ -1,0 +1,298 @@
+//! Groq's rate-limit response headers and Go-style durations.
+
+use std::time::Duration;
+
+use http::HeaderMap;
+
+/// The rate-limit headers of one Groq response.
+///
+/// Groq reports two of its four buckets on every response (streaming too):
+/// `x-ratelimit-*-requests` describe **requests per day** (RPD) and `x-ratelimit-*-tokens`
+/// describe **tokens per minute** (TPM). `retry-after` (seconds) and `retry-after-ms` come with
+/// 429 answers. Values that are missing or malformed are `None`; parsing never fails.
+///
+/// ```
+/// use groq_ratelimit::RateLimitHeaders;
+/// use http::HeaderMap;
+/// use std::time::Duration;
+///
+/// let mut map = HeaderMap::new();
+/// map.insert("x-ratelimit-limit-requests", "14400".parse().unwrap());
+/// map.insert("x-ratelimit-remaining-requests", "14370".parse().unwrap());
+/// map.insert("x-ratelimit-reset-requests", "2m59.56s".parse().unwrap());
+/// map.insert("x-ratelimit-reset-tokens", "7.66s".parse().unwrap());
+/// let h = RateLimitHeaders::from_headers(&map);
+/// assert_eq!(h.remaining_requests, Some(14_370));
+/// assert_eq!(h.reset_requests, Some(Duration::from_millis(179_560)));
+/// assert_eq!(h.reset_tokens, Some(Duration::from_millis(7_660)));
+/// assert_eq!(h.limit_tokens, None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimitHeaders {
+    /// `x-ratelimit-limit-requests`: the requests-per-day limit.
+    pub limit_requests: Option<u64>,
+    /// `x-ratelimit-remaining-requests`: requests left in the day bucket.
+    pub remaining_requests: Option<u64>,
+    /// `x-ratelimit-reset-requests`: time until the day bucket is full again.
+    pub reset_requests: Option<Duration>,
+    /// `x-ratelimit-limit-tokens`: the tokens-per-minute limit.
+    pub limit_tokens: Option<u64>,
+    /// `x-ratelimit-remaining-tokens`: tokens left in the minute bucket.
+    pub remaining_tokens: Option<u64>,
+    /// `x-ratelimit-reset-tokens`: time until the minute bucket is full again.
+    pub reset_tokens: Option<Duration>,
+    /// `retry-after-ms` when present, otherwise `retry-after` (in seconds; the HTTP-date form
+    /// is not used by Groq and is ignored).
+    pub retry_after: Option<Duration>,
+}
+
+impl RateLimitHeaders {
+    /// Reads the headers from a response's header map.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let count = |name: &str| text(name).and_then(parse_count);
+        let duration = |name: &str| text(name).and_then(parse_go_duration);
+        let retry_after_ms = text("retry-after-ms").and_then(|v| parse_decimal(v, 1_000_000));
+        let retry_after_s = text("retry-after").and_then(|v| parse_decimal(v, 1_000_000_000));
+        Self {
+            limit_requests: count("x-ratelimit-limit-requests"),
+            remaining_requests: count("x-ratelimit-remaining-requests"),
+            reset_requests: duration("x-ratelimit-reset-requests"),
+            limit_tokens: count("x-ratelimit-limit-tokens"),
+            remaining_tokens: count("x-ratelimit-remaining-tokens"),
+            reset_tokens: duration("x-ratelimit-reset-tokens"),
+            retry_after: retry_after_ms.or(retry_after_s),
+        }
+    }
+
+    /// Whether no header was present (or none parsed).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A non-negative integer count, surrounding whitespace allowed.
+fn parse_count(value: &str) -> Option<u64> {
+    value.trim().parse().ok()
+}
+
+/// A non-negative decimal number of units of `unit_nanos` nanoseconds (`"2"`, `"1.5"`),
+/// rounded up to the nanosecond.
+fn parse_decimal(value: &str, unit_nanos: u128) -> Option<Duration> {
+    let value = value.trim();
+    let nanos = parse_number(value.as_bytes(), unit_nanos)?;
+    (nanos.consumed == value.len())
+        .then(|| u64::try_from(nanos.nanos).ok().map(Duration::from_nanos))
+        .flatten()
+}
+
+struct Parsed {
+    nanos: u128,
+    consumed: usize,
+}
+
+/// Parses `digits[.digits]` at the start of `bytes` and multiplies it by `unit_nanos`, rounding
+/// a fractional nanosecond up. At least one digit is required.
+fn parse_number(bytes: &[u8], unit_nanos: u128) -> Option<Parsed> {
+    let mut i = 0;
+    let mut whole: u128 = 0;
+    let mut digits = 0;
+    while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+        whole = whole.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+        i += 1;
+        digits += 1;
+    }
+    let mut frac: u128 = 0;
+    let mut scale: u128 = 1;
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+            // Digits beyond the 20th cannot change a nanosecond count of any real unit.
+            if scale < 100_000_000_000_000_000_000 {
+                frac = frac * 10 + u128::from(b - b'0');
+                scale *= 10;
+            }
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let frac_nanos = (frac * unit_nanos).div_ceil(scale);
+    let nanos = whole.checked_mul(unit_nanos)?.checked_add(frac_nanos)?;
+    Some(Parsed { nanos, consumed: i })
+}
+
+/// Parses a Go duration as Groq writes them: `2m59.56s`, `7.66s`, `320ms`, `1h2m3s`, `1.5µs`
+/// (also `us` and `μs`), `0`, or a bare number, which means seconds.
+///
+/// Fractions are exact to the nanosecond (rounded up). Negative, empty, malformed or
+/// overflowing values give `None`.
+///
+/// ```
+/// use groq_ratelimit::parse_go_duration;
+/// use std::time::Duration;
+///
+/// assert_eq!(parse_go_duration("2m59.56s"), Some(Duration::from_millis(179_560)));
+/// assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3_723)));
+/// assert_eq!(parse_go_duration("320ms"), Some(Duration::from_millis(320)));
+/// assert_eq!(parse_go_duration("1.5µs"), Some(Duration::from_nanos(1_500)));
+/// assert_eq!(parse_go_duration("12"), Some(Duration::from_secs(12)));
+/// assert_eq!(parse_go_duration("soon"), None);
+/// ```
+pub fn parse_go_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let value = value.strip_prefix('+').unwrap_or(value);
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
+        return None;
+    }
+    // A bare number is a count of seconds.
+    if let Some(seconds) = parse_decimal(value, 1_000_000_000) {
+        return Some(seconds);
+    }
+    let mut total: u128 = 0;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // Parse the number with a unit of one nanosecond first, to find where the unit starts.
+        let number = parse_number(rest, 1)?;
+        let (unit_nanos, unit_len) = unit(&rest[number.consumed..])?;
+        let scaled = parse_number(rest, unit_nanos)?;
+        total = total.checked_add(scaled.nanos)?;
+        rest = &rest[number.consumed + unit_len..];
+    }
+    u64::try_from(total).ok().map(Duration::from_nanos)
+}
+
+/// The unit at the start of `bytes`: its length in nanoseconds and its length in bytes.
+fn unit(bytes: &[u8]) -> Option<(u128, usize)> {
+    const UNITS: [(&str, u128); 8] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("\u{b5}s", 1_000),
+        ("\u{3bc}s", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    UNITS
+        .iter()
+        .find(|(name, _)| bytes.starts_with(name.as_bytes()))
+        .map(|&(name, nanos)| (nanos, name.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn ms(n: u64) -> Option<Duration> {
+        Some(Duration::from_millis(n))
+    }
+
+    #[test]
+    fn go_durations_seen_from_groq() {
+        assert_eq!(parse_go_duration("2m59.56s"), ms(179_560));
+        assert_eq!(parse_go_duration("7.66s"), ms(7_660));
+        assert_eq!(parse_go_duration("172ms"), ms(172));
+        assert_eq!(parse_go_duration("391ms"), ms(391));
+        assert_eq!(parse_go_duration("320ms"), ms(320));
+        assert_eq!(parse_go_duration("1h2m3s"), ms(3_723_000));
+        assert_eq!(parse_go_duration("7m12s"), ms(432_000));
+        assert_eq!(parse_go_duration("4.77s"), ms(4_770));
+        assert_eq!(parse_go_duration("1m0.288s"), ms(60_288));
+        assert_eq!(parse_go_duration("0s"), ms(0));
+        assert_eq!(parse_go_duration("0"), ms(0));
+    }
+
+    #[test]
+    fn go_duration_units_and_fractions() {
+        let ns = |n| Some(Duration::from_nanos(n));
+        assert_eq!(parse_go_duration("1.5µs"), ns(1_500));
+        assert_eq!(parse_go_duration("1.5\u{3bc}s"), ns(1_500));
+        assert_eq!(parse_go_duration("1.5us"), ns(1_500));
+        assert_eq!(parse_go_duration("15ns"), ns(15));
+        assert_eq!(parse_go_duration("0.5ns"), ns(1));
+        assert_eq!(parse_go_duration("1.000000001s"), ns(1_000_000_001));
+        assert_eq!(parse_go_duration(".5s"), ms(500));
+        assert_eq!(parse_go_duration("5.s"), ms(5_000));
+        assert_eq!(parse_go_duration(" 12 "), ms(12_000));
+        assert_eq!(parse_go_duration("2.25"), ms(2_250));
+        assert_eq!(parse_go_duration("+3s"), ms(3_000));
+        assert_eq!(parse_go_duration("1h1h"), ms(7_200_000));
+    }
+
+    #[test]
+    fn go_duration_rejects_garbage() {
+        for bad in [
+            "", " ", "-1s", "s", "1x", "1.2.3s", "ms", "1m2", ".", "1 s", "1e3s",
+            "99999999999999999999999h", "nan",
+        ] {
+            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_a_real_groq_response() {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            ("x-ratelimit-limit-requests", "500000"),
+            ("x-ratelimit-limit-tokens", "250000"),
+            ("x-ratelimit-remaining-requests", "499999"),
+            ("x-ratelimit-remaining-tokens", "248367"),
+            ("x-ratelimit-reset-requests", "172ms"),
+            ("x-ratelimit-reset-tokens", "391ms"),
+        ] {
+            map.insert(name, HeaderValue::from_static(value));
+        }
+        let h = RateLimitHeaders::from_headers(&map);
+        assert_eq!(
+            h,
+            RateLimitHeaders {
+                limit_requests: Some(500_000),
+                remaining_requests: Some(499_999),
+                reset_requests: ms(172),
+                limit_tokens: Some(250_000),
+                remaining_tokens: Some(248_367),
+                reset_tokens: ms(391),
+                retry_after: None,
+            }
+        );
+        assert!(!h.is_empty());
+        assert!(RateLimitHeaders::from_headers(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn retry_after_prefers_milliseconds() {
+        let mut map = HeaderMap::new();
+        map.insert("retry-after", HeaderValue::from_static("5"));
+        assert_eq!(RateLimitHeaders::from_headers(&map).retry_after, ms(5_000));
+        map.insert("retry-after-ms", HeaderValue::from_static("4770.5"));
+        assert_eq!(
+            RateLimitHeaders::from_headers(&map).retry_after,
+            Some(Duration::from_nanos(4_770_500_000))
+        );
+        map.insert("retry-after-ms", HeaderValue::from_static("soon"));
+        map.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(RateLimitHeaders::from_headers(&map).retry_after, None);
+    }
+
+    #[test]
+    fn malformed_values_are_none() {
+        let mut map = HeaderMap::new();
+        map.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("-3"));
+        map.insert("x-ratelimit-limit-tokens", HeaderValue::from_static("6k"));
+        map.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("later"));
+        map.insert(
+            "x-ratelimit-remaining-requests",
+            HeaderValue::from_bytes(b"\xff12").unwrap(),
+        );
+        assert!(RateLimitHeaders::from_headers(&map).is_empty());
+    }
+}
