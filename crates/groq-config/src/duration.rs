@@ -1,0 +1,168 @@
+//! Human-readable durations as written in configuration files: `"6s"`, `"500ms"`, `"1m30s"`.
+//!
+//! A duration is one or more `<number><unit>` terms, largest first or in any order, summed.
+//! Units: `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, `d`. A number may have a decimal fraction
+//! (`"1.5s"`); fractions below one nanosecond are dropped. Formatting writes the canonical form
+//! (`"1m30s"`, `"1d"`, `"2s500ms"`), which parses back to exactly the same duration.
+
+use std::time::Duration;
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// The units, longest spelling first within each prefix, with their length in nanoseconds.
+const UNITS: [(&str, u128); 8] = [
+    ("ns", 1),
+    ("us", 1_000),
+    ("µs", 1_000),
+    ("ms", 1_000_000),
+    ("s", NANOS_PER_SEC),
+    ("m", 60 * NANOS_PER_SEC),
+    ("h", 3_600 * NANOS_PER_SEC),
+    ("d", 86_400 * NANOS_PER_SEC),
+];
+
+/// Parses a duration string. The error says what is wrong with it, for the caller to wrap
+/// with the place it was found.
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    let mut total: u128 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        if number.is_empty() {
+            return Err(format!("expected a number before {after:?}"));
+        }
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        if unit.is_empty() {
+            return Err(format!("the number {number} has no unit"));
+        }
+        let unit_nanos = UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, nanos)| *nanos)
+            .ok_or_else(|| format!("unknown unit {unit:?}"))?;
+        let term = term_nanos(number, unit_nanos)?;
+        total = total
+            .checked_add(term)
+            .ok_or_else(|| "it is too long".to_owned())?;
+        rest = next;
+    }
+    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
+    let nanos = u32::try_from(total % NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
+    Ok(Duration::new(secs, nanos))
+}
+
+/// `number` (digits with an optional fraction) times `unit_nanos`, in whole nanoseconds.
+fn term_nanos(number: &str, unit_nanos: u128) -> Result<u128, String> {
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, fraction),
+        None => (number, ""),
+    };
+    if fraction.contains('.') || (whole.is_empty() && fraction.is_empty()) {
+        return Err(format!("{number:?} is not a number"));
+    }
+    let too_long = || "it is too long".to_owned();
+    let mut nanos: u128 = 0;
+    for digit in whole.bytes() {
+        nanos = nanos
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u128::from(digit - b'0')))
+            .ok_or_else(too_long)?;
+    }
+    nanos = nanos.checked_mul(unit_nanos).ok_or_else(too_long)?;
+    // The fraction contributes at most one unit; digits past nanosecond precision are dropped.
+    let mut scale = unit_nanos;
+    for digit in fraction.bytes() {
+        scale /= 10;
+        if scale == 0 {
+            break;
+        }
+        nanos = nanos
+            .checked_add(u128::from(digit - b'0') * scale)
+            .ok_or_else(too_long)?;
+    }
+    Ok(nanos)
+}
+
+/// Formats a duration in the canonical form that [`parse`] reads back exactly.
+pub(crate) fn format(duration: Duration) -> String {
+    let mut rest = duration.as_nanos();
+    if rest == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (name, nanos) in UNITS.iter().rev().filter(|(name, _)| *name != "µs") {
+        let count = rest / nanos;
+        if count > 0 {
+            out.push_str(&count.to_string());
+            out.push_str(name);
+            rest %= nanos;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_form() {
+        assert_eq!(parse("6s"), Ok(Duration::from_secs(6)));
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse("2h"), Ok(Duration::from_secs(7_200)));
+        assert_eq!(parse("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1_500)));
+        assert_eq!(parse("250us"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse("250µs"), Ok(Duration::from_micros(250)));
+        assert_eq!(parse("7ns"), Ok(Duration::from_nanos(7)));
+        assert_eq!(parse(" 2m59.56s "), Ok(Duration::from_millis(179_560)));
+        assert_eq!(parse(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn rejects_malformed_strings_with_a_reason() {
+        for bad in [
+            "", "6", "s", "6x", "1.2.3s", "-1s", "1 s", "6sec", "ms", ".s", "1m30",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should not parse");
+        }
+        assert_eq!(parse("6x"), Err("unknown unit \"x\"".to_owned()));
+        assert_eq!(parse("6"), Err("the number 6 has no unit".to_owned()));
+    }
+
+    #[test]
+    fn rejects_overflow_without_panicking() {
+        assert!(parse("99999999999999999999999999999999999999999d").is_err());
+        assert!(parse("999999999999999999999d").is_err());
+        assert!(parse("18446744073709551615s1s").is_err());
+    }
+
+    #[test]
+    fn formats_canonically_and_round_trips() {
+        assert_eq!(format(Duration::from_secs(60)), "1m");
+        assert_eq!(format(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format(Duration::from_millis(2_500)), "2s500ms");
+        assert_eq!(format(Duration::ZERO), "0s");
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_nanos(123_456_789_012),
+            Duration::new(u64::MAX, 999_999_999),
+        ] {
+            assert_eq!(parse(&format(d)), Ok(d));
+        }
+    }
+}
