@@ -1,0 +1,558 @@
+//! The emulator's shared state: models, buckets per API key and model, stats, ids, faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::bucket::Bucket;
+use crate::faults::{FaultPlan, Faults};
+use crate::limits::MockLimits;
+use crate::stats::{AuditEntry, MockStats};
+
+/// One dimension of a model's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dimension {
+    Rpm,
+    Rpd,
+    Tpm,
+    Tpd,
+}
+
+impl Dimension {
+    const ALL: [Self; 4] = [Self::Rpm, Self::Rpd, Self::Tpm, Self::Tpd];
+
+    /// The window as Groq's messages name it.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::Rpm => "requests per minute (RPM)",
+            Self::Rpd => "requests per day (RPD)",
+            Self::Tpm => "tokens per minute (TPM)",
+            Self::Tpd => "tokens per day (TPD)",
+        }
+    }
+
+    /// The error `type` of a rate-limit error in this dimension.
+    pub(crate) fn kind(self) -> &'static str {
+        if self.is_tokens() {
+            "tokens"
+        } else {
+            "requests"
+        }
+    }
+
+    fn is_tokens(self) -> bool {
+        matches!(self, Self::Tpm | Self::Tpd)
+    }
+
+    fn limit(self, limits: &MockLimits) -> Option<u64> {
+        match self {
+            Self::Rpm => limits.rpm,
+            Self::Rpd => limits.rpd,
+            Self::Tpm => limits.tpm,
+            Self::Tpd => limits.tpd,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Rpm => 0,
+            Self::Rpd => 1,
+            Self::Tpm => 2,
+            Self::Tpd => 3,
+        }
+    }
+}
+
+/// Limit, remaining and time-to-full of one bucket, as the headers report them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BucketView {
+    pub(crate) limit: u64,
+    pub(crate) remaining: u64,
+    pub(crate) reset: Duration,
+}
+
+/// What the `x-ratelimit-*` headers report: requests per day and tokens per minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RateView {
+    pub(crate) requests: Option<BucketView>,
+    pub(crate) tokens: Option<BucketView>,
+}
+
+/// The outcome of asking for a request's cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Charged; the view is taken after charging.
+    Admitted(RateView),
+    /// The cost exceeds a token bucket's capacity: it can never fit.
+    TooLarge {
+        dimension: Dimension,
+        limit: u64,
+        requested: u64,
+    },
+    /// Does not fit now; nothing was charged.
+    Limited {
+        dimension: Dimension,
+        limit: u64,
+        used: u64,
+        requested: u64,
+        wait: Duration,
+        view: RateView,
+    },
+}
+
+#[derive(Debug)]
+struct ModelBuckets {
+    buckets: [Option<Bucket>; 4],
+}
+
+impl ModelBuckets {
+    fn new(limits: &MockLimits, periods: &Periods, now: Instant) -> Self {
+        let buckets = Dimension::ALL.map(|dimension| {
+            dimension
+                .limit(limits)
+                .map(|limit| Bucket::full(limit, periods.of(dimension), now))
+        });
+        Self { buckets }
+    }
+
+    fn resize(&mut self, limits: &MockLimits, periods: &Periods, now: Instant) {
+        for dimension in Dimension::ALL {
+            let slot = &mut self.buckets[dimension.index()];
+            let period = periods.of(dimension);
+            *slot = match (dimension.limit(limits), slot.as_ref()) {
+                (None, _) => None,
+                (Some(limit), None) => Some(Bucket::full(limit, period, now)),
+                (Some(limit), Some(old)) => Some(Bucket::resized(old, limit, period, now)),
+            };
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        for bucket in self.buckets.iter_mut().flatten() {
+            bucket.refill(now);
+        }
+    }
+
+    fn view(&self) -> RateView {
+        let view = |bucket: &Option<Bucket>| {
+            bucket.as_ref().map(|bucket| BucketView {
+                limit: bucket.capacity(),
+                remaining: bucket.remaining(),
+                reset: bucket.time_to_full(),
+            })
+        };
+        RateView {
+            requests: view(&self.buckets[Dimension::Rpd.index()]),
+            tokens: view(&self.buckets[Dimension::Tpm.index()]),
+        }
+    }
+
+    fn cost(dimension: Dimension, tokens: u64) -> u64 {
+        if dimension.is_tokens() { tokens } else { 1 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Periods {
+    minute: Duration,
+    day: Duration,
+}
+
+impl Periods {
+    fn of(&self, dimension: Dimension) -> Duration {
+        match dimension {
+            Dimension::Rpm | Dimension::Tpm => self.minute,
+            Dimension::Rpd | Dimension::Tpd => self.day,
+        }
+    }
+}
+
+/// Settings fixed at start.
+pub(crate) struct EngineConfig {
+    pub(crate) api_keys: Vec<String>,
+    pub(crate) models: BTreeMap<String, MockLimits>,
+    pub(crate) minute: Duration,
+    pub(crate) completion_tokens: u64,
+    pub(crate) default_budget: u64,
+    pub(crate) faults: Faults,
+    pub(crate) seed: u64,
+    pub(crate) organization: String,
+    pub(crate) start_unix: u64,
+}
+
+/// The shared state of one server.
+pub(crate) struct Engine {
+    api_keys: Vec<String>,
+    periods: Periods,
+    pub(crate) completion_tokens: u64,
+    pub(crate) default_budget: u64,
+    pub(crate) organization: String,
+    faults: Faults,
+    seed: u64,
+    start: Instant,
+    start_unix: u64,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    models: BTreeMap<String, MockLimits>,
+    /// Buckets by (API key, model).
+    buckets: HashMap<(String, String), ModelBuckets>,
+    stats: MockStats,
+    rng: fastrand::Rng,
+    next_id: u64,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field("minute", &self.periods.minute)
+            .field("completion_tokens", &self.completion_tokens)
+            .field("default_budget", &self.default_budget)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(config: EngineConfig) -> Self {
+        Self {
+            api_keys: config.api_keys,
+            periods: Periods {
+                minute: config.minute,
+                day: config.minute.saturating_mul(1440),
+            },
+            completion_tokens: config.completion_tokens,
+            default_budget: config.default_budget,
+            organization: config.organization,
+            faults: config.faults,
+            seed: config.seed,
+            start: Instant::now(),
+            start_unix: config.start_unix,
+            inner: Mutex::new(Inner {
+                models: config.models,
+                buckets: HashMap::new(),
+                stats: MockStats::default(),
+                rng: fastrand::Rng::with_seed(config.seed),
+                next_id: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state stays consistent across a panic in another request (every update is a
+        // single assignment), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `key` may use the API: one of the configured keys, or any non-empty key when
+    /// none is configured.
+    pub(crate) fn authorized(&self, key: &str) -> bool {
+        if key.is_empty() {
+            return false;
+        }
+        self.api_keys.is_empty() || self.api_keys.iter().any(|k| k == key)
+    }
+
+    /// Seconds since the Unix epoch, on the server's (unscaled) clock.
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.start_unix + self.start.elapsed().as_secs()
+    }
+
+    /// A fresh id: 26 lowercase base-32 characters derived from the seed and a counter.
+    pub(crate) fn next_id(&self) -> String {
+        let n = {
+            let mut inner = self.lock();
+            inner.next_id += 1;
+            inner.next_id
+        };
+        let mut state = self.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut hi = splitmix64(&mut state);
+        let mut lo = splitmix64(&mut state);
+        const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+        let mut id = String::with_capacity(26);
+        for i in 0..26 {
+            let word = if i < 13 { &mut hi } else { &mut lo };
+            id.push(char::from(ALPHABET[(*word & 31) as usize]));
+            *word >>= 5;
+        }
+        id
+    }
+
+    pub(crate) fn model(&self, id: &str) -> Option<MockLimits> {
+        self.lock().models.get(id).copied()
+    }
+
+    pub(crate) fn models(&self) -> BTreeMap<String, MockLimits> {
+        self.lock().models.clone()
+    }
+
+    pub(crate) fn set_limits(&self, model: &str, limits: MockLimits) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        inner.models.insert(model.to_owned(), limits);
+        for ((_, bucket_model), buckets) in &mut inner.buckets {
+            if bucket_model == model {
+                buckets.resize(&limits, &self.periods, now);
+            }
+        }
+    }
+
+    pub(crate) fn draw_faults(&self) -> FaultPlan {
+        FaultPlan::draw(&self.faults, &mut self.lock().rng)
+    }
+
+    /// Charges one request of `tokens` tokens to `key`'s buckets of `model`, if all four fit.
+    pub(crate) fn admit(&self, key: &str, model: &str, tokens: u64, now: Instant) -> Admission {
+        let mut inner = self.lock();
+        let limits = inner.models.get(model).copied().unwrap_or_default();
+        let periods = self.periods;
+        let buckets = inner
+            .buckets
+            .entry((key.to_owned(), model.to_owned()))
+            .or_insert_with(|| ModelBuckets::new(&limits, &periods, now));
+        buckets.refill(now);
+        for dimension in [Dimension::Tpm, Dimension::Tpd] {
+            if let Some(bucket) = &buckets.buckets[dimension.index()]
+                && tokens > bucket.capacity()
+            {
+                return Admission::TooLarge {
+                    dimension,
+                    limit: bucket.capacity(),
+                    requested: tokens,
+                };
+            }
+        }
+        // The dimension that needs the longest wait is reported, so `retry-after` suffices.
+        let mut worst: Option<(Dimension, Duration)> = None;
+        for dimension in Dimension::ALL {
+            if let Some(bucket) = &buckets.buckets[dimension.index()] {
+                let wait = bucket.wait_for(ModelBuckets::cost(dimension, tokens));
+                if !wait.is_zero() && worst.is_none_or(|(_, longest)| wait > longest) {
+                    worst = Some((dimension, wait));
+                }
+            }
+        }
+        if let Some((dimension, wait)) = worst {
+            let (limit, used) = buckets.buckets[dimension.index()]
+                .as_ref()
+                .map_or((0, 0), |bucket| (bucket.capacity(), bucket.used()));
+            return Admission::Limited {
+                dimension,
+                limit,
+                used,
+                requested: ModelBuckets::cost(dimension, tokens),
+                wait,
+                view: buckets.view(),
+            };
+        }
+        for dimension in Dimension::ALL {
+            if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
+                bucket.take(ModelBuckets::cost(dimension, tokens));
+            }
+        }
+        Admission::Admitted(buckets.view())
+    }
+
+    /// Gives `tokens` back to the token buckets, and the request too when `request` is set.
+    pub(crate) fn refund(&self, key: &str, model: &str, tokens: u64, request: bool) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if let Some(buckets) = inner.buckets.get_mut(&(key.to_owned(), model.to_owned())) {
+            buckets.refill(now);
+            for dimension in Dimension::ALL {
+                let amount = if dimension.is_tokens() {
+                    tokens
+                } else {
+                    u64::from(request)
+                };
+                if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
+                    bucket.give(amount);
+                }
+            }
+        }
+    }
+
+    /// The current view of `key`'s buckets of `model` (full buckets if never used).
+    pub(crate) fn view(&self, key: &str, model: &str) -> RateView {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let limits = inner.models.get(model).copied().unwrap_or_default();
+        let periods = self.periods;
+        let buckets = inner
+            .buckets
+            .entry((key.to_owned(), model.to_owned()))
+            .or_insert_with(|| ModelBuckets::new(&limits, &periods, now));
+        buckets.refill(now);
+        buckets.view()
+    }
+
+    pub(crate) fn record_status(&self, status: u16) {
+        self.lock().stats.record_status(status);
+    }
+
+    pub(crate) fn record_drop(&self) {
+        self.lock().stats.dropped += 1;
+    }
+
+    pub(crate) fn audit(
+        &self,
+        model: &str,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        stream: bool,
+        marker: Option<String>,
+    ) {
+        let at = self.start.elapsed();
+        self.lock().stats.audit.push(AuditEntry {
+            at,
+            model: model.to_owned(),
+            prompt_tokens,
+            completion_tokens,
+            stream,
+            marker,
+        });
+    }
+
+    pub(crate) fn stats(&self) -> MockStats {
+        self.lock().stats.clone()
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(limits: MockLimits) -> Engine {
+        Engine::new(EngineConfig {
+            api_keys: vec!["k".to_owned()],
+            models: BTreeMap::from([("m".to_owned(), limits)]),
+            minute: Duration::from_secs(60),
+            completion_tokens: 16,
+            default_budget: 100,
+            faults: Faults::none(),
+            seed: 1,
+            organization: "org_mock".to_owned(),
+            start_unix: 0,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admits_until_a_bucket_is_empty_then_names_it() {
+        let engine = engine(MockLimits::unlimited().rpm(3).tpm(1000).rpd(100));
+        let now = Instant::now();
+        for i in 0..3 {
+            let admission = engine.admit("k", "m", 100, now);
+            let Admission::Admitted(view) = admission else {
+                panic!("request {i} refused: {admission:?}");
+            };
+            assert_eq!(view.tokens.map(|t| t.remaining), Some(1000 - 100 * (i + 1)));
+            assert_eq!(view.requests.map(|r| r.remaining), Some(100 - (i + 1)));
+        }
+        match engine.admit("k", "m", 100, now) {
+            Admission::Limited {
+                dimension,
+                limit,
+                used,
+                requested,
+                wait,
+                ..
+            } => {
+                assert_eq!(dimension, Dimension::Rpm);
+                assert_eq!((limit, used, requested), (3, 3, 1));
+                assert_eq!(wait, Duration::from_secs(20));
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        // Another key has its own buckets.
+        assert!(matches!(
+            engine.admit("other", "m", 100, now),
+            Admission::Admitted(_)
+        ));
+        // After the wait the request fits.
+        let later = now + Duration::from_secs(20);
+        assert!(matches!(
+            engine.admit("k", "m", 100, later),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_large_and_refund() {
+        let engine = engine(MockLimits::unlimited().tpm(1000));
+        let now = Instant::now();
+        assert_eq!(
+            engine.admit("k", "m", 1001, now),
+            Admission::TooLarge {
+                dimension: Dimension::Tpm,
+                limit: 1000,
+                requested: 1001
+            }
+        );
+        assert!(matches!(
+            engine.admit("k", "m", 900, now),
+            Admission::Admitted(_)
+        ));
+        match engine.admit("k", "m", 200, now) {
+            Admission::Limited {
+                dimension,
+                used,
+                wait,
+                ..
+            } => {
+                assert_eq!(dimension, Dimension::Tpm);
+                assert_eq!(used, 900);
+                // 100 tokens missing at 1000 per minute.
+                assert_eq!(wait, Duration::from_secs(6));
+            }
+            other => panic!("expected a 429, got {other:?}"),
+        }
+        engine.refund("k", "m", 500, false);
+        assert_eq!(engine.view("k", "m").tokens.map(|t| t.remaining), Some(600));
+        assert!(matches!(
+            engine.admit("k", "m", 200, now),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_limits_keep_usage() {
+        let engine = engine(MockLimits::unlimited().tpm(1000));
+        assert!(matches!(
+            engine.admit("k", "m", 400, Instant::now()),
+            Admission::Admitted(_)
+        ));
+        engine.set_limits("m", MockLimits::unlimited().tpm(2000).rpd(5));
+        let view = engine.view("k", "m");
+        assert_eq!(
+            view.tokens.map(|t| (t.limit, t.remaining)),
+            Some((2000, 1600))
+        );
+        assert_eq!(view.requests.map(|r| r.remaining), Some(5));
+    }
+
+    #[test]
+    fn ids_are_distinct_and_seeded() {
+        let first = engine(MockLimits::unlimited());
+        let a = first.next_id();
+        let b = first.next_id();
+        assert_eq!(a.len(), 26);
+        assert_ne!(a, b);
+        assert_eq!(a, engine(MockLimits::unlimited()).next_id());
+    }
+}
