@@ -317,7 +317,10 @@ mod tests {
 
     #[tokio::test]
     async fn full_body_over_the_limit_fails_from_its_size_hint() {
-        let err = Body::from(vec![0_u8; 10]).collect_bytes(9).await.unwrap_err();
+        let err = Body::from(vec![0_u8; 10])
+            .collect_bytes(9)
+            .await
+            .unwrap_err();
         assert!(err.is_body_too_large());
         assert!(Body::empty().collect_bytes(0).await.unwrap().is_empty());
     }

@@ -136,7 +136,10 @@ impl TransportError {
     /// Classifies an error from reading a hyper response body.
     pub(crate) fn from_body(err: hyper::Error) -> Self {
         if err.is_timeout() {
-            Self::new(Kind::Timeout(TimeoutPhase::BodyIdle(None)), Some(err.into()))
+            Self::new(
+                Kind::Timeout(TimeoutPhase::BodyIdle(None)),
+                Some(err.into()),
+            )
         } else {
             Self::connection(err)
         }
@@ -263,13 +266,18 @@ impl fmt::Display for TransportError {
 
 impl StdError for TransportError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
 /// Walks a source chain, looking through `io::Error` wrappers (whose `source()` skips the
 /// wrapped error itself).
-fn walk_chain(err: &(dyn StdError + 'static), f: &mut dyn FnMut(&(dyn StdError + 'static)) -> bool) -> bool {
+fn walk_chain(
+    err: &(dyn StdError + 'static),
+    f: &mut dyn FnMut(&(dyn StdError + 'static)) -> bool,
+) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     let mut depth = 0;
     while let Some(e) = current {
@@ -305,7 +313,8 @@ mod tests {
 
     #[test]
     fn predicates_follow_the_kind() {
-        let e = TransportError::connect(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        let e =
+            TransportError::connect(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
         assert!(e.is_connect() && e.is_retryable() && !e.is_timeout());
 
         let e = TransportError::connect(io::Error::new(io::ErrorKind::TimedOut, "slow"));

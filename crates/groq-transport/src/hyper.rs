@@ -366,7 +366,9 @@ impl Transport for HyperTransport {
 /// Accepts `https://` anywhere and `http://` only to loopback unless insecure HTTP is allowed.
 fn check_destination(uri: &Uri, allow_insecure_http: bool) -> Result<(), TransportError> {
     let Some(host) = uri.host() else {
-        return Err(TransportError::invalid_request("the request URL has no host"));
+        return Err(TransportError::invalid_request(
+            "the request URL has no host",
+        ));
     };
     match uri.scheme_str() {
         Some(s) if s.eq_ignore_ascii_case("https") => Ok(()),
@@ -465,7 +467,9 @@ impl http_body::Body for HyperBody {
                         }
                         timer
                     }
-                    None => this.timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+                    None => this
+                        .timer
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
                 };
                 this.armed = true;
                 if timer.as_mut().poll(cx).is_ready() {

@@ -147,7 +147,8 @@ impl Transport for MockTransport {
 /// A response with `status` and `body`. An invalid status code becomes 500.
 pub fn response(status: u16, body: impl Into<Body>) -> http::Response<Body> {
     let mut response = http::Response::new(body.into());
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response
 }
 
@@ -234,8 +235,7 @@ mod tests {
         assert_eq!(reply.headers()["content-type"], "text/event-stream");
         let mut events = SseStream::new(reply.into_body());
         let mut data = Vec::new();
-        while let Some(event) =
-            std::future::poll_fn(|cx| Pin::new(&mut events).poll_next(cx)).await
+        while let Some(event) = std::future::poll_fn(|cx| Pin::new(&mut events).poll_next(cx)).await
         {
             data.push(event.unwrap().data);
         }

@@ -352,7 +352,9 @@ mod tests {
         for code in [408, 409, 498, 500, 502, 503, 504, 599] {
             let status = StatusCode::from_u16(code).unwrap();
             assert!(
-                policy.classify(status, &empty, at(1), &mut rng()).is_retry(),
+                policy
+                    .classify(status, &empty, at(1), &mut rng())
+                    .is_retry(),
                 "{code} should be retried"
             );
         }
@@ -408,7 +410,10 @@ mod tests {
                 .classify(StatusCode::BAD_REQUEST, &yes, at(1), &mut rng())
                 .is_retry()
         );
-        for status in [StatusCode::SERVICE_UNAVAILABLE, StatusCode::TOO_MANY_REQUESTS] {
+        for status in [
+            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::TOO_MANY_REQUESTS,
+        ] {
             assert_eq!(
                 policy.classify(status, &no, at(1), &mut rng()),
                 RetryDecision::DoNotRetry {
@@ -506,7 +511,11 @@ mod tests {
             .with_deadline(Duration::from_secs(10));
         let empty = HeaderMap::new();
         let status = StatusCode::BAD_GATEWAY;
-        assert!(policy.classify(status, &empty, at(2), &mut rng()).is_retry());
+        assert!(
+            policy
+                .classify(status, &empty, at(2), &mut rng())
+                .is_retry()
+        );
         assert_eq!(
             policy.classify(status, &empty, at(3), &mut rng()),
             RetryDecision::DoNotRetry {
@@ -515,12 +524,7 @@ mod tests {
         );
         let late = Attempt::new(1, Duration::from_secs(8), SystemTime::UNIX_EPOCH);
         assert_eq!(
-            policy.classify(
-                status,
-                &headers(&[("retry-after", "5")]),
-                late,
-                &mut rng()
-            ),
+            policy.classify(status, &headers(&[("retry-after", "5")]), late, &mut rng()),
             RetryDecision::DoNotRetry {
                 reason: StopReason::DeadlineExceeded
             }

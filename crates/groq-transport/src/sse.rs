@@ -163,24 +163,20 @@ impl EventBuilder {
                 self.data.push('\n');
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
-            b"id" => {
-                if !value.contains(&0) {
-                    self.last_id = if value.is_empty() {
-                        None
-                    } else {
-                        Some(String::from_utf8_lossy(value).into_owned())
-                    };
-                }
+            b"id" if !value.contains(&0) => {
+                self.last_id = if value.is_empty() {
+                    None
+                } else {
+                    Some(String::from_utf8_lossy(value).into_owned())
+                };
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    // All digits, so the only failure is overflow: ignore such a value.
-                    if let Some(ms) = std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                    {
-                        self.retry = Some(Duration::from_millis(ms));
-                    }
+            // All digits, so parsing fails only on overflow: such a value is ignored.
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                if let Some(ms) = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok())
+                {
+                    self.retry = Some(Duration::from_millis(ms));
                 }
             }
             _ => {}
@@ -520,7 +516,6 @@ impl Stream for SseStream {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
