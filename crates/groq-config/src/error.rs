@@ -65,7 +65,8 @@ pub enum ConfigError {
         origin: String,
         /// The model entry, if the key is inside one.
         model: Option<String>,
-        /// The object holding the key (`(top level)`, `priority_aging`, a limit key, ...).
+        /// The object holding the key (`(top level)`, `priority_aging`, a limit key, ...;
+        /// empty for a model entry, which `model` names).
         section: &'static str,
         /// The unknown key.
         key: String,

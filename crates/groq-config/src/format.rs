@@ -208,7 +208,7 @@ fn parse_limit_key(
     }
     let Some(kind) = LimitKind::ALL.into_iter().find(|k| k.config_key() == key) else {
         let section = if valid.len() == MODEL_KEYS.len() {
-            "(model entry)"
+            ""
         } else {
             "unknown_models"
         };
