@@ -397,3 +397,20 @@ fn long_values_are_shortened_in_messages() {
     let err = load(&format!(r#"{{"base_url": {long_url:?}}}"#));
     assert!(err.to_string().len() < 400, "{err}");
 }
+
+#[test]
+fn deeply_nested_input_is_an_error_not_a_crash() {
+    let depth = 100_000;
+    let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    assert!(matches!(load(&text), ConfigError::Syntax { .. }));
+    let text = format!("{}1{}", "{\"m\":".repeat(depth), "}".repeat(depth));
+    assert!(matches!(load(&text), ConfigError::Syntax { .. }));
+}
+
+#[test]
+fn the_error_type_can_cross_threads_and_be_boxed() {
+    fn assert_bounds<T: std::error::Error + Send + Sync + 'static>() {}
+    assert_bounds::<ConfigError>();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(load("[]"));
+    assert!(boxed.to_string().contains(ORIGIN));
+}
