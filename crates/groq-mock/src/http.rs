@@ -656,6 +656,7 @@ impl Answer {
         choice.finish_reason = Some(self.finish_reason);
         let mut completion = ChatCompletion::default();
         completion.id.clone_from(&self.completion_id);
+        "chat.completion".clone_into(&mut completion.object);
         completion.created = self.created;
         completion.model.clone_from(&self.model);
         completion.system_fingerprint = Some("fp_mock".to_owned());

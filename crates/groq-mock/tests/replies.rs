@@ -1,0 +1,275 @@
+//! Replies: JSON completions, SSE framing (byte-exact), tool calls, in-stream errors.
+
+mod common;
+
+use common::{KEY, MODEL, body, chat};
+use groq_mock::{Faults, MockLimits, MockServer};
+use groq_types::{ChatCompletion, ChatCompletionChunk, FinishReason, StreamPayload};
+use serde_json::json;
+
+async fn server(limits: MockLimits) -> MockServer {
+    MockServer::builder()
+        .api_key(KEY)
+        .model(MODEL, limits)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Splits an SSE body into its `data:` payloads, checking the framing of every event.
+fn events(body: &[u8]) -> Vec<String> {
+    let text = std::str::from_utf8(body).unwrap();
+    assert!(text.ends_with("\n\n"), "the stream ends with a blank line");
+    assert!(!text.contains('\r'));
+    text[..text.len() - 2]
+        .split("\n\n")
+        .map(|event| {
+            assert!(!event.contains('\n'), "one line per event: {event:?}");
+            event
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("data-only events: {event:?}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn json_replies_have_groqs_shape() {
+    let server = server(MockLimits::unlimited().tpm(10_000)).await;
+    let mut request = body("[req:job-7] hello", 100);
+    request["mock_completion_tokens"] = json!(5);
+    let reply = chat(server.addr(), &request).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert!(!reply.chunked, "a JSON reply has a Content-Length");
+    let completion: ChatCompletion = serde_json::from_slice(&reply.body).unwrap();
+    assert!(completion.id.starts_with("chatcmpl-"));
+    assert_eq!(completion.object, "chat.completion");
+    assert_eq!(completion.model, MODEL);
+    assert!(completion.created > 1_600_000_000);
+    assert_eq!(completion.text(), Some("The mock model answers with"));
+    assert_eq!(
+        completion.choices[0].finish_reason,
+        Some(FinishReason::Stop)
+    );
+    assert_eq!(completion.request_id(), reply.header("x-request-id"));
+    let usage = completion.usage.unwrap();
+    // "[req:job-7] hello" is 17 characters: ceil(17 / 3.6) = 5, + 4 + 3.
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens
+        ),
+        (12, 5, 17)
+    );
+    for time in [
+        usage.queue_time,
+        usage.prompt_time,
+        usage.completion_time,
+        usage.total_time,
+    ] {
+        assert!(time.is_some_and(|t| t > 0.0));
+    }
+    let stats = server.stats();
+    assert_eq!(stats.audit.len(), 1);
+    let entry = &stats.audit[0];
+    assert_eq!((entry.prompt_tokens, entry.completion_tokens), (12, 5));
+    assert_eq!(entry.marker.as_deref(), Some("job-7"));
+    assert_eq!(stats.with_marker("job-7").count(), 1);
+}
+
+#[tokio::test]
+async fn the_budget_cuts_replies_with_finish_reason_length() {
+    let server = server(MockLimits::unlimited()).await;
+    let mut request = body("hi", 3);
+    request["mock_completion_tokens"] = json!(20);
+    let completion: ChatCompletion =
+        serde_json::from_slice(&chat(server.addr(), &request).await.body).unwrap();
+    assert_eq!(completion.usage.unwrap().completion_tokens, 3);
+    assert_eq!(
+        completion.choices[0].finish_reason,
+        Some(FinishReason::Length)
+    );
+    // Without max tokens and mock length, the server's defaults apply (16 tokens).
+    let request = json!({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]});
+    let completion: ChatCompletion =
+        serde_json::from_slice(&chat(server.addr(), &request).await.body).unwrap();
+    assert_eq!(completion.usage.unwrap().completion_tokens, 16);
+}
+
+#[tokio::test]
+async fn sse_framing_is_byte_exact() {
+    let server = server(MockLimits::unlimited().tpm(1000).rpd(50)).await;
+    let mut request = body("hi", 10);
+    request["stream"] = json!(true);
+    request["mock_completion_tokens"] = json!(3);
+    let reply = chat(server.addr(), &request).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    assert!(reply.chunked);
+    assert_eq!(reply.header_u64("x-ratelimit-remaining-requests"), 49);
+    assert!(reply.header_u64("x-ratelimit-remaining-tokens") <= 1000 - 18 + 1);
+    let request_id = reply.header("x-request-id").unwrap().to_owned();
+
+    let payloads = events(&reply.body);
+    assert_eq!(
+        payloads.len(),
+        6,
+        "role, 3 content chunks, final chunk, [DONE]: {payloads:?}"
+    );
+    assert_eq!(payloads[5], "[DONE]");
+    let chunks: Vec<ChatCompletionChunk> = payloads[..5]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    // Byte-exact: each event is exactly `data: ` + the chunk's compact JSON + a blank line.
+    let mut expected = Vec::new();
+    for chunk in &chunks {
+        expected.extend_from_slice(b"data: ");
+        expected.extend(serde_json::to_vec(chunk).unwrap());
+        expected.extend_from_slice(b"\n\n");
+    }
+    expected.extend_from_slice(b"data: [DONE]\n\n");
+    assert_eq!(
+        String::from_utf8(reply.body.clone()).unwrap(),
+        String::from_utf8(expected).unwrap()
+    );
+
+    let first = &chunks[0];
+    assert_eq!(first.object, "chat.completion.chunk");
+    assert_eq!(first.choices[0].delta.role.as_deref(), Some("assistant"));
+    assert_eq!(
+        first.x_groq.as_ref().and_then(|x| x.id.as_deref()),
+        Some(request_id.as_str())
+    );
+    let text: String = chunks[1..4].iter().filter_map(|c| c.text()).collect();
+    assert_eq!(text, "The mock model");
+    assert!(chunks.iter().all(|c| c.id == first.id && c.model == MODEL));
+    let last = &chunks[4];
+    assert_eq!(last.choices[0].finish_reason, Some(FinishReason::Stop));
+    assert!(
+        last.usage.is_none(),
+        "top-level usage only with include_usage"
+    );
+    let x_groq = last.x_groq.as_ref().unwrap();
+    assert_eq!(x_groq.id.as_deref(), Some(request_id.as_str()));
+    let usage = x_groq.usage.as_ref().unwrap();
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens
+        ),
+        (8, 3, 11)
+    );
+    assert!(server.stats().audit[0].stream);
+}
+
+#[tokio::test]
+async fn include_usage_adds_top_level_usage_and_streams_refund() {
+    let server = server(MockLimits::unlimited().tpm(1000)).await;
+    let mut request = body("hi", 500);
+    request["stream"] = json!(true);
+    request["stream_options"] = json!({"include_usage": true});
+    request["mock_completion_tokens"] = json!(2);
+    let reply = chat(server.addr(), &request).await;
+    let remaining = reply.header_u64("x-ratelimit-remaining-tokens");
+    assert!((492..=494).contains(&remaining), "{remaining}");
+    let payloads = events(&reply.body);
+    let last: ChatCompletionChunk = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    assert_eq!(last.usage.as_ref().map(|u| u.completion_tokens), Some(2));
+    // The stream's unused 498 tokens were refunded when it ended.
+    let next = chat(server.addr(), &body("hi", 10)).await;
+    let remaining = next.header_u64("x-ratelimit-remaining-tokens");
+    assert!((972..=976).contains(&remaining), "{remaining}");
+}
+
+#[tokio::test]
+async fn forced_tool_choice_yields_a_tool_call() {
+    let server = server(MockLimits::unlimited()).await;
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "d",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    let mut request = body("weather?", 100);
+    request["tools"] = tools.clone();
+    request["tool_choice"] = json!({"type": "function", "function": {"name": "get_weather"}});
+    let completion: ChatCompletion =
+        serde_json::from_slice(&chat(server.addr(), &request).await.body).unwrap();
+    assert_eq!(
+        completion.choices[0].finish_reason,
+        Some(FinishReason::ToolCalls)
+    );
+    let calls = completion.tool_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function.name, "get_weather");
+    assert_eq!(calls[0].function.arguments, r#"{"city":"mock"}"#);
+    assert!(completion.text().is_none());
+
+    request["stream"] = json!(true);
+    request["tool_choice"] = json!("required");
+    let reply = chat(server.addr(), &request).await;
+    let mut accumulator = groq_types::ChatCompletionAccumulator::new();
+    for payload in events(&reply.body).iter().filter(|p| *p != "[DONE]") {
+        accumulator.push(&serde_json::from_str(payload).unwrap());
+    }
+    let streamed = accumulator.finish();
+    assert_eq!(streamed.tool_calls()[0].function.name, "get_weather");
+    assert_eq!(
+        streamed.choices[0].finish_reason,
+        Some(FinishReason::ToolCalls)
+    );
+
+    // `auto` leaves the choice to the model: the emulator answers with text.
+    request["stream"] = json!(false);
+    request["tool_choice"] = json!("auto");
+    let completion: ChatCompletion =
+        serde_json::from_slice(&chat(server.addr(), &request).await.body).unwrap();
+    assert!(completion.tool_calls().is_empty());
+}
+
+#[tokio::test]
+async fn stream_error_mode_breaks_the_stream_and_charges_nothing() {
+    let server = MockServer::builder()
+        .api_key(KEY)
+        .model(MODEL, MockLimits::unlimited().rpm(1))
+        .faults(Faults::none().stream_error_rate(1.0))
+        .start()
+        .await
+        .unwrap();
+    let mut request = body("hi", 10);
+    request["stream"] = json!(true);
+    for _ in 0..2 {
+        let reply = chat(server.addr(), &request).await;
+        assert_eq!(reply.status, 200);
+        let payloads = events(&reply.body);
+        assert_eq!(payloads.len(), 3, "{payloads:?}");
+        assert!(!payloads.contains(&"[DONE]".to_owned()));
+        match StreamPayload::parse(&payloads[2]).unwrap() {
+            StreamPayload::Error(error) => {
+                assert_eq!(error.kind.as_deref(), Some("internal_server_error"))
+            }
+            other => panic!("expected an error event, got {other:?}"),
+        }
+    }
+    // Non-streamed requests are not affected by this mode, and 1 RPM is still available.
+    assert_eq!(chat(server.addr(), &body("hi", 10)).await.status, 200);
+    assert_eq!(server.stats().audit.len(), 1);
+}
+
+#[tokio::test]
+async fn malformed_mode_truncates_json_and_charges_nothing() {
+    let server = MockServer::builder()
+        .api_key(KEY)
+        .model(MODEL, MockLimits::unlimited().rpm(1))
+        .faults(Faults::none().malformed_rate(1.0))
+        .start()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let reply = chat(server.addr(), &body("hi", 10)).await;
+        assert_eq!(reply.status, 200);
+        assert!(serde_json::from_slice::<serde_json::Value>(&reply.body).is_err());
+        assert!(reply.text().starts_with("{\"id\":\"chatcmpl-"));
+    }
+    assert!(server.stats().audit.is_empty());
+}
