@@ -1,0 +1,261 @@
+//! Byte-pair encodings, their per-process singletons, and panic-free counting.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use tiktoken_rs::CoreBPE;
+
+/// A byte-pair encoding that [`TiktokenCounter`](crate::TiktokenCounter) counts with.
+///
+/// Neither is the exact tokenizer of every Groq model: Llama 3 extends `cl100k_base` to 128k
+/// entries, and other families have their own vocabularies. Both are close enough that a
+/// per-model [`Calibration`](crate::Calibration) corrects the remainder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// OpenAI's 100k-entry encoding. Llama 3's 128k vocabulary starts with these 100k entries,
+    /// which makes it the closest public approximation for Llama and the default for every model
+    /// not listed elsewhere.
+    Cl100kBase,
+    /// OpenAI's 200k-entry encoding, the base of the `openai/gpt-oss-*` models' tokenizer
+    /// (`o200k_harmony` only adds chat special tokens, which ordinary text never produces).
+    O200kBase,
+}
+
+impl Encoding {
+    /// The encoding's conventional name, e.g. `cl100k_base`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Cl100kBase => "cl100k_base",
+            Self::O200kBase => "o200k_base",
+        }
+    }
+
+    /// Builds this encoding's tables now, if they are not built yet, so that the first count
+    /// does not pay for it. Building takes tens to hundreds of milliseconds; every later use is
+    /// free. Returns whether the encoder is available (it always is unless its bundled tables
+    /// failed to load, in which case counts fall back to the text's byte length).
+    pub fn preload(self) -> bool {
+        self.encoder().is_some()
+    }
+
+    /// The process-wide encoder, built on first use and shared by every thread.
+    fn encoder(self) -> Option<&'static CoreBPE> {
+        static CL100K_BASE: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        static O200K_BASE: OnceLock<Option<CoreBPE>> = OnceLock::new();
+        match self {
+            Self::Cl100kBase => CL100K_BASE.get_or_init(|| tiktoken_rs::cl100k_base().ok()),
+            Self::O200kBase => O200K_BASE.get_or_init(|| tiktoken_rs::o200k_base().ok()),
+        }
+        .as_ref()
+    }
+
+    /// Counts the tokens of `text` as ordinary text.
+    ///
+    /// Special-token spellings such as `<|endoftext|>` count as the ordinary characters they
+    /// are made of: a user's text can never inject a control token, and never makes counting
+    /// fail. Any Unicode input is accepted, of any length.
+    ///
+    /// Counts add up at word boundaries: when `a` ends in a non-whitespace character and `b`
+    /// starts with a space, `count(a + b) == count(a) + count(b)`, so appending words never
+    /// lowers a count. Inside a word byte-pair merges can: `pti` is two `cl100k_base` tokens,
+    /// `ptic` one.
+    ///
+    /// ```
+    /// use groq_tokens::Encoding;
+    ///
+    /// assert_eq!(Encoding::Cl100kBase.count("hello world"), 2);
+    /// assert_eq!(Encoding::Cl100kBase.count(""), 0);
+    /// ```
+    pub fn count(self, text: &str) -> u64 {
+        match self.encoder() {
+            Some(bpe) => count_chunked(bpe, text),
+            // Every token covers at least one byte, so the byte length never undercounts.
+            None => as_u64(text.len()),
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The encoding [`TiktokenCounter`](crate::TiktokenCounter) uses for `model`: `o200k_base` for
+/// any model id containing `gpt-oss` (in any case, e.g. `openai/gpt-oss-120b`), `cl100k_base`
+/// for everything else (Llama, Qwen, Kimi, unknown models).
+///
+/// ```
+/// use groq_tokens::{encoding_for_model, Encoding};
+///
+/// assert_eq!(encoding_for_model("openai/gpt-oss-20b"), Encoding::O200kBase);
+/// assert_eq!(encoding_for_model("llama-3.1-8b-instant"), Encoding::Cl100kBase);
+/// ```
+pub fn encoding_for_model(model: &str) -> Encoding {
+    const GPT_OSS: &[u8] = b"gpt-oss";
+    if model
+        .as_bytes()
+        .windows(GPT_OSS.len())
+        .any(|window| window.eq_ignore_ascii_case(GPT_OSS))
+    {
+        Encoding::O200kBase
+    } else {
+        Encoding::Cl100kBase
+    }
+}
+
+/// The largest slice handed to the encoder in one call.
+///
+/// The encoders' pre-tokenizing regex runs on a backtracking engine with a bounded stack: a
+/// run of several hundred thousand whitespace characters makes it fail, and `tiktoken-rs`
+/// turns that failure into a panic. Long pieces also make the merge step slow. Slicing the text
+/// into chunks of at most this size keeps every call far below those limits.
+pub(crate) const MAX_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Counts `text` in chunks of at most [`MAX_CHUNK_BYTES`], cut where the encoders' pre-tokenizer
+/// would cut anyway, so the total equals a single whole-text count.
+fn count_chunked(bpe: &CoreBPE, text: &str) -> u64 {
+    chunks(text)
+        .map(|chunk| as_u64(bpe.encode_ordinary(chunk).len()))
+        .sum()
+}
+
+/// Splits `text` into slices of at most [`MAX_CHUNK_BYTES`] (except that a slice never ends
+/// inside a UTF-8 character).
+///
+/// A cut goes, by preference, just before an ASCII space that follows a non-whitespace
+/// character. Neither `cl100k_base`'s nor `o200k_base`'s pre-tokenizer ever makes a piece
+/// that spans such a position (a piece that contains the space starts at it), and neither
+/// looks behind, so counting the slices separately gives exactly the whole-text count. Only
+/// a stretch of [`MAX_CHUNK_BYTES`] / 2 bytes with no such position (a giant whitespace run, a
+/// base64 blob) is cut at a plain character boundary, which may shift the count there by a
+/// token or so.
+pub(crate) fn chunks(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = cut_point(rest);
+        let (chunk, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Where to end the next chunk of `text` (always a character boundary, always > 0).
+fn cut_point(text: &str) -> usize {
+    if text.len() <= MAX_CHUNK_BYTES {
+        return text.len();
+    }
+    let bytes = text.as_bytes();
+    let lowest = MAX_CHUNK_BYTES / 2;
+    // A space preceded by a non-whitespace character: an exact piece boundary. A space is
+    // always a character boundary; `char::is_whitespace` is the `White_Space` property that the
+    // regex class `\s` matches.
+    if let Some(cut) = (lowest..=MAX_CHUNK_BYTES).rev().find(|&i| {
+        bytes[i] == b' '
+            && text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| !c.is_whitespace())
+    }) {
+        return cut;
+    }
+    // No word boundary nearby: the last character boundary that fits. Characters are at most
+    // four bytes long, so one exists in `MAX_CHUNK_BYTES - 3 ..= MAX_CHUNK_BYTES`.
+    (1..=MAX_CHUNK_BYTES)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len())
+}
+
+/// Widens a length or count; `usize` is at most 64 bits on every supported target.
+pub(crate) fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_choose_their_encoding() {
+        for model in [
+            "openai/gpt-oss-120b",
+            "openai/gpt-oss-20b",
+            "openai/gpt-oss-safeguard-20b",
+            "OpenAI/GPT-OSS-20B",
+            "gpt-oss",
+        ] {
+            assert_eq!(encoding_for_model(model), Encoding::O200kBase, "{model}");
+        }
+        for model in [
+            "llama-3.1-8b-instant",
+            "llama-3.3-70b-versatile",
+            "meta-llama/llama-4-scout-17b-16e-instruct",
+            "qwen/qwen3-32b",
+            "gpt-os",
+            "",
+        ] {
+            assert_eq!(encoding_for_model(model), Encoding::Cl100kBase, "{model}");
+        }
+    }
+
+    #[test]
+    fn names_and_display() {
+        assert_eq!(Encoding::Cl100kBase.name(), "cl100k_base");
+        assert_eq!(Encoding::O200kBase.to_string(), "o200k_base");
+    }
+
+    #[test]
+    fn short_text_is_one_chunk() {
+        assert_eq!(chunks("").count(), 0);
+        assert_eq!(chunks("hello world").collect::<Vec<_>>(), ["hello world"]);
+    }
+
+    #[test]
+    fn chunks_cover_the_text_within_the_size_limit() {
+        let texts = [
+            "lorem ipsum dolor ".repeat(5_000),
+            "x".repeat(3 * MAX_CHUNK_BYTES + 7),
+            "é中😀".repeat(MAX_CHUNK_BYTES),
+            " ".repeat(2 * MAX_CHUNK_BYTES + 1),
+        ];
+        for text in &texts {
+            let parts: Vec<&str> = chunks(text).collect();
+            assert!(parts.len() > 1);
+            assert!(
+                parts
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= MAX_CHUNK_BYTES)
+            );
+            assert_eq!(parts.concat(), *text);
+        }
+    }
+
+    #[test]
+    fn chunking_at_word_boundaries_is_exact() {
+        let text = "The quick brown fox, 12345 jumps; over the lazy dog's back.\n\t".repeat(1_000);
+        assert!(text.len() > 3 * MAX_CHUNK_BYTES);
+        for encoding in [Encoding::Cl100kBase, Encoding::O200kBase] {
+            let bpe = encoding.encoder().unwrap();
+            let whole = as_u64(bpe.encode_ordinary(&text).len());
+            assert_eq!(encoding.count(&text), whole, "{encoding}");
+        }
+    }
+
+    #[test]
+    fn giant_whitespace_runs_do_not_panic() {
+        // A single call on this input overflows the regex engine's stack inside tiktoken-rs.
+        let text = format!("{}a", " \t".repeat(600_000));
+        for encoding in [Encoding::Cl100kBase, Encoding::O200kBase] {
+            let count = encoding.count(&text);
+            assert!(
+                count > 0 && count <= as_u64(text.len()),
+                "{encoding}: {count}"
+            );
+        }
+    }
+}
