@@ -276,9 +276,6 @@ mod tests {
     fn per_class_serializes_as_a_map() {
         let counts = PerClass::from_fn(|p| p.index() * 10);
         let json = serde_json::to_string(&counts).ok();
-        assert_eq!(
-            json.as_deref(),
-            Some(r#"{"high":0,"normal":10,"low":20}"#)
-        );
+        assert_eq!(json.as_deref(), Some(r#"{"high":0,"normal":10,"low":20}"#));
     }
 }

@@ -58,9 +58,7 @@ impl Key {
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.ready
-            .cmp(&other.ready)
-            .then(self.seq.cmp(&other.seq))
+        self.ready.cmp(&other.ready).then(self.seq.cmp(&other.seq))
     }
 }
 
@@ -128,10 +126,7 @@ struct HeapEntry {
 impl Ord for HeapEntry {
     // Reversed, so that `BinaryHeap` (a max-heap) yields the smallest `(ready, seq)` first.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .ready
-            .cmp(&self.ready)
-            .then(other.seq.cmp(&self.seq))
+        other.ready.cmp(&self.ready).then(other.seq.cmp(&self.seq))
     }
 }
 
@@ -388,7 +383,11 @@ mod tests {
         let t0 = Instant::now();
         let mut q = AgingQueue::default();
         q.push("low", Priority::Low, t0);
-        q.push("high before", Priority::High, t0 + secs(30) - Duration::from_nanos(1));
+        q.push(
+            "high before",
+            Priority::High,
+            t0 + secs(30) - Duration::from_nanos(1),
+        );
         q.push("high at", Priority::High, t0 + secs(30));
         assert_eq!(drain(&mut q), ["high before", "low", "high at"]);
     }
@@ -451,7 +450,11 @@ mod tests {
         let now = t0 + secs(10);
         let lengths = q.lengths();
         assert_eq!(
-            (lengths[Priority::High], lengths[Priority::Normal], lengths[Priority::Low]),
+            (
+                lengths[Priority::High],
+                lengths[Priority::Normal],
+                lengths[Priority::Low]
+            ),
             (1, 0, 2)
         );
         let waits = q.oldest_wait(now);
@@ -468,7 +471,13 @@ mod tests {
         let t0 = Instant::now();
         let mut q = AgingQueue::default();
         let keys: Vec<Key> = (0..10_000u32)
-            .map(|i| q.push(i, Priority::Normal, t0 + Duration::from_millis(u64::from(i))))
+            .map(|i| {
+                q.push(
+                    i,
+                    Priority::Normal,
+                    t0 + Duration::from_millis(u64::from(i)),
+                )
+            })
             .collect();
         // Cancel all but the first from the back, so the head stays live and nothing is
         // pruned from the top: only compaction can reclaim the tombstones.
