@@ -58,7 +58,8 @@ async fn requests_burst_at_capacity_plus_one() {
 async fn tokens_burst_and_headers_agree_with_the_buckets() {
     let server = server(
         MockLimits::unlimited().tpm(1000).rpd(100),
-        Duration::from_secs(60),
+        // A slow "minute" of 10 real minutes: refill adds under 2 tokens per second.
+        Duration::from_secs(600),
     )
     .await;
     for i in 1..=5u64 {
@@ -66,7 +67,6 @@ async fn tokens_burst_and_headers_agree_with_the_buckets() {
         assert_eq!(reply.status, 200, "{}", reply.text());
         assert_eq!(reply.header_u64("x-ratelimit-limit-tokens"), 1000);
         assert_eq!(reply.header_u64("x-ratelimit-limit-requests"), 100);
-        // Refill at 1000 tokens per 60 s adds at most a token or two during the test.
         let tokens = reply.header_u64("x-ratelimit-remaining-tokens");
         assert!(
             (1000 - 200 * i..=1002 - 200 * i).contains(&tokens),
@@ -76,12 +76,12 @@ async fn tokens_burst_and_headers_agree_with_the_buckets() {
         // Time to full: 200 i tokens at 1000 per minute; i requests at 100 per day.
         let reset_tokens = go_seconds(reply.header("x-ratelimit-reset-tokens").unwrap());
         assert!(
-            (reset_tokens - 12.0 * i as f64).abs() < 0.5,
+            (reset_tokens - 120.0 * i as f64).abs() < 2.0,
             "{reset_tokens}"
         );
         let reset_requests = go_seconds(reply.header("x-ratelimit-reset-requests").unwrap());
         assert!(
-            (reset_requests - 864.0 * i as f64).abs() < 1.0,
+            (reset_requests - 8640.0 * i as f64).abs() < 2.0,
             "{reset_requests}"
         );
         assert!(reply.header("x-request-id").unwrap().starts_with("req_"));
@@ -97,7 +97,10 @@ async fn tokens_burst_and_headers_agree_with_the_buckets() {
         ),
         "{message}"
     );
-    assert!((11.5..=12.0).contains(&message_wait(message)), "{message}");
+    assert!(
+        (118.0..=120.0).contains(&message_wait(message)),
+        "{message}"
+    );
     // A 429 carries the headers too, and charged nothing.
     assert_eq!(reply.header_u64("x-ratelimit-remaining-requests"), 95);
     assert!(reply.header_u64("x-ratelimit-remaining-tokens") <= 2);
@@ -128,7 +131,7 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<u16>>) -> Vec<u16> {
 
 #[tokio::test]
 async fn unused_budget_is_refunded_after_the_response() {
-    let server = server(MockLimits::unlimited().tpm(1000), Duration::from_secs(60)).await;
+    let server = server(MockLimits::unlimited().tpm(1000), Duration::from_secs(600)).await;
     // Prompt 8 + budget 500 = 508 charged; the reply has 10 tokens, so 490 come back.
     let mut request = body("hi", 500);
     request["mock_completion_tokens"] = json!(10);
@@ -171,23 +174,23 @@ async fn oversized_cost_gets_413_and_charges_nothing() {
 
 #[tokio::test]
 async fn time_scale_compresses_minutes_and_days() {
-    // A "minute" of 1 s: 4 requests per minute refill one every 250 ms.
+    // A "minute" of 2 s: 4 requests per minute refill one every 500 ms.
     let server = server(
         MockLimits::unlimited().rpm(4).rpd(10).tpm(1000),
-        Duration::from_secs(1),
+        Duration::from_secs(2),
     )
     .await;
     let first = chat(server.addr(), &exact(200)).await;
     assert_eq!(first.status, 200);
-    // A day lasts 1440 "minutes" = 1440 s: one request of 10 refills in 144 s.
+    // A day lasts 1440 "minutes" = 2880 s: one request of 10 refills in 288 s.
     let reset_requests = go_seconds(first.header("x-ratelimit-reset-requests").unwrap());
     assert!(
-        (143.0..=144.0).contains(&reset_requests),
+        (287.0..=288.0).contains(&reset_requests),
         "{reset_requests}"
     );
-    // 200 tokens of 1000 per 1 s refill in 200 ms.
+    // 200 tokens of 1000 per 2 s refill in 400 ms.
     let reset_tokens = go_seconds(first.header("x-ratelimit-reset-tokens").unwrap());
-    assert!((0.1..=0.2).contains(&reset_tokens), "{reset_tokens}");
+    assert!((0.3..=0.4).contains(&reset_tokens), "{reset_tokens}");
     for _ in 0..3 {
         assert_eq!(chat(server.addr(), &body("hi", 10)).await.status, 200);
     }
@@ -199,7 +202,7 @@ async fn time_scale_compresses_minutes_and_days() {
         "{message}"
     );
     let wait = message_wait(&message);
-    assert!(wait > 0.0 && wait <= 0.25, "{wait}");
+    assert!(wait > 0.0 && wait <= 0.5, "{wait}");
     assert_eq!(limited.header("retry-after"), Some("1"));
     // Waiting the reported time is enough.
     tokio::time::sleep(Duration::from_secs_f64(wait)).await;

@@ -8,9 +8,11 @@ use groq_types::{ChatCompletion, ChatCompletionChunk, FinishReason, StreamPayloa
 use serde_json::json;
 
 async fn server(limits: MockLimits) -> MockServer {
+    // A slow "minute" of 10 real minutes, so refill barely moves the token counts.
     MockServer::builder()
         .api_key(KEY)
         .model(MODEL, limits)
+        .minute_length(std::time::Duration::from_secs(600))
         .start()
         .await
         .unwrap()
