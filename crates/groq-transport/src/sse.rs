@@ -464,7 +464,46 @@ impl SseStream {
     pub fn saw_done(&self) -> bool {
         self.saw_done
     }
+
+    /// Lets the body finish after `[DONE]` so that an HTTP/1.1 connection completes its
+    /// response and can return to the pool instead of being closed. What is already buffered
+    /// is read at once; if the end has not arrived yet, a background task on the current tokio
+    /// runtime reads at most [`DRAIN_BUDGET`] more bytes, bounded in time by the body's own
+    /// idle timeout (for [`HyperTransport`](crate::HyperTransport) bodies).
+    fn release_body(&mut self, cx: &mut Context<'_>) {
+        let mut body = std::mem::take(&mut self.body);
+        let mut budget = DRAIN_BUDGET;
+        loop {
+            match Pin::new(&mut body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let len = frame.data_ref().map_or(0, bytes::Bytes::len);
+                    if len > budget {
+                        return;
+                    }
+                    budget -= len;
+                }
+                Poll::Ready(None | Some(Err(_))) => return,
+                Poll::Pending => break,
+            }
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                while let Some(Ok(frame)) =
+                    std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+                {
+                    let len = frame.data_ref().map_or(0, bytes::Bytes::len);
+                    if len > budget {
+                        return;
+                    }
+                    budget -= len;
+                }
+            });
+        }
+    }
 }
+
+/// How many bytes after `[DONE]` are read to let a connection be reused.
+const DRAIN_BUDGET: usize = 64 * 1024;
 
 impl Stream for SseStream {
     type Item = Result<SseEvent, SseError>;
@@ -484,6 +523,7 @@ impl Stream for SseStream {
                     if event.is_done() {
                         this.finished = true;
                         this.saw_done = true;
+                        this.release_body(cx);
                         return Poll::Ready(None);
                     }
                     return Poll::Ready(Some(Ok(event)));

@@ -260,6 +260,32 @@ async fn sequential_requests_reuse_one_connection() {
 }
 
 #[tokio::test]
+async fn finished_event_streams_leave_the_connection_reusable() {
+    let server = serve_http(handler(|_| async {
+        // A chunked body whose terminating chunk comes a little after `[DONE]`.
+        let (sender, body) = Body::channel(2);
+        tokio::spawn(async move {
+            let _ = sender.send("data: {\"n\":1}\n\ndata: [DONE]\n\n").await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        });
+        http::Response::new(body)
+    }))
+    .await;
+    let transport = transport();
+    for _ in 0..5 {
+        let response = transport.send(get(&server.url("/stream"))).await.unwrap();
+        let mut events = SseStream::new(response.into_body());
+        assert_eq!(next(&mut events).await.unwrap().unwrap().data, "{\"n\":1}");
+        assert!(next(&mut events).await.is_none());
+        assert!(events.saw_done());
+        drop(events);
+        // The end of the response is read in the background once it arrives.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
 async fn concurrent_requests_share_a_bounded_pool() {
     let server = serve_http(handler(|_| async {
         tokio::time::sleep(Duration::from_millis(20)).await;
