@@ -224,6 +224,8 @@ impl EventBuilder {
 pub struct SseDecoder {
     buf: Vec<u8>,
     pos: usize,
+    /// `buf[pos..scanned]` holds no line ending.
+    scanned: usize,
     /// The last line ended with `\r` at the end of the input: a following `\n` belongs to it.
     skip_lf: bool,
     /// Whether the start of the stream was checked for a byte-order mark.
@@ -269,6 +271,7 @@ impl SseDecoder {
         Self {
             buf: Vec::new(),
             pos: 0,
+            scanned: 0,
             skip_lf: false,
             bom_checked: false,
             discarding: false,
@@ -291,6 +294,7 @@ impl SseDecoder {
         }
         if self.pos > 0 {
             self.buf.drain(..self.pos);
+            self.scanned = self.scanned.saturating_sub(self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(chunk);
@@ -325,12 +329,20 @@ impl SseDecoder {
                 }
                 self.bom_checked = true;
             }
-            let rest = &self.buf[self.pos..];
-            let Some(eol) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            // Bytes before `scanned` are known to hold no line ending: a line that arrives in
+            // many small pieces is scanned once, not once per piece.
+            let from = self.scanned.max(self.pos);
+            let Some(found) = self.buf[from..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+            else {
+                self.scanned = self.buf.len();
                 return self.incomplete_line();
             };
             let start = self.pos;
+            let eol = from + found - start;
             self.pos += eol + 1;
+            self.scanned = self.pos;
             if self.buf[start + eol] == b'\r' {
                 if self.pos < self.buf.len() {
                     if self.buf[self.pos] == b'\n' {
@@ -678,6 +690,20 @@ mod tests {
         }
         decoder.push(b"\n\ndata: after\n\n");
         assert_eq!(decoder.next_event().unwrap(), Some(SseEvent::new("after")));
+    }
+
+    #[test]
+    fn a_line_in_many_pieces_is_not_rescanned() {
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"data: ");
+        for _ in 0..200_000 {
+            decoder.push(b"x");
+            assert!(decoder.next_event().unwrap().is_none());
+        }
+        assert_eq!(decoder.scanned, decoder.buf.len());
+        decoder.push(b"\n\n");
+        let event = decoder.next_event().unwrap().unwrap();
+        assert_eq!(event.data.len(), 200_000);
     }
 
     #[test]
