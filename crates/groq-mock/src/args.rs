@@ -58,6 +58,9 @@ pub struct MockArgs {
     /// Extra latency per chat response in milliseconds: `MIN:MAX` (uniform) or `N`.
     #[arg(long, value_name = "MIN:MAX", value_parser = parse_latency)]
     pub latency_ms: Option<(u64, u64)>,
+    /// Pause between the events of a streamed reply, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub stream_interval_ms: u64,
     /// Seed of fault injection and ids.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -83,6 +86,7 @@ impl fmt::Debug for MockArgs {
             .field("malformed_rate", &self.malformed_rate)
             .field("stream_error_rate", &self.stream_error_rate)
             .field("latency_ms", &self.latency_ms)
+            .field("stream_interval_ms", &self.stream_interval_ms)
             .field("seed", &self.seed)
             .field(
                 "api_keys",
@@ -139,7 +143,8 @@ impl MockArgs {
             .faults(faults)
             .seed(self.seed)
             .completion_tokens(self.completion_tokens)
-            .default_completion_budget(self.default_budget);
+            .default_completion_budget(self.default_budget)
+            .stream_interval(Duration::from_millis(self.stream_interval_ms));
         for key in &self.api_keys {
             builder = builder.api_key(key.clone());
         }

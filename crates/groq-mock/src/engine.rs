@@ -177,6 +177,7 @@ pub(crate) struct EngineConfig {
     pub(crate) minute: Duration,
     pub(crate) completion_tokens: u64,
     pub(crate) default_budget: u64,
+    pub(crate) stream_interval: Duration,
     pub(crate) faults: Faults,
     pub(crate) seed: u64,
     pub(crate) organization: String,
@@ -189,6 +190,7 @@ pub(crate) struct Engine {
     periods: Periods,
     pub(crate) completion_tokens: u64,
     pub(crate) default_budget: u64,
+    pub(crate) stream_interval: Duration,
     pub(crate) organization: String,
     faults: Faults,
     seed: u64,
@@ -231,6 +233,7 @@ impl Engine {
             },
             completion_tokens: config.completion_tokens,
             default_budget: config.default_budget,
+            stream_interval: config.stream_interval,
             organization: config.organization,
             faults: config.faults,
             seed: config.seed,
@@ -259,6 +262,11 @@ impl Engine {
             return false;
         }
         self.api_keys.is_empty() || self.api_keys.iter().any(|k| k == key)
+    }
+
+    /// Seconds since the Unix epoch when the server started: the models' `created`.
+    pub(crate) fn started_unix(&self) -> u64 {
+        self.start_unix
     }
 
     /// Seconds since the Unix epoch, on the server's (unscaled) clock.
@@ -310,7 +318,22 @@ impl Engine {
     }
 
     /// Charges one request of `tokens` tokens to `key`'s buckets of `model`, if all four fit.
-    pub(crate) fn admit(&self, key: &str, model: &str, tokens: u64, now: Instant) -> Admission {
+    #[cfg(test)]
+    fn admit(&self, key: &str, model: &str, tokens: u64, now: Instant) -> Admission {
+        self.admit_with(key, model, tokens, now, true)
+    }
+
+    /// Checks whether one request of `tokens` tokens fits `key`'s buckets of `model`, and
+    /// charges it when it does and `charge` is set (an injected fault is checked but not
+    /// charged).
+    pub(crate) fn admit_with(
+        &self,
+        key: &str,
+        model: &str,
+        tokens: u64,
+        now: Instant,
+        charge: bool,
+    ) -> Admission {
         let mut inner = self.lock();
         let limits = inner.models.get(model).copied().unwrap_or_default();
         let periods = self.periods;
@@ -353,28 +376,25 @@ impl Engine {
                 view: buckets.view(),
             };
         }
-        for dimension in Dimension::ALL {
-            if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
-                bucket.take(ModelBuckets::cost(dimension, tokens));
+        if charge {
+            for dimension in Dimension::ALL {
+                if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
+                    bucket.take(ModelBuckets::cost(dimension, tokens));
+                }
             }
         }
         Admission::Admitted(buckets.view())
     }
 
-    /// Gives `tokens` back to the token buckets, and the request too when `request` is set.
-    pub(crate) fn refund(&self, key: &str, model: &str, tokens: u64, request: bool) {
+    /// Gives `tokens` back to the token buckets.
+    pub(crate) fn refund(&self, key: &str, model: &str, tokens: u64) {
         let now = Instant::now();
         let mut inner = self.lock();
         if let Some(buckets) = inner.buckets.get_mut(&(key.to_owned(), model.to_owned())) {
             buckets.refill(now);
-            for dimension in Dimension::ALL {
-                let amount = if dimension.is_tokens() {
-                    tokens
-                } else {
-                    u64::from(request)
-                };
+            for dimension in [Dimension::Tpm, Dimension::Tpd] {
                 if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
-                    bucket.give(amount);
+                    bucket.give(tokens);
                 }
             }
         }
@@ -445,6 +465,7 @@ mod tests {
             minute: Duration::from_secs(60),
             completion_tokens: 16,
             default_budget: 100,
+            stream_interval: Duration::ZERO,
             faults: Faults::none(),
             seed: 1,
             organization: "org_mock".to_owned(),
@@ -522,7 +543,7 @@ mod tests {
             }
             other => panic!("expected a 429, got {other:?}"),
         }
-        engine.refund("k", "m", 500, false);
+        engine.refund("k", "m", 500);
         assert_eq!(engine.view("k", "m").tokens.map(|t| t.remaining), Some(600));
         assert!(matches!(
             engine.admit("k", "m", 200, now),

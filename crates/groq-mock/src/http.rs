@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use groq_types::{
@@ -18,7 +19,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::bucket::go_duration;
 use crate::engine::{Admission, Engine, RateView};
@@ -85,14 +86,16 @@ const UPGRADE_HINT: &str =
 #[error("connection dropped by fault injection")]
 pub(crate) struct DroppedConnection;
 
-/// A response body: a complete buffer, or a sequence of SSE events that settles the token
-/// refund when it ends or is dropped.
+/// A response body: a complete buffer, or a sequence of SSE events, `interval` apart, that
+/// settles the token refund when it ends or is dropped.
 #[derive(Debug)]
 pub(crate) enum MockBody {
     Full(Option<Bytes>),
     Events {
         events: VecDeque<Bytes>,
         settle: Option<Settlement>,
+        interval: Duration,
+        delay: Option<Pin<Box<Sleep>>>,
     },
 }
 
@@ -102,17 +105,35 @@ impl Body for MockBody {
 
     fn poll_frame(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             Self::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Self::Events { events, settle } => match events.pop_front() {
-                Some(event) => Poll::Ready(Some(Ok(Frame::data(event)))),
-                None => {
-                    settle.take();
-                    Poll::Ready(None)
+            Self::Events {
+                events,
+                settle,
+                interval,
+                delay,
+            } => {
+                if let Some(sleep) = delay {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *delay = None;
                 }
-            },
+                match events.pop_front() {
+                    Some(event) => {
+                        if !interval.is_zero() && !events.is_empty() {
+                            *delay = Some(Box::pin(tokio::time::sleep(*interval)));
+                        }
+                        Poll::Ready(Some(Ok(Frame::data(event))))
+                    }
+                    None => {
+                        settle.take();
+                        Poll::Ready(None)
+                    }
+                }
+            }
         }
     }
 
@@ -151,8 +172,7 @@ impl std::fmt::Debug for Settlement {
 impl Drop for Settlement {
     fn drop(&mut self) {
         if self.tokens > 0 {
-            self.engine
-                .refund(&self.key, &self.model, self.tokens, false);
+            self.engine.refund(&self.key, &self.model, self.tokens);
         }
     }
 }
@@ -242,7 +262,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 fn model_entry(engine: &Engine, id: &str, limits: &crate::MockLimits) -> Model {
     let mut model = Model::new(id);
-    model.created = Some(engine.unix_now());
+    model.created = Some(engine.started_unix());
     model.owned_by = Some(owner(id).to_owned());
     model.active = Some(true);
     model.context_window = limits.context_window;
@@ -472,7 +492,10 @@ where
         return Ok(reply);
     }
 
-    let view = match engine.admit(key, &model_id, cost, Instant::now()) {
+    let stream = request.is_stream();
+    // Injected faults are checked against the limits but charge nothing.
+    let faulted = (plan.malformed && !stream) || (plan.stream_error && stream);
+    let view = match engine.admit_with(key, &model_id, cost, Instant::now(), !faulted) {
         Admission::Admitted(view) => view,
         Admission::TooLarge {
             dimension,
@@ -522,11 +545,6 @@ where
         }
     };
 
-    let stream = request.is_stream();
-    if (plan.malformed && !stream) || (plan.stream_error && stream) {
-        // Injected faults charge nothing.
-        engine.refund(key, &model_id, cost, true);
-    }
     let answer = Answer::new(
         engine,
         &request,
@@ -545,7 +563,7 @@ where
         return Ok(reply);
     }
     if plan.stream_error && stream {
-        let mut reply = sse_reply(answer.broken_events(), None);
+        let mut reply = sse_reply(answer.broken_events(), None, engine.stream_interval);
         rate_headers(reply.headers_mut(), &view);
         return Ok(reply);
     }
@@ -568,7 +586,11 @@ where
             .as_ref()
             .and_then(|o| o.include_usage)
             .unwrap_or(false);
-        sse_reply(answer.events(include_usage), Some(settlement))
+        sse_reply(
+            answer.events(include_usage),
+            Some(settlement),
+            engine.stream_interval,
+        )
     } else {
         let reply = json(StatusCode::OK, &answer.completion());
         drop(settlement);
@@ -743,8 +765,13 @@ fn sse_event<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(event)
 }
 
-fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>) -> Reply {
-    let mut reply = Response::new(MockBody::Events { events, settle });
+fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>, interval: Duration) -> Reply {
+    let mut reply = Response::new(MockBody::Events {
+        events,
+        settle,
+        interval,
+        delay: None,
+    });
     let headers = reply.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

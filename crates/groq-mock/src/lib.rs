@@ -95,6 +95,11 @@
 //! and a `tool_choice` that forces a function (named, or `required`: the first tool), the
 //! reply is a tool call whose arguments fill the schema's required properties.
 //!
+//! A stream sends a first chunk with the role, one chunk per token (or the tool call), a
+//! final chunk with `finish_reason` and `x_groq.usage` (and top-level `usage` when
+//! `stream_options.include_usage` is set), then `data: [DONE]`. Events go out at once, or
+//! [`MockServerBuilder::stream_interval`] apart (`--stream-interval-ms`).
+//!
 //! # Limits file
 //!
 //! `limits.json` maps model ids to [`MockLimits`]; a missing field is unlimited:

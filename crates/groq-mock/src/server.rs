@@ -29,7 +29,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Defaults: bound to `127.0.0.1:0` (any free port), any non-empty API key accepted, the
 /// built-in catalog's models with their free-plan limits (when no model is added), real time
 /// (a minute lasts 60 s), replies of 16 tokens, a completion budget of 1,024 tokens for
-/// requests that set no `max_completion_tokens`, no faults, seed 0.
+/// requests that set no `max_completion_tokens`, streamed events sent at once, no faults,
+/// seed 0.
 #[derive(Clone)]
 pub struct MockServerBuilder {
     api_keys: Vec<String>,
@@ -37,6 +38,7 @@ pub struct MockServerBuilder {
     minute: Duration,
     completion_tokens: u64,
     default_budget: u64,
+    stream_interval: Duration,
     faults: Faults,
     seed: u64,
     addr: SocketAddr,
@@ -54,6 +56,7 @@ impl fmt::Debug for MockServerBuilder {
             .field("minute", &self.minute)
             .field("completion_tokens", &self.completion_tokens)
             .field("default_budget", &self.default_budget)
+            .field("stream_interval", &self.stream_interval)
             .field("faults", &self.faults)
             .field("seed", &self.seed)
             .field("addr", &self.addr)
@@ -70,6 +73,7 @@ impl Default for MockServerBuilder {
             minute: Duration::from_secs(60),
             completion_tokens: 16,
             default_budget: 1024,
+            stream_interval: Duration::ZERO,
             faults: Faults::none(),
             seed: 0,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -134,6 +138,14 @@ impl MockServerBuilder {
     #[must_use]
     pub fn default_completion_budget(mut self, tokens: u64) -> Self {
         self.default_budget = tokens;
+        self
+    }
+
+    /// The pause between the events of a streamed reply, so streams take time like Groq's
+    /// (and can be cancelled midway). Default zero: all events at once.
+    #[must_use]
+    pub fn stream_interval(mut self, interval: Duration) -> Self {
+        self.stream_interval = interval;
         self
     }
 
@@ -204,6 +216,7 @@ impl MockServerBuilder {
             minute: self.minute,
             completion_tokens: self.completion_tokens,
             default_budget: self.default_budget,
+            stream_interval: self.stream_interval,
             faults: self.faults,
             seed: self.seed,
             organization: self.organization,

@@ -275,3 +275,61 @@ async fn malformed_mode_truncates_json_and_charges_nothing() {
     }
     assert!(server.stats().audit.is_empty());
 }
+
+#[tokio::test]
+async fn streams_can_be_paced_and_a_dropped_stream_is_refunded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = MockServer::builder()
+        .api_key(KEY)
+        .model(MODEL, MockLimits::unlimited().tpm(1000))
+        .minute_length(std::time::Duration::from_secs(600))
+        .stream_interval(std::time::Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let mut request = body("hi", 500);
+    request["stream"] = json!(true);
+    request["mock_completion_tokens"] = json!(5);
+    // Role, 5 content chunks, final chunk, [DONE]: 7 pauses of 20 ms.
+    let start = tokio::time::Instant::now();
+    let reply = chat(server.addr(), &request).await;
+    assert!(
+        start.elapsed() >= std::time::Duration::from_millis(140),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(events(&reply.body).len(), 8);
+
+    // A client that leaves after the first bytes: the unused budget comes back all the same.
+    request["mock_completion_tokens"] = json!(400);
+    let bytes = serde_json::to_vec(&request).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let head = common::request_bytes(
+        "POST",
+        "/openai/v1/chat/completions",
+        Some(KEY),
+        Some(&bytes),
+    );
+    stream.write_all(&head).await.unwrap();
+    let mut first = [0u8; 64];
+    let read = stream.read(&mut first).await.unwrap();
+    assert!(first[..read].starts_with(b"HTTP/1.1 200 OK"));
+    drop(stream);
+    // Charged 508 (prompt 8 + budget 500), of which 100 are never generated. Each probe
+    // costs 9 tokens for good; once the server notices the closed connection, the 100
+    // return: remaining + 9 × probes goes from 1000 - 13 - 508 to 1000 - 13 - 508 + 100.
+    let before_refund = 1000 - 13 - 508;
+    let mut restored = 0;
+    for probes in 1..=50u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let probe = chat(server.addr(), &body("hi", 1)).await;
+        restored = probe.header_u64("x-ratelimit-remaining-tokens") + 9 * probes;
+        if restored >= before_refund + 100 {
+            break;
+        }
+    }
+    assert!(
+        (before_refund + 100..=before_refund + 110).contains(&restored),
+        "{restored}"
+    );
+}
