@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use groq_queue::{AgingQueue, Priority, Scheduler};
+use groq_queue::{AgingQueue, LaneEntry, Priority, Scheduler};
 use tokio::time::Instant;
 
 /// The payload used by the timing runs: a job id.
@@ -57,6 +57,11 @@ fn report_memory(n: u64, t0: Instant) -> AgingQueue<Item> {
         per_job(accounted),
         AgingQueue::<Item>::HEAP_ENTRY_BYTES,
         AgingQueue::<Item>::SLOT_BYTES,
+    );
+    // In a lane the scheduler stores a `LaneEntry` (cost, failure channel, payload).
+    eprintln!(
+        "lane slot with a zero-size payload: {} B (add the payload's own size)",
+        AgingQueue::<LaneEntry<()>>::SLOT_BYTES
     );
     if let (Some(before), Some(after)) = (before, after) {
         eprintln!(

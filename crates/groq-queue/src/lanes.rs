@@ -365,6 +365,11 @@ impl<T: Send + Sync + 'static> Lanes<T> {
         if let Some(lane) = table.by_model.get(model).and_then(|&i| table.lanes.get(i)) {
             return Ok(Arc::clone(lane));
         }
+        // Checked again under the table lock, so that a shutdown, which sets the flag before
+        // it lists the lanes, sees every lane ever created.
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(QueueError::ShutDown);
+        }
         let index = table.lanes.len();
         let lane = Arc::new(Lane::new(
             index,
