@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use groq_ratelimit::{Cost, RateLimiter, ReserveError};
+use groq_ratelimit::{Cost, RateLimiter};
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::time::Instant;
 
@@ -346,7 +346,7 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                     return;
                 }
             }
-            Err(error @ ReserveError::NeverFits { .. }) => {
+            Err(error) if error.is_permanent() => {
                 if let Some((_, entry)) = take_head(&lane, key, false) {
                     let _ = entry.failure.send(QueueError::NeverFits {
                         model: lane.model.to_string(),

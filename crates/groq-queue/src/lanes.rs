@@ -266,7 +266,8 @@ impl<T: Send + Sync + 'static> Drop for Inner<T> {
 /// [`Handoff`], or sleeps exactly until the instant the limiter names. It wakes early when a
 /// job with an earlier key arrives, when the head is cancelled, or when the limiter reports a
 /// change (a reservation settled, the quota changed). A job whose cost can never fit fails at
-/// once with [`QueueError::NeverFits`]. Nothing polls.
+/// once with [`QueueError::NeverFits`]. Nothing polls. (Sleeps use tokio's timer, whose
+/// resolution is one millisecond: a job goes at the limiter's instant rounded up to it.)
 ///
 /// Lanes are created on a model's first job. `Lanes` is cheap to clone; clones share the
 /// lanes. Dropping the last clone stops every lane and fails what is queued with
@@ -392,7 +393,8 @@ impl<T: Send + Sync + 'static> Lanes<T> {
     /// with [`QueueError::Full`], as configured by [`LanesBuilder::when_full`]; the wait is
     /// first come, first served, and dropping this future abandons it.
     ///
-    /// The returned [`Ticket`] cancels the job if dropped before the job is dispatched.
+    /// The returned [`Ticket`] cancels the job if dropped before the job is dispatched. On
+    /// error the job is dropped.
     pub async fn submit(&self, job: Job<T>) -> Result<Ticket, QueueError> {
         match self.inner.when_full {
             WhenFull::Reject => self.try_submit(job),
