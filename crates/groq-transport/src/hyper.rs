@@ -44,10 +44,19 @@ pub enum TlsRoots {
     CustomOnly,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum ExtraRoot {
     Der(Vec<u8>),
     Pem(Vec<u8>),
+}
+
+impl fmt::Debug for ExtraRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Der(der) => write!(f, "Der({} bytes)", der.len()),
+            Self::Pem(pem) => write!(f, "Pem({} bytes)", pem.len()),
+        }
+    }
 }
 
 /// Settings that the request path needs; the rest only matter while building.
