@@ -389,8 +389,9 @@ impl<C: TokenCounter> TokenCounter for CalibratedCounter<C> {
     }
 
     fn count_request(&self, request: &ChatRequest) -> u64 {
-        self.read()
-            .apply(&request.model, self.inner.count_request(request))
+        // Count before taking the lock, so that observers never wait for a count.
+        let raw = self.inner.count_request(request);
+        self.read().apply(&request.model, raw)
     }
 
     fn estimate(&self, request: &ChatRequest, default_completion: u32) -> Estimate {
