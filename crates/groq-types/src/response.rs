@@ -9,7 +9,7 @@ use crate::error::ApiError;
 ///
 /// Deserialization is lenient: unknown fields are ignored and every field the service may
 /// leave out has a default.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatCompletion {
     /// The completion id, `chatcmpl-...`.
@@ -43,6 +43,23 @@ pub struct ChatCompletion {
 
 fn chat_completion_object() -> String {
     "chat.completion".to_owned()
+}
+
+impl Default for ChatCompletion {
+    /// An empty completion whose `object` is `chat.completion`, as on the wire.
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            object: chat_completion_object(),
+            created: 0,
+            model: String::new(),
+            system_fingerprint: None,
+            service_tier: None,
+            choices: Vec::new(),
+            usage: None,
+            x_groq: None,
+        }
+    }
 }
 
 impl ChatCompletion {
@@ -301,6 +318,11 @@ mod tests {
         assert_eq!(usage.billable_tokens(), 120);
         usage.prompt_tokens_details = Some(PromptTokensDetails { cached_tokens: 64 });
         assert_eq!(usage.billable_tokens(), 56);
+    }
+
+    #[test]
+    fn default_completion_names_its_object() {
+        assert_eq!(ChatCompletion::default().object, "chat.completion");
     }
 
     #[test]

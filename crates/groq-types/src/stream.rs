@@ -11,7 +11,7 @@ use crate::response::{
 };
 
 /// One chunk of a streamed reply (`object: "chat.completion.chunk"`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatCompletionChunk {
     /// The completion id, the same in every chunk.
@@ -44,12 +44,27 @@ fn chunk_object() -> String {
     "chat.completion.chunk".to_owned()
 }
 
+impl Default for ChatCompletionChunk {
+    /// An empty chunk whose `object` is `chat.completion.chunk`, as on the wire.
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            object: chunk_object(),
+            created: 0,
+            model: String::new(),
+            system_fingerprint: None,
+            choices: Vec::new(),
+            usage: None,
+            x_groq: None,
+        }
+    }
+}
+
 impl ChatCompletionChunk {
     /// An empty chunk of completion `id` from `model`.
     pub fn new(id: impl Into<String>, model: impl Into<String>, created: u64) -> Self {
         Self {
             id: id.into(),
-            object: chunk_object(),
             created,
             model: model.into(),
             ..Self::default()
