@@ -29,7 +29,26 @@ pub(crate) struct Bucket {
     tat: i128,
     /// Changes whenever the bucket's rate changes, so that a reservation made under an older
     /// rate can tell.
+    epoch: u32,
+    /// The sum of every decrease of `tat` (refunds), in scaled units.
+    refunded: i128,
+    /// The index of the current recent-charge window (windows are one margin long).
+    window: i128,
+    /// Units charged in the previous and the current window.
+    recent: [u64; 2],
+}
+
+/// What a bucket remembers of one charge, to undo it later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    /// The bucket's epoch when charged.
     pub(crate) epoch: u32,
+    /// The TAT right after the charge.
+    tat_after: i128,
+    /// The bucket's `refunded` sum before the charge.
+    refunded_before: i128,
+    /// The recent-charge window of the charge.
+    window: Option<i128>,
 }
 
 /// `ceil(a / b)` for `b > 0`.
@@ -51,6 +70,9 @@ impl Bucket {
             period,
             tat: 0,
             epoch,
+            refunded: 0,
+            window: 0,
+            recent: [0; 2],
         };
         // An empty bucket has been idle forever: its TAT is more than a margin in the past.
         bucket.tat = bucket.scaled(now_ns.saturating_sub(MAX_PERIOD_NANOS as i128));
@@ -58,6 +80,10 @@ impl Bucket {
             bucket.tat = bucket.scaled(now_ns).saturating_add(bucket.cost(level));
         }
         bucket
+    }
+
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
     }
 
     pub(crate) fn rate(&self) -> Rate {
@@ -100,8 +126,26 @@ impl Bucket {
         }
     }
 
-    /// Charges `units` at `now_ns` and returns the TAT right after the charge.
-    pub(crate) fn charge(&mut self, now_ns: i128, units: u64) -> i128 {
+    /// Charges `units` at `now_ns` for a request about to be sent. `margin_ns` sizes the
+    /// windows that remember recent charges (see [`Bucket::refund_served`]).
+    pub(crate) fn charge(&mut self, now_ns: i128, units: u64, margin_ns: i128) -> Mark {
+        let refunded_before = self.refunded;
+        let tat_after = self.add(now_ns, units);
+        let window = self.roll(now_ns, margin_ns);
+        if window.is_some() {
+            self.recent[1] = self.recent[1].saturating_add(units);
+        }
+        Mark {
+            epoch: self.epoch,
+            tat_after,
+            refunded_before,
+            window,
+        }
+    }
+
+    /// Adds `units` at `now_ns` without checking capacity (usage the server counted) and
+    /// returns the new TAT.
+    pub(crate) fn add(&mut self, now_ns: i128, units: u64) -> i128 {
         self.tat = self
             .tat
             .max(self.scaled(now_ns))
@@ -109,37 +153,95 @@ impl Bucket {
         self.tat
     }
 
-    /// Takes `units` out of the bucket at `now_ns`, never below empty.
-    pub(crate) fn refund(&mut self, now_ns: i128, units: u64) {
-        self.refund_scaled(now_ns, self.cost(units));
+    /// Moves the recent-charge windows to the one holding `now_ns` and returns its index, or
+    /// `None` without a margin.
+    fn roll(&mut self, now_ns: i128, margin_ns: i128) -> Option<i128> {
+        if margin_ns <= 0 {
+            return None;
+        }
+        let window = now_ns.div_euclid(margin_ns);
+        match window - self.window {
+            0 => {}
+            1 => self.recent = [self.recent[1], 0],
+            _ => self.recent = [0, 0],
+        }
+        self.window = window;
+        Some(window)
     }
 
-    fn refund_scaled(&mut self, now_ns: i128, amount: i128) {
-        let now = self.scaled(now_ns);
-        if self.tat > now {
-            self.tat = self.tat.saturating_sub(amount).max(now);
+    /// At most the units charged in the last `margin_ns`: requests that may still be on their
+    /// way to the server.
+    fn recent_units(&mut self, now_ns: i128, margin_ns: i128) -> u64 {
+        match self.roll(now_ns, margin_ns) {
+            Some(_) => self.recent[0].saturating_add(self.recent[1]),
+            None => 0,
         }
     }
 
-    /// Undoes a charge of `units` whose TAT right after charging was `tat_after`, for a request
-    /// the server never saw.
+    /// Lowers the TAT to `target` (never below `now_ns`, never raising it), recording the
+    /// decrease.
+    fn lower_to(&mut self, now_ns: i128, target: i128) {
+        let now = self.scaled(now_ns);
+        let lowered = target.max(now);
+        if lowered < self.tat {
+            self.refunded = self.refunded.saturating_add(self.tat - lowered);
+            self.tat = lowered;
+        }
+    }
+
+    /// Takes `units` out of the bucket at `now_ns` for a request the server saw and counts
+    /// less than charged (its usage was below the estimate). The server removes them at once,
+    /// and stops at empty. Other requests sent within the last `margin_ns` may not have reached
+    /// it yet and would be counted after its refund: so the bucket never drops below the units
+    /// charged in that time, whatever the refund. Call [`Bucket::arrived`] for the answered
+    /// request first.
+    pub(crate) fn refund_served(&mut self, now_ns: i128, units: u64, margin_ns: i128) {
+        let recent = self.recent_units(now_ns, margin_ns);
+        let now = self.scaled(now_ns);
+        let floor = now.saturating_add(self.cost(recent));
+        let target = self.tat.saturating_sub(self.cost(units)).max(floor);
+        self.lower_to(now_ns, target);
+    }
+
+    /// Undoes the charge recorded in `mark` (of `units` units) for a request the server never
+    /// saw.
     ///
-    /// What remains of that charge in the bucket is at least `min(units, level the bucket had
-    /// right after the charge, less what has drained since)`: later charges only keep the
-    /// bucket from emptying. Taking out exactly that much never leaves the bucket emptier
-    /// than it would be had the charge never happened; it is exact when the refund follows the
-    /// charge before the bucket had time to drain.
-    pub(crate) fn refund_unsent(&mut self, now_ns: i128, units: u64, tat_after: i128) {
-        let left = tat_after.saturating_sub(self.scaled(now_ns));
+    /// What is left of that charge in the bucket is at least the lowest the bucket has been
+    /// since, capped at `units`: the difference between this bucket and the same bucket without
+    /// the charge shrinks only while the latter is empty. The lowest level since the charge is
+    /// at least the TAT right after the charge, less every decrease since, less the time
+    /// elapsed. Taking out that much never leaves the bucket emptier than it would be had the
+    /// charge never happened, and it is exact when the refund comes before the bucket drained
+    /// or refunded anything else.
+    pub(crate) fn refund_unsent(&mut self, now_ns: i128, units: u64, mark: &Mark, margin_ns: i128) {
+        let decreased = self.refunded.saturating_sub(mark.refunded_before);
+        let left = mark
+            .tat_after
+            .saturating_sub(decreased)
+            .saturating_sub(self.scaled(now_ns));
         let amount = self.cost(units).min(left);
         if amount > 0 {
-            self.refund_scaled(now_ns, amount);
+            let target = self.tat.saturating_sub(amount);
+            self.lower_to(now_ns, target);
         }
+        // The request will never arrive: it no longer counts as possibly on its way.
+        self.arrived(now_ns, units, mark, margin_ns);
     }
 
-    /// Adds `units` at `now_ns` without checking capacity (usage the server already counted).
-    pub(crate) fn add(&mut self, now_ns: i128, units: u64) {
-        self.charge(now_ns, units);
+    /// The request charged in `mark` (of `units` units) has reached the server (it was
+    /// answered) or never will: it no longer counts among the recent charges that may still be
+    /// on their way.
+    pub(crate) fn arrived(&mut self, now_ns: i128, units: u64, mark: &Mark, margin_ns: i128) {
+        if let (Some(at), Some(now)) = (mark.window, self.roll(now_ns, margin_ns)) {
+            let slot = match now - at {
+                0 => Some(1),
+                1 => Some(0),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                self.recent[slot] = self.recent[slot].saturating_sub(units);
+            }
+        }
     }
 
     /// The level at `now_ns` in scaled units (0 when empty).
@@ -190,7 +292,7 @@ mod tests {
         let mut b = Bucket::new(Rate::per_minute(30), 0, 0, 0);
         for _ in 0..30 {
             assert_eq!(b.check(0, 0, 1), Ok(()));
-            b.charge(0, 1);
+            b.charge(0, 1, 0);
         }
         // One request refills every 2 s.
         assert_eq!(b.check(0, 0, 1), Err(2 * S));
@@ -204,7 +306,7 @@ mod tests {
     #[test]
     fn margin_shifts_the_answer_by_exactly_the_margin() {
         let mut b = Bucket::new(Rate::per_minute(60), 0, 0, 0);
-        b.charge(0, 60);
+        b.charge(0, 60, 0);
         let m = S / 10;
         assert_eq!(b.check(0, m, 1), Err(S + m));
         assert_eq!(b.check(S + m, m, 1), Ok(()));
@@ -218,7 +320,7 @@ mod tests {
         // 7 per 10 ns: an emission interval of 10/7 ns, which no integer interval expresses.
         let rate = Rate::new(7, Duration::from_nanos(10)).unwrap();
         let mut b = Bucket::new(rate, 0, 0, 0);
-        b.charge(0, 7);
+        b.charge(0, 7, 0);
         // 7 units need 10 ns to drain; 3 units need 30/7 ≈ 4.29 ns, so they fit at 5 ns.
         assert_eq!(b.check(0, 0, 3), Err(5));
         assert_eq!(b.check(5, 0, 3), Ok(()));
@@ -228,21 +330,51 @@ mod tests {
     #[test]
     fn refunds_never_fill_past_capacity() {
         let mut b = Bucket::new(Rate::per_minute(10), 0, 0, 0);
-        b.charge(0, 4);
-        b.refund(0, 100);
+        b.charge(0, 4, 0);
+        b.refund_served(0, 100, 0);
         assert_eq!(b.used(0), 0);
         assert_eq!(b.check(0, 0, 10), Ok(()));
         // An old charge that has drained refunds nothing.
-        let tat = b.charge(0, 5);
-        b.charge(60 * S, 5);
-        b.refund_unsent(60 * S, 5, tat);
+        let mark = b.charge(0, 5, 0);
+        b.charge(60 * S, 5, 0);
+        b.refund_unsent(60 * S, 5, &mark, 0);
         assert_eq!(b.used(60 * S), 5);
+    }
+
+    #[test]
+    fn unsent_refunds_are_exact_right_away() {
+        let mut b = Bucket::new(Rate::per_minute(10), 0, 0, 0);
+        b.charge(0, 3, S);
+        let mark = b.charge(0, 4, S);
+        b.charge(0, 2, S);
+        b.refund_unsent(0, 4, &mark, S);
+        assert_eq!(b.used(0), 5);
+        assert_eq!(b.recent, [0, 5]);
+    }
+
+    #[test]
+    fn served_refunds_keep_recent_charges() {
+        // 60 per minute: one unit drains per second. The margin is 100 ms.
+        let m = S / 10;
+        let mut b = Bucket::new(Rate::per_minute(60), 0, 0, 0);
+        b.charge(0, 10, m);
+        // Ten seconds later the first charge has drained; two more are sent.
+        let answered = b.charge(10 * S, 4, m);
+        b.charge(10 * S, 3, m);
+        // The first of them is answered at once and used nothing: its refund of 4 may not take
+        // the 3 units that may still be on their way.
+        b.arrived(10 * S, 4, &answered, m);
+        b.refund_served(10 * S, 4, m);
+        assert_eq!(b.used(10 * S), 3);
+        // A margin later they have arrived, and a refund may take them.
+        b.refund_served(10 * S + 2 * m, 3, m);
+        assert_eq!(b.used(10 * S + 2 * m), 0);
     }
 
     #[test]
     fn tighten_never_loosens() {
         let mut b = Bucket::new(Rate::per_minute(100), 0, 0, 0);
-        b.charge(0, 50);
+        b.charge(0, 50, 0);
         b.tighten(0, 10, None);
         assert_eq!(b.used(0), 50);
         b.tighten(0, 80, None);
@@ -256,7 +388,7 @@ mod tests {
     #[test]
     fn rescaling_keeps_the_level() {
         let mut b = Bucket::new(Rate::per_minute(100), 0, 0, 0);
-        b.charge(0, 40);
+        b.charge(0, 40, 0);
         let r = b.rescaled(Rate::per_minute(1000), 1, 0);
         assert_eq!(r.used(0), 40);
         assert_eq!(r.remaining(0), 960);
@@ -268,7 +400,7 @@ mod tests {
         let mut b = Bucket::new(rate, 0, 0, 0);
         assert_eq!(b.capacity_units(), MAX_LIMIT);
         assert_eq!(b.check(i128::from(u64::MAX), 0, MAX_LIMIT), Ok(()));
-        b.charge(0, u64::MAX);
+        b.charge(0, u64::MAX, S);
         let _ = b.check(0, S, 1);
         let _ = b.used(0);
         let _ = b.reset_ns(0);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use groq_config::Rate;
 use tokio::time::Instant;
 
-use crate::gcra::Bucket;
+use crate::gcra::{Bucket, Mark};
 use crate::{Cost, Dimension, Quota, RateLimitHeaders, ReserveError};
 
 /// How a reservation ends. Produced by [`Reservation`](crate::Reservation)'s methods; a
@@ -33,8 +33,8 @@ pub enum Settlement {
 #[must_use = "a charge holds an in-flight slot until it is settled"]
 pub struct Charge {
     cost: Cost,
-    /// Per dimension: the bucket's epoch and its TAT right after the charge.
-    marks: [Option<(u32, i128)>; 4],
+    /// Per dimension: what the bucket needs to undo the charge.
+    marks: [Option<Mark>; 4],
 }
 
 impl Charge {
@@ -231,8 +231,8 @@ impl QuotaState {
         let mut marks = [None; 4];
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             if let Some(bucket) = bucket {
-                let tat = bucket.charge(now_ns, Dimension::ALL[i].amount(cost));
-                marks[i] = Some((bucket.epoch, tat));
+                let amount = Dimension::ALL[i].amount(cost);
+                marks[i] = Some(bucket.charge(now_ns, amount, self.margin_ns));
             }
         }
         self.pending[0] = self.pending[0].saturating_add(cost.requests);
@@ -253,23 +253,27 @@ impl QuotaState {
         self.pending[1] = self.pending[1].saturating_sub(cost.tokens);
         self.in_flight = self.in_flight.saturating_sub(1);
         for (i, mark) in charge.marks.into_iter().enumerate() {
-            let (Some((epoch, tat_after)), Some(bucket)) = (mark, self.buckets[i].as_mut()) else {
+            let (Some(mark), Some(bucket)) = (mark, self.buckets[i].as_mut()) else {
                 continue;
             };
             let dimension = Dimension::ALL[i];
             match settlement {
                 Settlement::Keep => {}
                 Settlement::Refund => {
-                    if bucket.epoch == epoch {
-                        bucket.refund_unsent(now_ns, dimension.amount(&cost), tat_after);
+                    if bucket.epoch() == mark.epoch {
+                        let amount = dimension.amount(&cost);
+                        bucket.refund_unsent(now_ns, amount, &mark, self.margin_ns);
                     }
                 }
                 Settlement::Commit { actual_tokens } => {
+                    // An answered request has reached the server.
+                    bucket.arrived(now_ns, dimension.amount(&cost), &mark, self.margin_ns);
                     if dimension.is_tokens() {
                         if actual_tokens > cost.tokens {
                             bucket.add(now_ns, actual_tokens - cost.tokens);
                         } else {
-                            bucket.refund(now_ns, cost.tokens - actual_tokens);
+                            let refund = cost.tokens - actual_tokens;
+                            bucket.refund_served(now_ns, refund, self.margin_ns);
                         }
                     }
                 }
