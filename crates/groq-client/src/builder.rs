@@ -1,0 +1,376 @@
+//! [`GroqClientBuilder`]: how a [`GroqClient`] is assembled.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use groq_config::{ApiKey, Config};
+use groq_queue::{AgingConfig, Dispatched, LaneEntry, Lanes, Scheduler, WhenFull};
+use groq_ratelimit::{Clock, LocalLimiter, Quota, RateLimiter, TokioClock};
+use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
+use groq_transport::{HyperTransport, RetryPolicy, Transport};
+
+use crate::Error;
+use crate::client::{GroqClient, Inner};
+use crate::event::{Events, ReportingLimiter};
+use crate::pipeline::Payload;
+
+/// Makes the [`Scheduler`] of each model's lane, for
+/// [`GroqClientBuilder::scheduler`].
+///
+/// The queue stores the client's own (private) entries, so the factory must be able to make a
+/// scheduler for any item type; a generic queue such as
+/// [`AgingQueue`](groq_queue::AgingQueue) fits:
+///
+/// ```
+/// use groq_client::SchedulerFactory;
+/// use groq_queue::{AgingConfig, AgingQueue, Scheduler};
+///
+/// #[derive(Debug)]
+/// struct SlowAging;
+///
+/// impl SchedulerFactory for SlowAging {
+///     fn make<T: Send + Sync + 'static>(&self, _model: &str) -> Box<dyn Scheduler<T>> {
+///         Box::new(AgingQueue::new(
+///             AgingConfig::default().with_low(std::time::Duration::from_secs(120)),
+///         ))
+///     }
+/// }
+/// let _builder = groq_client::GroqClient::builder().scheduler(SlowAging);
+/// ```
+pub trait SchedulerFactory: Send + Sync + fmt::Debug + 'static {
+    /// The scheduler for the lane of `model`.
+    fn make<T: Send + Sync + 'static>(&self, model: &str) -> Box<dyn Scheduler<T>>;
+}
+
+type MakeScheduler =
+    Box<dyn FnOnce(groq_queue::LanesBuilder<Payload>) -> groq_queue::LanesBuilder<Payload> + Send>;
+
+/// Assembles a [`GroqClient`]. Every part is optional except an API key (in the
+/// configuration, from `GROQ_API_KEY`, or [`api_key`](Self::api_key)).
+///
+/// | part | default |
+/// |---|---|
+/// | [`config`](Self::config) | [`Config::default`]: the built-in model catalog, Groq's URL |
+/// | [`transport`](Self::transport) | [`HyperTransport`] with the configuration's request timeout |
+/// | [`limiter`](Self::limiter) | [`LocalLimiter`] on [`clock`](Self::clock) with [`limiter_margin`](Self::limiter_margin) |
+/// | [`token_counter`](Self::token_counter) | [`CalibratedCounter`] over [`TiktokenCounter`] |
+/// | [`scheduler`](Self::scheduler) | [`AgingQueue`](groq_queue::AgingQueue) with the configuration's priority aging |
+/// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`] with the configuration's `max_retries` |
+/// | [`max_rate_limit_retries`](Self::max_rate_limit_retries) | 8 |
+/// | [`lane_capacity`](Self::lane_capacity) / [`when_full`](Self::when_full) | 10 000 / [`WhenFull::Wait`] |
+///
+/// The limiter, whichever it is, gets every configured model's quota from the
+/// configuration (`set_quota`, which keeps any state it has).
+#[must_use]
+pub struct GroqClientBuilder {
+    config: Option<Config>,
+    api_key: Option<ApiKey>,
+    base_url: Option<String>,
+    transport: Option<Arc<dyn Transport>>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    counter: Option<Arc<dyn TokenCounter>>,
+    clock: Option<Arc<dyn Clock>>,
+    margin: Option<Duration>,
+    scheduler: Option<MakeScheduler>,
+    retry: Option<RetryPolicy>,
+    max_rate_limit_retries: u32,
+    lane_capacity: usize,
+    when_full: WhenFull,
+    event_capacity: usize,
+    max_response_bytes: u64,
+    seed: Option<u64>,
+}
+
+impl Default for GroqClientBuilder {
+    fn default() -> Self {
+        Self {
+            config: None,
+            api_key: None,
+            base_url: None,
+            transport: None,
+            limiter: None,
+            counter: None,
+            clock: None,
+            margin: None,
+            scheduler: None,
+            retry: None,
+            max_rate_limit_retries: Self::DEFAULT_MAX_RATE_LIMIT_RETRIES,
+            lane_capacity: groq_queue::LanesBuilder::<Payload>::DEFAULT_CAPACITY,
+            when_full: WhenFull::Wait,
+            event_capacity: Self::DEFAULT_EVENT_CAPACITY,
+            max_response_bytes: HyperTransport::DEFAULT_MAX_BODY_BYTES,
+            seed: None,
+        }
+    }
+}
+
+impl fmt::Debug for GroqClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroqClientBuilder")
+            .field("config", &self.config)
+            .field("api_key", &self.api_key)
+            .field("base_url", &self.base_url)
+            .field("transport", &self.transport)
+            .field("limiter", &self.limiter)
+            .field("token_counter", &self.counter)
+            .field("clock", &self.clock)
+            .field("limiter_margin", &self.margin)
+            .field("custom_scheduler", &self.scheduler.is_some())
+            .field("retry_policy", &self.retry)
+            .field("max_rate_limit_retries", &self.max_rate_limit_retries)
+            .field("lane_capacity", &self.lane_capacity)
+            .field("when_full", &self.when_full)
+            .field("event_capacity", &self.event_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroqClientBuilder {
+    /// How many 429s one request may meet before it fails with
+    /// [`Error::RateLimited`], by default.
+    pub const DEFAULT_MAX_RATE_LIMIT_RETRIES: u32 = 8;
+    /// The default capacity of the event channel.
+    pub const DEFAULT_EVENT_CAPACITY: usize = 4_096;
+
+    /// The configuration: models and their limits, base URL, API key, defaults.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// The API key, replacing the configuration's.
+    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The API base URL, replacing the configuration's (e.g. an emulator's
+    /// `http://127.0.0.1:PORT/openai/v1`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The HTTP transport (default: a [`HyperTransport`] with the configuration's request
+    /// timeout).
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// The rate limiter (default: a [`LocalLimiter`]). It is given every configured model's
+    /// quota; its [`clock`](RateLimiter::clock) is the client's clock.
+    pub fn limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The token counter (default: a [`CalibratedCounter`] over a [`TiktokenCounter`]).
+    pub fn token_counter(mut self, counter: Arc<dyn TokenCounter>) -> Self {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// The clock of the default limiter (default [`TokioClock`]). Ignored with a custom
+    /// [`limiter`](Self::limiter), whose own clock is used.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The default limiter's margin against network jitter (default
+    /// [`groq_ratelimit::DEFAULT_MARGIN`], 100 ms). Ignored with a custom limiter.
+    pub fn limiter_margin(mut self, margin: Duration) -> Self {
+        self.margin = Some(margin);
+        self
+    }
+
+    /// The scheduler of each model's lane (default: an
+    /// [`AgingQueue`](groq_queue::AgingQueue) with the configuration's priority aging).
+    pub fn scheduler(mut self, factory: impl SchedulerFactory) -> Self {
+        let factory = Arc::new(factory);
+        self.scheduler = Some(Box::new(move |lanes: groq_queue::LanesBuilder<Payload>| {
+            lanes.scheduler(
+                move |model: &str| -> Box<dyn Scheduler<LaneEntry<Payload>>> {
+                    factory.make::<LaneEntry<Payload>>(model)
+                },
+            )
+        }));
+        self
+    }
+
+    /// When and how often to retry failed attempts (default: [`RetryPolicy::default`] with
+    /// `max_retries + 1` attempts from the configuration). A call's
+    /// [`max_attempts`](crate::ChatCall::max_attempts) overrides the attempts.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// How many 429s one request may meet before it fails with [`Error::RateLimited`]
+    /// (default [`DEFAULT_MAX_RATE_LIMIT_RETRIES`](Self::DEFAULT_MAX_RATE_LIMIT_RETRIES)). A
+    /// 429 is not a failed attempt: the request goes back to the head of its queue and the
+    /// model pauses for the wait the server named.
+    pub fn max_rate_limit_retries(mut self, retries: u32) -> Self {
+        self.max_rate_limit_retries = retries;
+        self
+    }
+
+    /// How many requests each model's queue holds (default 10 000).
+    pub fn lane_capacity(mut self, capacity: usize) -> Self {
+        self.lane_capacity = capacity;
+        self
+    }
+
+    /// What a call does when its model's queue is full: wait for room (default) or fail with
+    /// [`Error::QueueFull`].
+    pub fn when_full(mut self, when_full: WhenFull) -> Self {
+        self.when_full = when_full;
+        self
+    }
+
+    /// The capacity of the [`events`](GroqClient::events) channel (default 4 096).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
+
+    /// The largest reply body read (default 32 MiB).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
+    /// Seeds the random source of retry jitter, for reproducible runs.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the client. Needs no runtime (nothing is spawned until the first call).
+    ///
+    /// Fails with [`Error::Config`] when no API key is available, when the configuration is
+    /// invalid, when the lane capacity is zero or when the default transport cannot be built.
+    pub fn build(self) -> Result<GroqClient, Error> {
+        let mut config = self.config.unwrap_or_default();
+        if let Some(key) = self.api_key {
+            config.api_key = Some(key);
+        }
+        if let Some(url) = self.base_url {
+            config.base_url = url.trim_end_matches('/').to_owned();
+        }
+        config
+            .validate()
+            .map_err(|e| Error::config_from("the configuration is not valid", e))?;
+        check_api_key(&config)?;
+        crate::pipeline::endpoint(&config.base_url, "/chat/completions")?;
+        if self.lane_capacity == 0 {
+            return Err(Error::config("the lane capacity must be at least 1"));
+        }
+
+        let transport: Arc<dyn Transport> = match self.transport {
+            Some(transport) => transport,
+            None => Arc::new(
+                HyperTransport::builder()
+                    .request_timeout(config.request_timeout)
+                    .max_body_bytes(self.max_response_bytes)
+                    .build()
+                    .map_err(|e| Error::config_from("the HTTP transport could not be built", e))?,
+            ),
+        };
+        let limiter: Arc<dyn RateLimiter> = match self.limiter {
+            Some(limiter) => limiter,
+            None => {
+                let mut builder = LocalLimiter::builder();
+                builder = match self.clock {
+                    Some(clock) => builder.clock(clock),
+                    None => builder.clock(TokioClock),
+                };
+                if let Some(margin) = self.margin {
+                    builder = builder.margin(margin);
+                }
+                Arc::new(builder.build())
+            }
+        };
+        for (id, model) in &config.models {
+            limiter.set_quota(id, Quota::from_limits(&model.limits));
+        }
+        let counter: Arc<dyn TokenCounter> = match self.counter {
+            Some(counter) => counter,
+            None => Arc::new(CalibratedCounter::new(TiktokenCounter::new())),
+        };
+        let retry = self.retry.unwrap_or_else(|| {
+            RetryPolicy::default().with_max_attempts(config.max_retries.saturating_add(1))
+        });
+
+        let events = Arc::new(Events::new(self.event_capacity));
+        let limiter: Arc<dyn RateLimiter> =
+            Arc::new(ReportingLimiter::new(limiter, Arc::clone(&events)));
+        let handoff = |mut dispatched: Dispatched<Payload>| -> Result<(), Dispatched<Payload>> {
+            if let Some(reply) = dispatched.job_mut().payload_mut().reply.take() {
+                // A caller that is gone drops the job: its reservation is refunded.
+                let _ = reply.send(dispatched);
+            }
+            Ok(())
+        };
+        let aging = AgingConfig::default()
+            .with_normal(config.priority_aging.normal)
+            .with_low(config.priority_aging.low);
+        let mut lanes = Lanes::builder(Arc::clone(&limiter), handoff)
+            .aging(aging)
+            .capacity(self.lane_capacity)
+            .when_full(self.when_full);
+        if let Some(scheduler) = self.scheduler {
+            lanes = scheduler(lanes);
+        }
+        let lanes = lanes
+            .build()
+            .map_err(|e| Error::config_from("the request queues could not be built", e))?;
+        let rng = match self.seed {
+            Some(seed) => groq_transport::fastrand::Rng::with_seed(seed),
+            None => groq_transport::fastrand::Rng::new(),
+        };
+
+        Ok(GroqClient {
+            inner: Arc::new(Inner {
+                config: RwLock::new(Arc::new(config)),
+                transport,
+                limiter,
+                counter,
+                lanes,
+                retry,
+                max_rate_limit_retries: self.max_rate_limit_retries,
+                events,
+                max_response_bytes: self.max_response_bytes,
+                in_flight: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                rng: Mutex::new(rng),
+                unknown_models: Mutex::new(HashSet::new()),
+                calls: Mutex::new(HashMap::new()),
+                serial: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+/// Fails unless every request can carry a key: a top-level key, or one on every configured
+/// model while unknown models are rejected.
+pub(crate) fn check_api_key(config: &Config) -> Result<(), Error> {
+    let every_model_has_one = !config.models.is_empty()
+        && config.models.values().all(|m| m.api_key.is_some())
+        && matches!(
+            config.unknown_models,
+            groq_config::UnknownModelPolicy::Reject
+        );
+    if config.api_key.is_some() || every_model_has_one {
+        Ok(())
+    } else {
+        Err(Error::config(
+            "no API key: set the GROQ_API_KEY environment variable, put \"api_key\" in the \
+             configuration file, or call `.api_key(...)` on GroqClient::builder()",
+        ))
+    }
+}

@@ -1,0 +1,390 @@
+//! [`ChatCall`] and [`ChatStreamCall`]: one call with its options, awaited directly.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use groq_queue::Priority;
+use groq_types::{ChatCompletion, ChatRequest, Usage};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::Error;
+use crate::client::{CallGuard, Inner};
+use crate::event::{Event, RequestId};
+use crate::pipeline::{self, Accepted, Attempts, Plan};
+use crate::stream::ChatStream;
+
+/// The per-call options shared by [`ChatCall`] and [`ChatStreamCall`].
+#[derive(Debug, Clone, Default)]
+struct CallOptions {
+    priority: Priority,
+    timeout: Option<Duration>,
+    max_attempts: Option<u32>,
+    request_id: Option<RequestId>,
+}
+
+macro_rules! call_options {
+    () => {
+        /// The priority class (default [`Priority::Normal`]): higher classes go first among
+        /// fresh requests of the same model; waiting ones age into higher ranks.
+        pub fn priority(mut self, priority: Priority) -> Self {
+            self.options.priority = priority;
+            self
+        }
+
+        /// A deadline for the whole call, queueing and retries included; past it the call
+        /// fails with [`Error::Timeout`]. Default: none (each attempt is still bounded by
+        /// the configuration's request timeout).
+        pub fn timeout(mut self, timeout: Duration) -> Self {
+            self.options.timeout = Some(timeout);
+            self
+        }
+
+        /// The number of attempts allowed for failures worth retrying (5xx, transport
+        /// errors), the first included; 429s are counted separately
+        /// ([`GroqClientBuilder::max_rate_limit_retries`](crate::GroqClientBuilder::max_rate_limit_retries)).
+        pub fn max_attempts(mut self, attempts: u32) -> Self {
+            self.options.max_attempts = Some(attempts.max(1));
+            self
+        }
+
+        /// The id used in [`Event`]s and by [`GroqClient::cancel`](crate::GroqClient::cancel)
+        /// (default: generated, `req-N`).
+        pub fn request_id(mut self, id: impl Into<RequestId>) -> Self {
+            self.options.request_id = Some(id.into());
+            self
+        }
+    };
+}
+
+/// A chat completion call, from [`GroqClient::chat`](crate::GroqClient::chat): set options,
+/// then `.await` it.
+///
+/// Dropping the call (or the future) cancels it: a queued request leaves its queue and is not
+/// charged; a request on the wire is aborted and its reservation stays charged.
+#[must_use = "a call does nothing until it is awaited"]
+pub struct ChatCall {
+    inner: Arc<Inner>,
+    request: ChatRequest,
+    options: CallOptions,
+}
+
+impl fmt::Debug for ChatCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatCall")
+            .field("model", &self.request.model)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatCall {
+    pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
+        Self {
+            inner,
+            request,
+            options: CallOptions::default(),
+        }
+    }
+
+    call_options!();
+}
+
+/// The future of a [`ChatCall`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ChatFuture(Pin<Box<dyn Future<Output = Result<ChatCompletion, Error>> + Send>>);
+
+impl fmt::Debug for ChatFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ChatFuture {
+    type Output = Result<ChatCompletion, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl IntoFuture for ChatCall {
+    type Output = Result<ChatCompletion, Error>;
+    type IntoFuture = ChatFuture;
+
+    fn into_future(self) -> ChatFuture {
+        ChatFuture(Box::pin(async move {
+            let (outcome, report) = run(self.inner, self.request, self.options, false).await;
+            match outcome {
+                Ok(Accepted::Json(completion)) => {
+                    report.completed(completion.usage.clone());
+                    Ok(*completion)
+                }
+                Ok(Accepted::Stream(_)) => {
+                    let error = Error::Stream {
+                        message: "a stream arrived where a JSON reply was expected".to_owned(),
+                        code: None,
+                        source: None,
+                    };
+                    report.failed(&error);
+                    Err(error)
+                }
+                Err(error) => {
+                    report.failed(&error);
+                    Err(error)
+                }
+            }
+        }))
+    }
+}
+
+/// A streamed chat completion call, from
+/// [`GroqClient::chat_stream`](crate::GroqClient::chat_stream): set options, then `.await` it
+/// for a [`ChatStream`].
+///
+/// The call resolves once the server has accepted the request (its 200 head arrived); errors
+/// before that (validation, rate limits beyond the bound, API errors) are the call's, errors
+/// after it arrive as stream items. The [`timeout`](Self::timeout) covers queueing and the
+/// wait for the stream to start.
+#[must_use = "a call does nothing until it is awaited"]
+pub struct ChatStreamCall {
+    inner: Arc<Inner>,
+    request: ChatRequest,
+    options: CallOptions,
+}
+
+impl fmt::Debug for ChatStreamCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStreamCall")
+            .field("model", &self.request.model)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatStreamCall {
+    pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
+        Self {
+            inner,
+            request,
+            options: CallOptions::default(),
+        }
+    }
+
+    call_options!();
+}
+
+/// The future of a [`ChatStreamCall`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ChatStreamFuture(Pin<Box<dyn Future<Output = Result<ChatStream, Error>> + Send>>);
+
+impl fmt::Debug for ChatStreamFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStreamFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for ChatStreamFuture {
+    type Output = Result<ChatStream, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl IntoFuture for ChatStreamCall {
+    type Output = Result<ChatStream, Error>;
+    type IntoFuture = ChatStreamFuture;
+
+    fn into_future(self) -> ChatStreamFuture {
+        ChatStreamFuture(Box::pin(async move {
+            let inner = Arc::clone(&self.inner);
+            let (outcome, report) = run(self.inner, self.request, self.options, true).await;
+            match outcome {
+                Ok(Accepted::Stream(start)) => Ok(ChatStream::new(inner, *start, report)),
+                Ok(Accepted::Json(_)) => {
+                    let error = Error::Stream {
+                        message: "a JSON reply arrived where a stream was expected".to_owned(),
+                        code: None,
+                        source: None,
+                    };
+                    report.failed(&error);
+                    Err(error)
+                }
+                Err(error) => {
+                    report.failed(&error);
+                    Err(error)
+                }
+            }
+        }))
+    }
+}
+
+/// Reports the end of a call as exactly one [`Event::Completed`] or [`Event::Failed`]; a
+/// call dropped before its end is reported as cancelled.
+#[derive(Debug)]
+pub(crate) struct Report {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) id: RequestId,
+    pub(crate) model: Arc<str>,
+    pub(crate) plan: Option<Plan>,
+    pub(crate) prepared: Option<pipeline::Prepared>,
+    pub(crate) attempts: Attempts,
+    pub(crate) call: Option<CallGuard>,
+    pub(crate) span: tracing::Span,
+    done: bool,
+}
+
+impl Report {
+    fn finish(&mut self) {
+        self.done = true;
+        self.span.record("attempts", self.attempts.sent);
+        self.span.record(
+            "waited_ms",
+            u64::try_from(self.attempts.waited.as_millis()).unwrap_or(u64::MAX),
+        );
+    }
+
+    /// The call succeeded.
+    pub(crate) fn completed(mut self, usage: Option<Usage>) {
+        self.finish();
+        let elapsed = self.inner.elapsed(self.attempts.started);
+        tracing::debug!(parent: &self.span, ?elapsed, "request completed");
+        self.inner.events.emit(Event::Completed {
+            id: self.id.clone(),
+            model: Arc::clone(&self.model),
+            usage,
+            attempts: self.attempts.sent,
+            elapsed,
+        });
+    }
+
+    /// The call failed.
+    pub(crate) fn failed(mut self, error: &Error) {
+        self.finish();
+        tracing::debug!(parent: &self.span, error = %error, "request failed");
+        self.inner.events.emit(Event::Failed {
+            id: self.id.clone(),
+            model: Arc::clone(&self.model),
+            error: error.kind(),
+        });
+    }
+
+    /// The estimate made for the request, if it got that far.
+    pub(crate) fn estimate(&self) -> Option<groq_tokens::Estimate> {
+        self.prepared.as_ref().map(|p| p.estimate)
+    }
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish();
+            self.inner.events.emit(Event::Failed {
+                id: self.id.clone(),
+                model: Arc::clone(&self.model),
+                error: crate::ErrorKind::Cancelled,
+            });
+        }
+    }
+}
+
+/// Completes when `receiver` sees a cancellation; never if its sender is gone.
+pub(crate) async fn cancelled(mut receiver: watch::Receiver<bool>) {
+    if receiver.wait_for(|cancelled| *cancelled).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs a call up to its accepted answer (or error), with cancellation, the deadline, the
+/// tracing span and the events around it.
+async fn run(
+    inner: Arc<Inner>,
+    request: ChatRequest,
+    options: CallOptions,
+    stream: bool,
+) -> (Result<Accepted, Error>, Report) {
+    let id = options
+        .request_id
+        .clone()
+        .unwrap_or_else(|| inner.events.next_id());
+    let model: Arc<str> = Arc::from(request.model.as_str());
+    let span = tracing::debug_span!(
+        "groq_request",
+        id = %id,
+        model = %model,
+        priority = %options.priority,
+        stream,
+        tokens = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+        waited_ms = tracing::field::Empty,
+    );
+    let mut report = Report {
+        inner: Arc::clone(&inner),
+        id: id.clone(),
+        model,
+        plan: None,
+        prepared: None,
+        attempts: Attempts::new(inner.now()),
+        call: None,
+        span: span.clone(),
+        done: false,
+    };
+    let outcome = drive(&inner, request, options, stream, id, &mut report)
+        .instrument(span)
+        .await;
+    (outcome, report)
+}
+
+async fn drive(
+    inner: &Arc<Inner>,
+    request: ChatRequest,
+    options: CallOptions,
+    stream: bool,
+    id: RequestId,
+    report: &mut Report,
+) -> Result<Accepted, Error> {
+    if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(Error::Shutdown);
+    }
+    let prepared = inner.prepare(request, stream)?;
+    report.span.record("tokens", prepared.estimate.total);
+    let config = inner.config();
+    let mut retry = inner.retry.clone();
+    if let Some(attempts) = options.max_attempts {
+        retry = retry.with_max_attempts(attempts);
+    }
+    if let Some(timeout) = options.timeout {
+        retry = retry.with_deadline(timeout);
+    }
+    let plan = Plan {
+        id: id.clone(),
+        priority: options.priority,
+        retry,
+        max_rate_limit_retries: inner.max_rate_limit_retries,
+        attempt_timeout: config.request_timeout,
+    };
+    let guard = inner.register(&id);
+    let cancel = cancelled(guard.cancelled.clone());
+    report.call = Some(guard);
+    let work = pipeline::execute(inner, &prepared, &plan, &mut report.attempts);
+    let outcome = tokio::select! {
+        biased;
+        () = cancel => Err(Error::Cancelled),
+        outcome = async {
+            match options.timeout {
+                Some(after) => tokio::time::timeout(after, work)
+                    .await
+                    .unwrap_or(Err(Error::Timeout { after })),
+                None => work.await,
+            }
+        } => outcome,
+    };
+    report.prepared = Some(prepared);
+    report.plan = Some(plan);
+    outcome
+}

@@ -1,0 +1,728 @@
+//! The path of one request: preparation, queueing, sending and reading the answer, with the
+//! rate-limit and retry rules around each attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use groq_config::{Config, ConfigError, ModelConfig};
+use groq_queue::{Dispatched, Job, Priority, QueueError, QueuedJob, Ticket};
+use groq_ratelimit::{
+    Cost, LimitMessage, LimitMessageKind, RateLimitHeaders, RateLimiter, Reservation,
+};
+use groq_tokens::Estimate;
+use groq_transport::{Attempt, Body, RetryDecision, RetryPolicy, TransportError};
+use groq_types::{ChatCompletion, ChatRequest, ErrorEnvelope, Usage};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use http::{HeaderValue, Method, StatusCode, Uri};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::Error;
+use crate::client::Inner;
+use crate::event::{Event, RequestId, RetryReason};
+
+/// The payload of a queued job: where the dispatcher hands the admitted job.
+pub(crate) struct Payload {
+    pub(crate) reply: Option<oneshot::Sender<Dispatched<Payload>>>,
+}
+
+/// The `User-Agent` of every request.
+const USER_AGENT_VALUE: &str = concat!("groqchat/", env!("CARGO_PKG_VERSION"));
+
+/// At most this much of an error body is read and kept.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Wall-clock time, used only to read `retry-after` values given as HTTP dates.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn wall_clock_now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// A request ready to be queued and sent: validated, estimated, serialized once.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub(crate) model: Arc<str>,
+    pub(crate) uri: Uri,
+    pub(crate) authorization: HeaderValue,
+    pub(crate) body: Bytes,
+    pub(crate) estimate: Estimate,
+    pub(crate) stream: bool,
+}
+
+impl Prepared {
+    pub(crate) fn cost(&self) -> Cost {
+        Cost::request(self.estimate.total)
+    }
+
+    /// The HTTP request of one attempt; cheap (the body and headers are shared).
+    pub(crate) fn http_request(&self) -> http::Request<Bytes> {
+        let mut request = http::Request::new(self.body.clone());
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static(if self.stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            }),
+        );
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        request
+    }
+}
+
+/// `Bearer <key>`, marked sensitive.
+pub(crate) fn authorization(config: &Config, model: &ModelConfig) -> Result<HeaderValue, Error> {
+    let key = config.api_key_for(model).ok_or_else(|| {
+        Error::config(format!(
+            "no API key for model `{}`: set the GROQ_API_KEY environment variable, put \
+             \"api_key\" in the configuration, or call `.api_key(...)` on the client builder",
+            model.id
+        ))
+    })?;
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())).map_err(|_| {
+            Error::config(
+                "the API key contains characters that cannot be sent in an HTTP header; check \
+                 the key",
+            )
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `base_url` + `path`, as a URI.
+pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Uri, Error> {
+    let text = format!("{}{path}", base_url.trim_end_matches('/'));
+    text.parse::<Uri>().map_err(|e| {
+        Error::config_from(
+            format!("the base URL {base_url:?} is not a valid URL; use e.g. https://api.groq.com/openai/v1"),
+            e,
+        )
+    })
+}
+
+impl Inner {
+    /// Validates `request`, resolves its model, estimates its cost, checks the context window
+    /// and serializes the body once.
+    pub(crate) fn prepare(
+        &self,
+        mut request: ChatRequest,
+        stream: bool,
+    ) -> Result<Prepared, Error> {
+        request.validate()?;
+        let config = self.config();
+        let model_config = resolve_model(&config, &request.model)?;
+        if !config.models.contains_key(&request.model) {
+            self.ensure_unknown_quota(&config, &model_config);
+        }
+        let authorization = authorization(&config, &model_config)?;
+        let uri = endpoint(config.base_url_for(&model_config), "/chat/completions")?;
+        let allowance = config.completion_allowance(&model_config);
+        let estimate = self.counter.estimate(&request, allowance);
+        if let Some(window) = model_config.context_window {
+            // Refuse only when even the uncalibrated count does not fit: a false refusal
+            // costs more than the server's own 400.
+            let prompt = estimate.prompt.min(estimate.raw_prompt);
+            if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
+                return Err(Error::TokenLimitExceeded {
+                    model: request.model,
+                    prompt,
+                    allowance: estimate.completion_allowance,
+                    context_window: window,
+                });
+            }
+        }
+        if stream {
+            request.stream = Some(true);
+        } else {
+            request.stream = None;
+            request.stream_options = None;
+        }
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Error::config_from("the request could not be serialized as JSON", e))?;
+        Ok(Prepared {
+            model: Arc::from(request.model.as_str()),
+            uri,
+            authorization,
+            body: Bytes::from(body),
+            estimate,
+            stream,
+        })
+    }
+}
+
+/// The configuration of `id` under the unknown-model policy, or `ModelNotFound`.
+pub(crate) fn resolve_model(config: &Config, id: &str) -> Result<ModelConfig, Error> {
+    match config.resolve_model(id) {
+        Ok(model) => Ok(model.into_owned()),
+        Err(ConfigError::UnknownModel { configured, .. }) => Err(Error::ModelNotFound {
+            model: id.to_owned(),
+            message: format!(
+                "it is not in the configuration, which rejects unknown models (configured: {})",
+                if configured.is_empty() {
+                    "none".to_owned()
+                } else {
+                    configured.join(", ")
+                }
+            ),
+        }),
+        Err(other) => Err(Error::config_from(
+            format!("model `{id}` cannot be used with this configuration"),
+            other,
+        )),
+    }
+}
+
+/// Maps a queue refusal to the client's error.
+pub(crate) fn queue_error(error: QueueError, model: &str) -> Error {
+    match error {
+        QueueError::Cancelled => Error::Cancelled,
+        QueueError::ShutDown | QueueError::HandoffClosed => Error::Shutdown,
+        QueueError::Full { model, capacity } => Error::QueueFull { model, capacity },
+        QueueError::NeverFits { source, .. } => match source {
+            groq_ratelimit::ReserveError::NeverFits {
+                dimension,
+                cost,
+                capacity,
+            } => Error::RequestTooLarge {
+                model: model.to_owned(),
+                dimension: Some(dimension),
+                requested: Some(cost),
+                limit: Some(capacity),
+                from_server: false,
+            },
+            other => Error::Queue(QueueError::NeverFits {
+                model: model.to_owned(),
+                source: other,
+            }),
+        },
+        QueueError::NoRuntime => Error::config_from(
+            "GroqClient needs a tokio runtime: call it from within one (e.g. #[tokio::main])",
+            QueueError::NoRuntime,
+        ),
+        other => Error::Queue(other),
+    }
+}
+
+/// A reservation for a request that has been (or is being) sent. Dropping it keeps the
+/// estimate charged: once a request may have reached the server, it is never refunded
+/// unless the answer says the server charged nothing.
+#[derive(Debug)]
+pub(crate) struct Sent(Option<Reservation>);
+
+impl Sent {
+    pub(crate) fn new(reservation: Reservation) -> Self {
+        Self(Some(reservation))
+    }
+
+    /// The server charged nothing (a 429, a refused connection, a 4xx).
+    pub(crate) fn refund(mut self) {
+        if let Some(reservation) = self.0.take() {
+            reservation.refund();
+        }
+    }
+
+    /// The server served the request and counted `usage`.
+    pub(crate) fn commit(mut self, usage: &Usage) {
+        if let Some(reservation) = self.0.take() {
+            reservation.commit(usage.billable_tokens());
+        }
+    }
+
+    /// The outcome is unknown: keep the estimate.
+    pub(crate) fn keep(mut self) {
+        if let Some(reservation) = self.0.take() {
+            reservation.keep();
+        }
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        if let Some(reservation) = self.0.take() {
+            reservation.keep();
+        }
+    }
+}
+
+/// Counts the client's requests on the wire.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Inner>);
+
+impl InFlight {
+    pub(crate) fn new(inner: &Arc<Inner>) -> Self {
+        inner
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(Arc::clone(inner))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Per-call settings resolved from the call's options and the client's defaults.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) id: RequestId,
+    pub(crate) priority: Priority,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) max_rate_limit_retries: u32,
+    pub(crate) attempt_timeout: Duration,
+}
+
+/// What a successful exchange produced.
+pub(crate) enum Accepted {
+    /// A complete JSON reply.
+    Json(Box<ChatCompletion>),
+    /// The head of a 200 event stream: the body is still to be read.
+    Stream(Box<StreamStart>),
+}
+
+/// An accepted stream, before its body is read.
+pub(crate) struct StreamStart {
+    pub(crate) body: Body,
+    pub(crate) job: QueuedJob<Payload>,
+    pub(crate) sent: Sent,
+    pub(crate) wire: InFlight,
+}
+
+/// The running state of one call's attempts.
+#[derive(Debug)]
+pub(crate) struct Attempts {
+    /// HTTP attempts made.
+    pub(crate) sent: u32,
+    /// Failures counted by the retry policy (429s excluded).
+    failures: u32,
+    /// 429s met.
+    limited: u32,
+    pub(crate) started: Instant,
+    /// Total time spent queued.
+    pub(crate) waited: Duration,
+}
+
+enum Next {
+    Done(Accepted),
+    Again {
+        after: Option<Duration>,
+        job: QueuedJob<Payload>,
+    },
+    Fail(Error),
+}
+
+impl Attempts {
+    pub(crate) fn new(started: Instant) -> Self {
+        Self {
+            sent: 0,
+            failures: 0,
+            limited: 0,
+            started,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+/// Queues the request and runs attempts until one is accepted or the request fails.
+pub(crate) async fn execute(
+    inner: &Arc<Inner>,
+    prepared: &Prepared,
+    plan: &Plan,
+    attempts: &mut Attempts,
+) -> Result<Accepted, Error> {
+    let (reply, mut receiver) = oneshot::channel();
+    let job = Job::new(
+        Arc::clone(&prepared.model),
+        prepared.cost(),
+        Payload { reply: Some(reply) },
+    )
+    .with_priority(plan.priority);
+    let mut ticket: Ticket = inner
+        .lanes
+        .submit(job)
+        .await
+        .map_err(|e| queue_error(e, &prepared.model))?;
+    inner.events.emit(Event::Queued {
+        id: plan.id.clone(),
+        model: Arc::clone(&prepared.model),
+        priority: plan.priority,
+        estimated_tokens: prepared.estimate.total,
+    });
+    let mut queued_at = inner.now();
+    loop {
+        let dispatched = tokio::select! {
+            biased;
+            dispatched = &mut receiver => match dispatched {
+                Ok(dispatched) => dispatched,
+                Err(_) => {
+                    let failure = ticket.failed().await;
+                    return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
+                }
+            },
+            failure = ticket.failed() => {
+                return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
+            }
+        };
+        let (job, reservation) = dispatched.into_parts();
+        let now = inner.now();
+        let waited = now.saturating_duration_since(queued_at);
+        attempts.waited += waited;
+        attempts.sent += 1;
+        inner.events.emit(Event::Dispatched {
+            id: plan.id.clone(),
+            model: Arc::clone(&prepared.model),
+            attempt: attempts.sent,
+            waited,
+        });
+        match attempt(inner, prepared, plan, attempts, job, reservation).await {
+            Next::Done(accepted) => return Ok(accepted),
+            Next::Fail(error) => return Err(error),
+            Next::Again { after, mut job } => {
+                if let Some(after) = after {
+                    tokio::time::sleep(after).await;
+                }
+                let (reply, fresh) = oneshot::channel();
+                job.payload_mut().reply = Some(reply);
+                receiver = fresh;
+                queued_at = inner.now();
+                inner
+                    .lanes
+                    .requeue_front(job)
+                    .map_err(|e| queue_error(e, &prepared.model))?;
+            }
+        }
+    }
+}
+
+/// One HTTP attempt with an admitted reservation, and the decision that follows.
+async fn attempt(
+    inner: &Arc<Inner>,
+    prepared: &Prepared,
+    plan: &Plan,
+    attempts: &mut Attempts,
+    job: QueuedJob<Payload>,
+    reservation: Reservation,
+) -> Next {
+    let model = &*prepared.model;
+    let wire = InFlight::new(inner);
+    let sent = Sent::new(reservation);
+    let sending = inner.transport.send(prepared.http_request());
+    let response = match tokio::time::timeout(plan.attempt_timeout, sending).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            return transport_failure(
+                inner,
+                plan,
+                attempts,
+                job,
+                sent,
+                error,
+                RetryReason::Transport,
+            );
+        }
+        Err(_) => {
+            return transport_failure(
+                inner,
+                plan,
+                attempts,
+                job,
+                sent,
+                TransportError::timeout(),
+                RetryReason::Transport,
+            );
+        }
+    };
+    let received = inner.now();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let limits = RateLimitHeaders::from_headers(&headers);
+
+    if status.is_success() {
+        if prepared.stream {
+            inner.limiter.observe(model, &limits, received);
+            return Next::Done(Accepted::Stream(Box::new(StreamStart {
+                body: response.into_body(),
+                job,
+                sent,
+                wire,
+            })));
+        }
+        let body = match tokio::time::timeout(
+            plan.attempt_timeout,
+            response.into_body().collect_bytes(inner.max_response_bytes),
+        )
+        .await
+        {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => {
+                return transport_failure(
+                    inner,
+                    plan,
+                    attempts,
+                    job,
+                    sent,
+                    error,
+                    RetryReason::Body,
+                );
+            }
+            Err(_) => {
+                return transport_failure(
+                    inner,
+                    plan,
+                    attempts,
+                    job,
+                    sent,
+                    TransportError::timeout(),
+                    RetryReason::Body,
+                );
+            }
+        };
+        drop(wire);
+        return match serde_json::from_slice::<ChatCompletion>(&body) {
+            Ok(completion) => {
+                match &completion.usage {
+                    Some(usage) => {
+                        sent.commit(usage);
+                        inner
+                            .counter
+                            .observe_usage(model, &prepared.estimate, usage);
+                    }
+                    None => sent.keep(),
+                }
+                inner.limiter.observe(model, &limits, received);
+                Next::Done(Accepted::Json(Box::new(completion)))
+            }
+            Err(source) => {
+                sent.keep();
+                inner.limiter.observe(model, &limits, received);
+                Next::Fail(Error::InvalidResponse {
+                    status: status.as_u16(),
+                    expected: "a chat completion",
+                    source,
+                })
+            }
+        };
+    }
+
+    // An error status: read what the server says (a broken error body is no reason to fail
+    // differently).
+    let body = response
+        .into_body()
+        .collect_bytes(ERROR_BODY_LIMIT)
+        .await
+        .unwrap_or_default();
+    drop(wire);
+    let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
+    let message = envelope
+        .as_ref()
+        .and_then(|e| LimitMessage::parse(&e.error.message));
+
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // A 429 charges nothing on the server: undo our charge, then learn.
+        sent.refund();
+        inner
+            .limiter
+            .rate_limited(model, &limits, message.as_ref(), received);
+        let retry_after = limits
+            .retry_after
+            .or_else(|| message.as_ref().and_then(|m| m.retry_after));
+        let dimension = message.as_ref().and_then(|m| m.dimension);
+        attempts.limited += 1;
+        if retry_after.is_none() {
+            // No wait named: pause the model for a backoff so the lane does not hammer it.
+            let pause = plan.retry.backoff_ceiling(attempts.limited);
+            if let Some(until) = received.checked_add(pause) {
+                inner.limiter.penalize(model, dimension, until);
+            }
+        }
+        if attempts.limited > plan.max_rate_limit_retries {
+            return Next::Fail(Error::RateLimited {
+                model: model.to_owned(),
+                dimension,
+                retry_after,
+                message: envelope.map(|e| e.error.message).unwrap_or_default(),
+            });
+        }
+        inner.events.emit(Event::RateLimited {
+            id: plan.id.clone(),
+            model: Arc::clone(&prepared.model),
+            retry_after,
+            dimension,
+        });
+        tracing::debug!(
+            model,
+            ?retry_after,
+            ?dimension,
+            "rate limited by the server; requeued at the head"
+        );
+        return Next::Again { after: None, job };
+    }
+
+    let too_large = status == StatusCode::PAYLOAD_TOO_LARGE
+        && (message
+            .as_ref()
+            .is_some_and(|m| m.kind == LimitMessageKind::RequestTooLarge)
+            || envelope.as_ref().and_then(|e| e.error.code.as_deref())
+                == Some("rate_limit_exceeded"));
+    if too_large {
+        sent.refund();
+        inner.limiter.observe(model, &limits, received);
+        return Next::Fail(Error::RequestTooLarge {
+            model: model.to_owned(),
+            dimension: message.as_ref().and_then(|m| m.dimension),
+            requested: message.as_ref().and_then(|m| m.requested),
+            limit: message.as_ref().and_then(|m| m.limit),
+            from_server: true,
+        });
+    }
+
+    // A client error was refused before any work; a server error may have cost something.
+    if status.is_client_error() {
+        sent.refund();
+    } else {
+        sent.keep();
+    }
+    inner.limiter.observe(model, &limits, received);
+    attempts.failures += 1;
+    let decision = {
+        let mut rng = inner.rng();
+        plan.retry.classify(
+            status,
+            &headers,
+            Attempt::new(
+                attempts.failures,
+                inner.elapsed(attempts.started),
+                wall_clock_now(),
+            ),
+            &mut rng,
+        )
+    };
+    match decision {
+        RetryDecision::Retry { after } => {
+            inner.events.emit(Event::Retrying {
+                id: plan.id.clone(),
+                model: Arc::clone(&prepared.model),
+                attempt: attempts.sent,
+                after,
+                reason: RetryReason::Status(status.as_u16()),
+            });
+            tracing::debug!(
+                model,
+                status = status.as_u16(),
+                ?after,
+                "retrying after an error status"
+            );
+            Next::Again {
+                after: Some(after),
+                job,
+            }
+        }
+        _ => Next::Fail(api_error(status, envelope, &body, model)),
+    }
+}
+
+/// Settles and decides after a transport error.
+fn transport_failure(
+    inner: &Arc<Inner>,
+    plan: &Plan,
+    attempts: &mut Attempts,
+    job: QueuedJob<Payload>,
+    sent: Sent,
+    error: TransportError,
+    reason: RetryReason,
+) -> Next {
+    if error.is_connect() {
+        // The request never left: nothing was charged on the server.
+        sent.refund();
+    } else {
+        sent.keep();
+    }
+    attempts.failures += 1;
+    let decision = {
+        let mut rng = inner.rng();
+        plan.retry.classify_error(
+            &error,
+            Attempt::new(
+                attempts.failures,
+                inner.elapsed(attempts.started),
+                wall_clock_now(),
+            ),
+            &mut rng,
+        )
+    };
+    match decision {
+        RetryDecision::Retry { after } => {
+            inner.events.emit(Event::Retrying {
+                id: plan.id.clone(),
+                model: Arc::from(job.model()),
+                attempt: attempts.sent,
+                after,
+                reason,
+            });
+            tracing::debug!(
+                model = job.model(),
+                ?after,
+                "retrying after a transport error"
+            );
+            Next::Again {
+                after: Some(after),
+                job,
+            }
+        }
+        _ => Next::Fail(Error::Transport {
+            attempts: attempts.sent,
+            source: error,
+        }),
+    }
+}
+
+/// The error for a non-retryable (or exhausted) error status.
+pub(crate) fn api_error(
+    status: StatusCode,
+    envelope: Option<ErrorEnvelope>,
+    body: &[u8],
+    model: &str,
+) -> Error {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().take(ERROR_BODY_LIMIT as usize).collect();
+    let error = envelope.map(|e| e.error);
+    let code = error.as_ref().and_then(|e| e.code.clone());
+    if status == StatusCode::NOT_FOUND && code.as_deref() == Some("model_not_found") {
+        return Error::ModelNotFound {
+            model: model.to_owned(),
+            message: error.map(|e| e.message).unwrap_or_default(),
+        };
+    }
+    let message = match &error {
+        Some(e) if !e.message.is_empty() => e.message.clone(),
+        _ => {
+            let snippet: String = text.chars().take(200).collect();
+            if snippet.trim().is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("no error message")
+                    .to_owned()
+            } else {
+                snippet
+            }
+        }
+    };
+    Error::Api {
+        status: status.as_u16(),
+        code,
+        kind: error.as_ref().and_then(|e| e.kind.clone()),
+        message,
+        failed_generation: error.and_then(|e| e.failed_generation),
+        body: text,
+    }
+}

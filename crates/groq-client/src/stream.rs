@@ -1,0 +1,232 @@
+//! [`ChatStream`]: the chunks of a streamed reply, with the rate limiter settled at the end.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use groq_queue::QueuedJob;
+use groq_transport::SseStream;
+use groq_types::{
+    ChatCompletion, ChatCompletionAccumulator, ChatCompletionChunk, StreamPayload, Usage,
+};
+
+use crate::Error;
+use crate::call::{Report, cancelled};
+use crate::client::Inner;
+use crate::event::RequestId;
+use crate::pipeline::{InFlight, Payload, Sent, StreamStart};
+
+/// The chunks of a streamed chat completion, from
+/// [`GroqClient::chat_stream`](crate::GroqClient::chat_stream).
+///
+/// A [`Stream`] of `Result<ChatCompletionChunk, Error>`; [`next`](Self::next) reads it without
+/// any stream combinator crate. It ends after the server's `[DONE]`, or after one `Err` item (an
+/// error event from the server, a broken connection, a cancellation by id). The chunks are also
+/// merged as they pass: [`usage`](Self::usage) is known after the last one, and
+/// [`into_completion`](Self::into_completion) reads the rest and returns the whole reply.
+///
+/// The rate limiter is settled from the final `x_groq.usage` when the stream ends. Dropping
+/// the stream early aborts the request and settles conservatively: the estimate stays
+/// charged.
+///
+/// ```no_run
+/// # async fn run(client: groq_client::GroqClient) -> Result<(), groq_client::Error> {
+/// use groq_client::ChatRequest;
+///
+/// let request = ChatRequest::new("llama-3.1-8b-instant").user("Count to five.");
+/// let mut stream = client.chat_stream(request).await?;
+/// while let Some(chunk) = stream.next().await {
+///     print!("{}", chunk?.text().unwrap_or_default());
+/// }
+/// println!("\n{:?}", stream.usage());
+/// # Ok(()) }
+/// ```
+pub struct ChatStream {
+    inner: Arc<Inner>,
+    events: SseStream,
+    accumulator: ChatCompletionAccumulator,
+    sent: Option<Sent>,
+    job: Option<QueuedJob<Payload>>,
+    wire: Option<InFlight>,
+    report: Option<Report>,
+    cancel: Pin<Box<dyn Future<Output = ()> + Send>>,
+    id: RequestId,
+    model: Arc<str>,
+    done: bool,
+}
+
+impl fmt::Debug for ChatStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatStream")
+            .field("id", &self.id)
+            .field("model", &self.model)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatStream {
+    pub(crate) fn new(inner: Arc<Inner>, start: StreamStart, report: Report) -> Self {
+        let StreamStart {
+            body,
+            job,
+            sent,
+            wire,
+        } = start;
+        let cancel: Pin<Box<dyn Future<Output = ()> + Send>> = match &report.call {
+            Some(call) => Box::pin(cancelled(call.cancelled.clone())),
+            None => Box::pin(std::future::pending()),
+        };
+        Self {
+            inner,
+            events: SseStream::new(body),
+            accumulator: ChatCompletionAccumulator::new(),
+            sent: Some(sent),
+            job: Some(job),
+            wire: Some(wire),
+            id: report.id.clone(),
+            model: Arc::clone(&report.model),
+            report: Some(report),
+            cancel,
+            done: false,
+        }
+    }
+
+    /// The request's id, as in its events.
+    pub fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
+    /// The model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The usage the server reported, once the last chunk has arrived.
+    pub fn usage(&self) -> Option<&Usage> {
+        self.accumulator.usage()
+    }
+
+    /// Whether the stream has ended.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next chunk, or `None` at the end.
+    pub async fn next(&mut self) -> Option<Result<ChatCompletionChunk, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Reads the rest of the stream and returns the whole reply, merged from every chunk
+    /// (those already read included), as a non-streamed call would have returned it.
+    pub async fn into_completion(mut self) -> Result<ChatCompletion, Error> {
+        while let Some(chunk) = self.next().await {
+            chunk?;
+        }
+        Ok(std::mem::take(&mut self.accumulator).finish())
+    }
+
+    /// The stream ended with `[DONE]`: settle with the final usage.
+    fn finish_ok(&mut self) {
+        self.done = true;
+        let usage = self.accumulator.usage().cloned();
+        if let Some(sent) = self.sent.take() {
+            match &usage {
+                Some(usage) => sent.commit(usage),
+                None => sent.keep(),
+            }
+        }
+        if let Some(report) = self.report.take() {
+            if let (Some(usage), Some(estimate)) = (&usage, report.estimate()) {
+                self.inner
+                    .counter
+                    .observe_usage(&self.model, &estimate, usage);
+            }
+            report.completed(usage);
+        }
+        self.release();
+    }
+
+    /// The stream failed: keep the estimate charged (or commit the usage, if it came).
+    fn finish_err(&mut self, error: Error) -> Error {
+        self.done = true;
+        if let Some(sent) = self.sent.take() {
+            match self.accumulator.usage() {
+                Some(usage) => sent.commit(usage),
+                None => sent.keep(),
+            }
+        }
+        if let Some(report) = self.report.take() {
+            report.failed(&error);
+        }
+        self.release();
+        error
+    }
+
+    fn release(&mut self) {
+        self.wire = None;
+        self.job = None;
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = Result<ChatCompletionChunk, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.cancel.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(this.finish_err(Error::Cancelled))));
+        }
+        loop {
+            match Pin::new(&mut this.events).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    this.finish_ok();
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    let error = Error::Stream {
+                        message: "the event stream broke off".to_owned(),
+                        code: None,
+                        source: Some(Box::new(error)),
+                    };
+                    return Poll::Ready(Some(Err(this.finish_err(error))));
+                }
+                Poll::Ready(Some(Ok(event))) => {
+                    if event.data.trim().is_empty() {
+                        continue;
+                    }
+                    match StreamPayload::parse(&event.data) {
+                        Ok(StreamPayload::Chunk(chunk)) => {
+                            this.accumulator.push(&chunk);
+                            return Poll::Ready(Some(Ok(*chunk)));
+                        }
+                        Ok(StreamPayload::Error(api)) => {
+                            let error = Error::Stream {
+                                message: api.message,
+                                code: api.code,
+                                source: None,
+                            };
+                            return Poll::Ready(Some(Err(this.finish_err(error))));
+                        }
+                        Ok(_) => continue,
+                        Err(source) => {
+                            let error = Error::Stream {
+                                message: "an event could not be decoded as a chunk".to_owned(),
+                                code: None,
+                                source: Some(Box::new(source)),
+                            };
+                            return Poll::Ready(Some(Err(this.finish_err(error))));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
