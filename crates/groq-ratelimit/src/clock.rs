@@ -29,7 +29,7 @@ impl<C: Clock + ?Sized> Clock for &C {
 }
 
 /// The default clock: [`tokio::time::Instant::now`], which honours
-/// `#[tokio::test(start_paused = true)]` and [`tokio::time::advance`].
+/// `#[tokio::test(start_paused = true)]` and `tokio::time::advance`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioClock;
 

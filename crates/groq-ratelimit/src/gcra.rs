@@ -14,6 +14,13 @@ const MAX_LIMIT: u64 = 1_000_000_000_000_000;
 /// The longest period the arithmetic uses: 100 years. Longer periods are clamped to it.
 const MAX_PERIOD_NANOS: u128 = 100 * 365 * 86_400 * 1_000_000_000;
 
+/// The largest distance from the origin, in nanoseconds, that scaled arithmetic uses (about
+/// 3,000 years). With the limit clamped to [`MAX_LIMIT`] and the period to
+/// [`MAX_PERIOD_NANOS`], every product then fits `i128` without checks (checked 128-bit
+/// multiplication is a slow library call): `MAX_NANOS * MAX_LIMIT < 2^127` and
+/// `u64::MAX * MAX_PERIOD_NANOS < 2^127`.
+const MAX_NANOS: i128 = 100_000_000_000_000_000_000;
+
 /// A GCRA bucket: one theoretical arrival time (TAT) per bucket.
 ///
 /// The bucket's *level* (units currently held) at time `t` is `max(0, tat - t·L) / P`; it is
@@ -25,6 +32,8 @@ pub(crate) struct Bucket {
     limit: i128,
     /// `P`, the period in nanoseconds: the scaled cost of one unit.
     period: i128,
+    /// `L * P`: a full bucket, in scaled units.
+    capacity: i128,
     /// The theoretical arrival time, in scaled units.
     tat: i128,
     /// Changes whenever the bucket's rate changes, so that a reservation made under an older
@@ -51,6 +60,19 @@ pub(crate) struct Mark {
     window: Option<i128>,
 }
 
+/// The index of the recent-charge window holding `now_ns` (windows are one margin long), or
+/// `None` without a margin.
+pub(crate) fn window_of(now_ns: i128, margin_ns: i128) -> Option<i128> {
+    if margin_ns <= 0 {
+        return None;
+    }
+    // Integer division of 128-bit values is slow; every real instant fits 64 bits.
+    match (u64::try_from(now_ns), u64::try_from(margin_ns)) {
+        (Ok(now), Ok(margin)) => Some(i128::from(now / margin)),
+        _ => Some(now_ns.div_euclid(margin_ns)),
+    }
+}
+
 /// `ceil(a / b)` for `b > 0`.
 fn div_ceil(a: i128, b: i128) -> i128 {
     let q = a.div_euclid(b);
@@ -68,6 +90,7 @@ impl Bucket {
             rate,
             limit,
             period,
+            capacity: limit * period,
             tat: 0,
             epoch,
             refunded: 0,
@@ -96,15 +119,15 @@ impl Bucket {
     }
 
     fn scaled(&self, ns: i128) -> i128 {
-        ns.saturating_mul(self.limit)
+        ns.clamp(-MAX_NANOS, MAX_NANOS) * self.limit
     }
 
     fn cost(&self, units: u64) -> i128 {
-        i128::from(units).saturating_mul(self.period)
+        i128::from(units) * self.period
     }
 
     fn capacity(&self) -> i128 {
-        self.limit.saturating_mul(self.period)
+        self.capacity
     }
 
     /// Whether `units` fit at `now_ns`, judged as of `now_ns - margin_ns` (see the crate docs on
@@ -126,12 +149,12 @@ impl Bucket {
         }
     }
 
-    /// Charges `units` at `now_ns` for a request about to be sent. `margin_ns` sizes the
-    /// windows that remember recent charges (see [`Bucket::refund_served`]).
-    pub(crate) fn charge(&mut self, now_ns: i128, units: u64, margin_ns: i128) -> Mark {
+    /// Charges `units` at `now_ns` for a request about to be sent. `window` is the
+    /// recent-charge window of `now_ns` (see [`window_of`] and [`Bucket::refund_served`]).
+    pub(crate) fn charge(&mut self, now_ns: i128, units: u64, window: Option<i128>) -> Mark {
         let refunded_before = self.refunded;
         let tat_after = self.add(now_ns, units);
-        let window = self.roll(now_ns, margin_ns);
+        let window = self.roll(window);
         if window.is_some() {
             self.recent[1] = self.recent[1].saturating_add(units);
         }
@@ -153,13 +176,9 @@ impl Bucket {
         self.tat
     }
 
-    /// Moves the recent-charge windows to the one holding `now_ns` and returns its index, or
-    /// `None` without a margin.
-    fn roll(&mut self, now_ns: i128, margin_ns: i128) -> Option<i128> {
-        if margin_ns <= 0 {
-            return None;
-        }
-        let window = now_ns.div_euclid(margin_ns);
+    /// Moves the recent-charge windows to `window` (the current one) and returns it.
+    fn roll(&mut self, window: Option<i128>) -> Option<i128> {
+        let window = window?;
         match window - self.window {
             0 => {}
             1 => self.recent = [self.recent[1], 0],
@@ -169,10 +188,10 @@ impl Bucket {
         Some(window)
     }
 
-    /// At most the units charged in the last `margin_ns`: requests that may still be on their
-    /// way to the server.
-    fn recent_units(&mut self, now_ns: i128, margin_ns: i128) -> u64 {
-        match self.roll(now_ns, margin_ns) {
+    /// At most the units charged in the last margin: requests that may still be on their way
+    /// to the server.
+    fn recent_units(&mut self, window: Option<i128>) -> u64 {
+        match self.roll(window) {
             Some(_) => self.recent[0].saturating_add(self.recent[1]),
             None => 0,
         }
@@ -191,12 +210,12 @@ impl Bucket {
 
     /// Takes `units` out of the bucket at `now_ns` for a request the server saw and counts
     /// less than charged (its usage was below the estimate). The server removes them at once,
-    /// and stops at empty. Other requests sent within the last `margin_ns` may not have reached
+    /// and stops at empty. Other requests sent within the last margin may not have reached
     /// it yet and would be counted after its refund: so the bucket never drops below the units
     /// charged in that time, whatever the refund. Call [`Bucket::arrived`] for the answered
     /// request first.
-    pub(crate) fn refund_served(&mut self, now_ns: i128, units: u64, margin_ns: i128) {
-        let recent = self.recent_units(now_ns, margin_ns);
+    pub(crate) fn refund_served(&mut self, now_ns: i128, units: u64, window: Option<i128>) {
+        let recent = self.recent_units(window);
         let now = self.scaled(now_ns);
         let floor = now.saturating_add(self.cost(recent));
         let target = self.tat.saturating_sub(self.cost(units)).max(floor);
@@ -213,7 +232,13 @@ impl Bucket {
     /// elapsed. Taking out that much never leaves the bucket emptier than it would be had the
     /// charge never happened, and it is exact when the refund comes before the bucket drained
     /// or refunded anything else.
-    pub(crate) fn refund_unsent(&mut self, now_ns: i128, units: u64, mark: &Mark, margin_ns: i128) {
+    pub(crate) fn refund_unsent(
+        &mut self,
+        now_ns: i128,
+        units: u64,
+        mark: &Mark,
+        window: Option<i128>,
+    ) {
         let decreased = self.refunded.saturating_sub(mark.refunded_before);
         let left = mark
             .tat_after
@@ -225,14 +250,14 @@ impl Bucket {
             self.lower_to(now_ns, target);
         }
         // The request will never arrive: it no longer counts as possibly on its way.
-        self.arrived(now_ns, units, mark, margin_ns);
+        self.arrived(units, mark, window);
     }
 
     /// The request charged in `mark` (of `units` units) has reached the server (it was
     /// answered) or never will: it no longer counts among the recent charges that may still be
     /// on their way.
-    pub(crate) fn arrived(&mut self, now_ns: i128, units: u64, mark: &Mark, margin_ns: i128) {
-        if let (Some(at), Some(now)) = (mark.window, self.roll(now_ns, margin_ns)) {
+    pub(crate) fn arrived(&mut self, units: u64, mark: &Mark, window: Option<i128>) {
+        if let (Some(at), Some(now)) = (mark.window, self.roll(window)) {
             let slot = match now - at {
                 0 => Some(1),
                 1 => Some(0),
@@ -292,7 +317,7 @@ mod tests {
         let mut b = Bucket::new(Rate::per_minute(30), 0, 0, 0);
         for _ in 0..30 {
             assert_eq!(b.check(0, 0, 1), Ok(()));
-            b.charge(0, 1, 0);
+            b.charge(0, 1, None);
         }
         // One request refills every 2 s.
         assert_eq!(b.check(0, 0, 1), Err(2 * S));
@@ -306,7 +331,7 @@ mod tests {
     #[test]
     fn margin_shifts_the_answer_by_exactly_the_margin() {
         let mut b = Bucket::new(Rate::per_minute(60), 0, 0, 0);
-        b.charge(0, 60, 0);
+        b.charge(0, 60, None);
         let m = S / 10;
         assert_eq!(b.check(0, m, 1), Err(S + m));
         assert_eq!(b.check(S + m, m, 1), Ok(()));
@@ -320,7 +345,7 @@ mod tests {
         // 7 per 10 ns: an emission interval of 10/7 ns, which no integer interval expresses.
         let rate = Rate::new(7, Duration::from_nanos(10)).unwrap();
         let mut b = Bucket::new(rate, 0, 0, 0);
-        b.charge(0, 7, 0);
+        b.charge(0, 7, None);
         // 7 units need 10 ns to drain; 3 units need 30/7 ≈ 4.29 ns, so they fit at 5 ns.
         assert_eq!(b.check(0, 0, 3), Err(5));
         assert_eq!(b.check(5, 0, 3), Ok(()));
@@ -330,24 +355,25 @@ mod tests {
     #[test]
     fn refunds_never_fill_past_capacity() {
         let mut b = Bucket::new(Rate::per_minute(10), 0, 0, 0);
-        b.charge(0, 4, 0);
-        b.refund_served(0, 100, 0);
+        b.charge(0, 4, None);
+        b.refund_served(0, 100, None);
         assert_eq!(b.used(0), 0);
         assert_eq!(b.check(0, 0, 10), Ok(()));
         // An old charge that has drained refunds nothing.
-        let mark = b.charge(0, 5, 0);
-        b.charge(60 * S, 5, 0);
-        b.refund_unsent(60 * S, 5, &mark, 0);
+        let mark = b.charge(0, 5, None);
+        b.charge(60 * S, 5, None);
+        b.refund_unsent(60 * S, 5, &mark, None);
         assert_eq!(b.used(60 * S), 5);
     }
 
     #[test]
     fn unsent_refunds_are_exact_right_away() {
         let mut b = Bucket::new(Rate::per_minute(10), 0, 0, 0);
-        b.charge(0, 3, S);
-        let mark = b.charge(0, 4, S);
-        b.charge(0, 2, S);
-        b.refund_unsent(0, 4, &mark, S);
+        let w = window_of(0, S);
+        b.charge(0, 3, w);
+        let mark = b.charge(0, 4, w);
+        b.charge(0, 2, w);
+        b.refund_unsent(0, 4, &mark, w);
         assert_eq!(b.used(0), 5);
         assert_eq!(b.recent, [0, 5]);
     }
@@ -357,24 +383,25 @@ mod tests {
         // 60 per minute: one unit drains per second. The margin is 100 ms.
         let m = S / 10;
         let mut b = Bucket::new(Rate::per_minute(60), 0, 0, 0);
-        b.charge(0, 10, m);
+        b.charge(0, 10, window_of(0, m));
         // Ten seconds later the first charge has drained; two more are sent.
-        let answered = b.charge(10 * S, 4, m);
-        b.charge(10 * S, 3, m);
+        let w = window_of(10 * S, m);
+        let answered = b.charge(10 * S, 4, w);
+        b.charge(10 * S, 3, w);
         // The first of them is answered at once and used nothing: its refund of 4 may not take
         // the 3 units that may still be on their way.
-        b.arrived(10 * S, 4, &answered, m);
-        b.refund_served(10 * S, 4, m);
+        b.arrived(4, &answered, w);
+        b.refund_served(10 * S, 4, w);
         assert_eq!(b.used(10 * S), 3);
         // A margin later they have arrived, and a refund may take them.
-        b.refund_served(10 * S + 2 * m, 3, m);
+        b.refund_served(10 * S + 2 * m, 3, window_of(10 * S + 2 * m, m));
         assert_eq!(b.used(10 * S + 2 * m), 0);
     }
 
     #[test]
     fn tighten_never_loosens() {
         let mut b = Bucket::new(Rate::per_minute(100), 0, 0, 0);
-        b.charge(0, 50, 0);
+        b.charge(0, 50, None);
         b.tighten(0, 10, None);
         assert_eq!(b.used(0), 50);
         b.tighten(0, 80, None);
@@ -388,7 +415,7 @@ mod tests {
     #[test]
     fn rescaling_keeps_the_level() {
         let mut b = Bucket::new(Rate::per_minute(100), 0, 0, 0);
-        b.charge(0, 40, 0);
+        b.charge(0, 40, None);
         let r = b.rescaled(Rate::per_minute(1000), 1, 0);
         assert_eq!(r.used(0), 40);
         assert_eq!(r.remaining(0), 960);
@@ -400,7 +427,7 @@ mod tests {
         let mut b = Bucket::new(rate, 0, 0, 0);
         assert_eq!(b.capacity_units(), MAX_LIMIT);
         assert_eq!(b.check(i128::from(u64::MAX), 0, MAX_LIMIT), Ok(()));
-        b.charge(0, u64::MAX, S);
+        b.charge(0, u64::MAX, window_of(0, S));
         let _ = b.check(0, S, 1);
         let _ = b.used(0);
         let _ = b.reset_ns(0);

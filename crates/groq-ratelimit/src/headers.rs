@@ -228,8 +228,19 @@ mod tests {
     #[test]
     fn go_duration_rejects_garbage() {
         for bad in [
-            "", " ", "-1s", "s", "1x", "1.2.3s", "ms", "1m2", ".", "1 s", "1e3s",
-            "99999999999999999999999h", "nan",
+            "",
+            " ",
+            "-1s",
+            "s",
+            "1x",
+            "1.2.3s",
+            "ms",
+            "1m2",
+            ".",
+            "1 s",
+            "1e3s",
+            "99999999999999999999999h",
+            "nan",
         ] {
             assert_eq!(parse_go_duration(bad), None, "{bad:?}");
         }
@@ -286,9 +297,15 @@ mod tests {
     #[test]
     fn malformed_values_are_none() {
         let mut map = HeaderMap::new();
-        map.insert("x-ratelimit-remaining-tokens", HeaderValue::from_static("-3"));
+        map.insert(
+            "x-ratelimit-remaining-tokens",
+            HeaderValue::from_static("-3"),
+        );
         map.insert("x-ratelimit-limit-tokens", HeaderValue::from_static("6k"));
-        map.insert("x-ratelimit-reset-tokens", HeaderValue::from_static("later"));
+        map.insert(
+            "x-ratelimit-reset-tokens",
+            HeaderValue::from_static("later"),
+        );
         map.insert(
             "x-ratelimit-remaining-requests",
             HeaderValue::from_bytes(b"\xff12").unwrap(),

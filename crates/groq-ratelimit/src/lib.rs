@@ -83,7 +83,7 @@
 //!
 //! # Features
 //!
-//! * `test-util`: [`ManualClock`], a clock advanced by hand, for tests of code built on this
+//! * `test-util`: `ManualClock`, a clock advanced by hand, for tests of code built on this
 //!   crate.
 
 mod clock;

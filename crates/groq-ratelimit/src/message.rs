@@ -208,7 +208,10 @@ mod tests {
         .unwrap();
         assert_eq!(m.kind, LimitMessageKind::RequestTooLarge);
         assert_eq!(m.dimension, Some(Dimension::TokensPerMinute));
-        assert_eq!((m.limit, m.used, m.requested), (Some(6000), None, Some(14_810)));
+        assert_eq!(
+            (m.limit, m.used, m.requested),
+            (Some(6000), None, Some(14_810))
+        );
         assert_eq!(m.retry_after, None);
     }
 

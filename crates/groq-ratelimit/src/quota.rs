@@ -244,7 +244,10 @@ mod tests {
             assert_eq!(Dimension::from_label(d.label()), Some(d));
             assert_eq!(Dimension::ALL[d.index()], d);
         }
-        assert_eq!(Dimension::from_label(" tpd "), Some(Dimension::TokensPerDay));
+        assert_eq!(
+            Dimension::from_label(" tpd "),
+            Some(Dimension::TokensPerDay)
+        );
         assert_eq!(Dimension::from_label("ASH"), None);
         assert_eq!(
             Dimension::TokensPerMinute.to_string(),

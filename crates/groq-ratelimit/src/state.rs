@@ -6,7 +6,7 @@ use std::time::Duration;
 use groq_config::Rate;
 use tokio::time::Instant;
 
-use crate::gcra::{Bucket, Mark};
+use crate::gcra::{Bucket, Mark, window_of};
 use crate::{Cost, Dimension, Quota, RateLimitHeaders, ReserveError};
 
 /// How a reservation ends. Produced by [`Reservation`](crate::Reservation)'s methods; a
@@ -200,10 +200,10 @@ impl QuotaState {
         }
         let now_ns = self.ns(now);
         let mut latest: Option<ReserveError> = None;
-        if let Some((until, dimension)) = self.penalty {
-            if until > now {
-                latest = Some(ReserveError::Penalized { until, dimension });
-            }
+        if let Some((until, dimension)) = self.penalty
+            && until > now
+        {
+            latest = Some(ReserveError::Penalized { until, dimension });
         }
         for (i, bucket) in self.buckets.iter().enumerate() {
             if let Some(bucket) = bucket {
@@ -223,16 +223,17 @@ impl QuotaState {
         if let Some(wait) = latest {
             return Err(wait);
         }
-        if let Some(limit) = self.quota.max_in_flight() {
-            if self.in_flight >= limit {
-                return Err(ReserveError::InFlight { limit });
-            }
+        if let Some(limit) = self.quota.max_in_flight()
+            && self.in_flight >= limit
+        {
+            return Err(ReserveError::InFlight { limit });
         }
         let mut marks = [None; 4];
+        let window = window_of(now_ns, self.margin_ns);
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             if let Some(bucket) = bucket {
                 let amount = Dimension::ALL[i].amount(cost);
-                marks[i] = Some(bucket.charge(now_ns, amount, self.margin_ns));
+                marks[i] = Some(bucket.charge(now_ns, amount, window));
             }
         }
         self.pending[0] = self.pending[0].saturating_add(cost.requests);
@@ -248,6 +249,7 @@ impl QuotaState {
     /// A [`Commit`](Settlement::Commit) corrects the token buckets by `actual - estimate`.
     pub fn settle(&mut self, now: Instant, charge: Charge, settlement: Settlement) {
         let now_ns = self.ns(now);
+        let window = window_of(now_ns, self.margin_ns);
         let cost = charge.cost;
         self.pending[0] = self.pending[0].saturating_sub(cost.requests);
         self.pending[1] = self.pending[1].saturating_sub(cost.tokens);
@@ -262,18 +264,18 @@ impl QuotaState {
                 Settlement::Refund => {
                     if bucket.epoch() == mark.epoch {
                         let amount = dimension.amount(&cost);
-                        bucket.refund_unsent(now_ns, amount, &mark, self.margin_ns);
+                        bucket.refund_unsent(now_ns, amount, &mark, window);
                     }
                 }
                 Settlement::Commit { actual_tokens } => {
                     // An answered request has reached the server.
-                    bucket.arrived(now_ns, dimension.amount(&cost), &mark, self.margin_ns);
+                    bucket.arrived(dimension.amount(&cost), &mark, window);
                     if dimension.is_tokens() {
                         if actual_tokens > cost.tokens {
                             bucket.add(now_ns, actual_tokens - cost.tokens);
                         } else {
                             let refund = cost.tokens - actual_tokens;
-                            bucket.refund_served(now_ns, refund, self.margin_ns);
+                            bucket.refund_served(now_ns, refund, window);
                         }
                     }
                 }
@@ -320,9 +322,9 @@ impl QuotaState {
             }
             let server_used = bucket.capacity_units().saturating_sub(server_remaining);
             let empty_at = reset.map(|reset| {
-                let pending_ns = i128::from(pending).saturating_mul(duration_ns(
-                    bucket.rate().period(),
-                )) / i128::from(bucket.rate().limit().max(1));
+                let pending_ns = i128::from(pending)
+                    .saturating_mul(duration_ns(bucket.rate().period()))
+                    / i128::from(bucket.rate().limit().max(1));
                 now_ns
                     .saturating_add(duration_ns(reset))
                     .saturating_add(pending_ns)
@@ -534,7 +536,13 @@ mod tests {
         let quota = tpm(6000).with_rate(Dimension::RequestsPerDay, Rate::per_day(1000));
         let mut s = QuotaState::new(quota, Duration::ZERO, t0);
         let a = s.reserve(t0, &Cost::request(1000)).unwrap();
-        s.settle(t0, a, Settlement::Commit { actual_tokens: 1000 });
+        s.settle(
+            t0,
+            a,
+            Settlement::Commit {
+                actual_tokens: 1000,
+            },
+        );
         // The server agrees: nothing changes.
         let agree = RateLimitHeaders {
             remaining_tokens: Some(5000),
@@ -561,7 +569,10 @@ mod tests {
         // Reporting more remaining never loosens.
         s.observe(t0, &agree);
         assert_eq!(
-            s.snapshot(t0).get(Dimension::TokensPerMinute).unwrap().remaining,
+            s.snapshot(t0)
+                .get(Dimension::TokensPerMinute)
+                .unwrap()
+                .remaining,
             2000
         );
     }
@@ -576,7 +587,11 @@ mod tests {
             ..RateLimitHeaders::default()
         };
         s.observe(t0, &headers);
-        let tokens = s.snapshot(t0).get(Dimension::TokensPerMinute).cloned().unwrap();
+        let tokens = s
+            .snapshot(t0)
+            .get(Dimension::TokensPerMinute)
+            .cloned()
+            .unwrap();
         assert_eq!(tokens.remaining, 2000);
         assert_eq!(tokens.pending, 1000);
     }

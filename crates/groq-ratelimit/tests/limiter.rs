@@ -150,7 +150,9 @@ async fn a_quota_change_wakes_waiters_and_keeps_usage() {
 #[test]
 fn unknown_models_are_unlimited() {
     let limiter = LocalLimiter::new();
-    let r = limiter.reserve("no-such-model", &Cost::request(u64::MAX)).unwrap();
+    let r = limiter
+        .reserve("no-such-model", &Cost::request(u64::MAX))
+        .unwrap();
     assert!(!r.is_limited());
     assert!(limiter.snapshot("no-such-model").is_none());
     assert!(format!("{limiter:?}").contains("LocalLimiter"));
@@ -177,7 +179,10 @@ fn a_429_closes_the_model_for_the_wait_it_names() {
             dimension: Some(Dimension::TokensPerDay)
         }
     );
-    assert_eq!(limiter.snapshot(MODEL).unwrap().penalized_until, Some(until));
+    assert_eq!(
+        limiter.snapshot(MODEL).unwrap().penalized_until,
+        Some(until)
+    );
     clock.set(until);
     assert!(limiter.reserve(MODEL, &Cost::request(1)).is_ok());
 
@@ -186,7 +191,10 @@ fn a_429_closes_the_model_for_the_wait_it_names() {
     headers.retry_after = Some(7 * SEC);
     limiter.rate_limited(MODEL, &headers, Some(&message), clock.now());
     assert_eq!(
-        limiter.reserve(MODEL, &Cost::request(1)).unwrap_err().retry_at(),
+        limiter
+            .reserve(MODEL, &Cost::request(1))
+            .unwrap_err()
+            .retry_at(),
         Some(until + 7 * SEC)
     );
 }
@@ -204,7 +212,10 @@ fn headers_tighten_the_day_and_minute_buckets() {
                 .with_rate(Dimension::TokensPerMinute, Rate::per_minute(6_000)),
         )
         .build();
-    limiter.reserve(MODEL, &Cost::request(100)).unwrap().commit(100);
+    limiter
+        .reserve(MODEL, &Cost::request(100))
+        .unwrap()
+        .commit(100);
     let mut map = http::HeaderMap::new();
     for (name, value) in [
         ("x-ratelimit-limit-requests", "14400"),

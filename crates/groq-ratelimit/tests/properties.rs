@@ -145,7 +145,12 @@ impl Sim {
                 let (charge, outcome) = self.charges.remove(&id).expect("settled once");
                 self.settle(when, id, charge, outcome);
             } else {
-                let cost = self.charges.get(&id).expect("arrives before settling").0.cost();
+                let cost = self
+                    .charges
+                    .get(&id)
+                    .expect("arrives before settling")
+                    .0
+                    .cost();
                 prop_assert!(
                     self.server.arrive(when, &cost),
                     "the server rejected an admitted request of {cost:?} arriving at {when}"
@@ -335,15 +340,15 @@ proptest! {
             if let Ok(charge) = state.reserve(now, &Cost::new(0, tokens.min(limit))) {
                 held.push(charge);
             }
-            if how > 0 {
-                if let Some(charge) = held.pop() {
-                    let settlement = if how == 1 {
-                        Settlement::Refund
-                    } else {
-                        Settlement::Commit { actual_tokens: 0 }
-                    };
-                    state.settle(now, charge, settlement);
-                }
+            if how > 0
+                && let Some(charge) = held.pop()
+            {
+                let settlement = if how == 1 {
+                    Settlement::Refund
+                } else {
+                    Settlement::Commit { actual_tokens: 0 }
+                };
+                state.settle(now, charge, settlement);
             }
         }
         for charge in held.drain(..) {

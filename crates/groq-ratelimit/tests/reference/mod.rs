@@ -66,7 +66,10 @@ impl Server {
         for b in &mut self.buckets {
             b.drain_to(t);
         }
-        let fits = self.buckets.iter().all(|b| b.fits(b.dimension.amount(cost)));
+        let fits = self
+            .buckets
+            .iter()
+            .all(|b| b.fits(b.dimension.amount(cost)));
         if fits {
             for b in &mut self.buckets {
                 b.level += u128::from(b.dimension.amount(cost)) * b.period;
@@ -109,7 +112,11 @@ impl Server {
 
     /// Units held in `dimension` at `t`, rounded up.
     pub(crate) fn used(&self, t: u128, dimension: Dimension) -> Option<u64> {
-        let mut b = self.buckets.iter().find(|b| b.dimension == dimension)?.clone();
+        let mut b = self
+            .buckets
+            .iter()
+            .find(|b| b.dimension == dimension)?
+            .clone();
         b.drain_to(t);
         u64::try_from(b.level.div_ceil(b.period)).ok()
     }
