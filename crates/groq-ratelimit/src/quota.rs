@@ -189,8 +189,9 @@ impl Quota {
     }
 
     /// This quota with at most `max` requests in flight at once. A request is in flight from a
-    /// successful reserve until its [`Reservation`](crate::Reservation) settles. A cap of 0 admits
-    /// nothing: every reserve fails with [`ReserveError::NeverFits`](crate::ReserveError).
+    /// successful reserve until its [`Reservation`](crate::Reservation) settles. A cap of 0
+    /// pauses the model: every reserve answers
+    /// [`ReserveError::InFlight`](crate::ReserveError::InFlight) until the quota changes.
     #[must_use]
     pub const fn with_max_in_flight(mut self, max: u32) -> Self {
         self.max_in_flight = Some(max);

@@ -16,7 +16,9 @@ use crate::{Cost, Dimension, Quota, RateLimitHeaders, ReserveError};
 #[non_exhaustive]
 pub enum Settlement {
     /// The request was served and used `actual_tokens`: the token buckets are corrected by the
-    /// difference from the estimate (a refund, never below empty, or an extra charge).
+    /// difference from the estimate (an extra charge, or a refund that stops at empty and never
+    /// takes the units of other requests sent within the last margin, which may still be on
+    /// their way to the server).
     Commit {
         /// The tokens the server counted (`usage.total_tokens`).
         actual_tokens: u64,
@@ -246,7 +248,8 @@ impl QuotaState {
     ///
     /// A [`Refund`](Settlement::Refund) undoes what is left of the charge (never below empty,
     /// never more than the charge could still hold; nothing if the bucket's rate changed since).
-    /// A [`Commit`](Settlement::Commit) corrects the token buckets by `actual - estimate`.
+    /// A [`Commit`](Settlement::Commit) corrects the token buckets by `actual - estimate` (see
+    /// [`Settlement::Commit`]). A [`Keep`](Settlement::Keep) leaves the charge as it is.
     pub fn settle(&mut self, now: Instant, charge: Charge, settlement: Settlement) {
         let now_ns = self.ns(now);
         let window = window_of(now_ns, self.margin_ns);
