@@ -1,0 +1,198 @@
+//! Loading the configuration and building the client, against Groq or the embedded emulator.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use groq_client::GroqClient;
+use groq_config::{Config, UnknownModelPolicy};
+use groq_mock::{MockLimits, MockServer};
+
+use crate::error::CliError;
+
+/// The API key the embedded emulator accepts.
+const MOCK_KEY: &str = "gsk_groqchat_embedded_mock";
+
+/// How a command connects: configuration file, emulator.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConnectArgs {
+    /// Configuration file (either groq-config format) for models and limits, layered over
+    /// GROQ_API_KEY / GROQ_BASE_URL. Default: the file named by GROQ_CONFIG, else the
+    /// built-in catalog of Groq's free-plan limits.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Run against an embedded Groq emulator on 127.0.0.1 instead of Groq (no key needed),
+    /// with the configured models' limits.
+    #[arg(long)]
+    pub(crate) mock: bool,
+    /// With --mock: how many seconds a rate-limit "minute" lasts (60 is real time; 6 runs ten
+    /// times faster). The client's limits are compressed to match.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub(crate) mock_time_scale: f64,
+}
+
+/// A connected client, with the emulator it talks to when `--mock` was given.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// The client.
+    pub(crate) client: GroqClient,
+    /// The configuration it was built with (limits compressed under --mock-time-scale).
+    pub(crate) config: Config,
+    /// The embedded emulator, if any.
+    pub(crate) mock: Option<MockServer>,
+}
+
+impl Connection {
+    /// Stops the emulator, if there is one.
+    pub(crate) async fn close(self) {
+        if let Some(mock) = self.mock {
+            mock.shutdown().await;
+        }
+    }
+}
+
+/// Loads the configuration: `--config FILE` (or GROQ_CONFIG) over the environment over the
+/// built-in catalog.
+pub(crate) fn load_config(args: &ConnectArgs) -> Result<Config, CliError> {
+    let context = match &args.config {
+        Some(path) => format!("cannot load the configuration file {}", path.display()),
+        None => "cannot load the configuration from the environment".to_owned(),
+    };
+    Config::load(args.config.as_deref()).map_err(|source| CliError::Config {
+        context,
+        source: Box::new(source),
+    })
+}
+
+/// The time-compression factor of `--mock-time-scale`, checked.
+fn time_factor(args: &ConnectArgs) -> Result<f64, CliError> {
+    let scale = args.mock_time_scale;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(CliError::Usage(format!(
+            "--mock-time-scale must be a positive number of seconds per minute, got {scale}"
+        )));
+    }
+    if !args.mock && scale != 60.0 {
+        return Err(CliError::Usage(
+            "--mock-time-scale only applies with --mock; add --mock or drop it".to_owned(),
+        ));
+    }
+    Ok(60.0 / scale)
+}
+
+/// `config` with every limit's period divided by `factor`.
+pub(crate) fn compress_time(mut config: Config, factor: f64) -> Config {
+    if factor <= 1.0 {
+        return config;
+    }
+    for model in config.models.values_mut() {
+        model.limits = model.limits.time_scaled(factor);
+    }
+    if let UnknownModelPolicy::AllowWithLimits(limits) = &config.unknown_models {
+        config.unknown_models = UnknownModelPolicy::AllowWithLimits(limits.time_scaled(factor));
+    }
+    config
+}
+
+/// Whether `config` supplies a key for every request (mirrors the client's own check).
+fn has_key(config: &Config) -> bool {
+    config.api_key.is_some()
+        || (!config.models.is_empty()
+            && config.models.values().all(|m| m.api_key.is_some())
+            && matches!(config.unknown_models, UnknownModelPolicy::Reject))
+}
+
+/// Loads the configuration and builds the client: against the embedded emulator with
+/// `--mock`, else against GROQ_BASE_URL (or the configured URL) with the configured key.
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, CliError> {
+    let factor = time_factor(args)?;
+    let config = load_config(args)?;
+    if !args.mock {
+        if !has_key(&config) {
+            return Err(CliError::MissingKey);
+        }
+        let client = GroqClient::builder()
+            .config(config.clone())
+            .build()
+            .map_err(|e| CliError::client("cannot build the client", e))?;
+        return Ok(Connection {
+            client,
+            config,
+            mock: None,
+        });
+    }
+    let config = compress_time(config, factor);
+    let mut models: Vec<(String, MockLimits)> = config
+        .models
+        .values()
+        .map(|m| (m.id.clone(), MockLimits::from_model_config(m)))
+        .collect();
+    if models.is_empty() {
+        models = MockLimits::catalog();
+    }
+    let minute = Duration::from_secs_f64(args.mock_time_scale);
+    let mock = MockServer::builder()
+        .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .api_key(MOCK_KEY)
+        .models(models)
+        .minute_length(minute)
+        .start()
+        .await
+        .map_err(CliError::Mock)?;
+    let client = GroqClient::builder()
+        .config(config.clone())
+        .api_key(MOCK_KEY)
+        .base_url(mock.base_url())
+        .build()
+        .map_err(|e| CliError::client("cannot build the client", e))?;
+    Ok(Connection {
+        client,
+        config,
+        mock: Some(mock),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use groq_config::LimitKind;
+
+    fn args(mock: bool, scale: f64) -> ConnectArgs {
+        ConnectArgs {
+            config: None,
+            mock,
+            mock_time_scale: scale,
+        }
+    }
+
+    #[test]
+    fn time_scale_is_checked() {
+        assert_eq!(time_factor(&args(true, 6.0)).unwrap(), 10.0);
+        assert_eq!(time_factor(&args(false, 60.0)).unwrap(), 1.0);
+        assert!(time_factor(&args(true, 0.0)).is_err());
+        assert!(time_factor(&args(true, f64::NAN)).is_err());
+        assert!(
+            time_factor(&args(false, 6.0))
+                .unwrap_err()
+                .to_string()
+                .contains("only applies with --mock")
+        );
+    }
+
+    #[test]
+    fn compressing_time_shortens_every_period() {
+        let config = compress_time(Config::default(), 10.0);
+        let llama = config.model("llama-3.1-8b-instant").unwrap();
+        let rpm = llama.limits.get(LimitKind::RequestsPerMinute).unwrap();
+        assert_eq!((rpm.limit(), rpm.period()), (30, Duration::from_secs(6)));
+        let tpd = llama.limits.get(LimitKind::TokensPerDay).unwrap();
+        assert_eq!(tpd.period(), Duration::from_secs(8_640));
+    }
+
+    #[test]
+    fn a_key_is_required_unless_every_model_has_one() {
+        assert!(!has_key(&Config::default()));
+        let with_key = Config::builder().api_key("gsk_abc").build().unwrap();
+        assert!(has_key(&with_key));
+    }
+}

@@ -1,0 +1,106 @@
+//! `groqchat`: the command line of groqchat.
+//!
+//! The top of the groqchat stack: it drives `groq-client` (which paces requests through
+//! Groq's per-model limits with `groq-queue` and `groq-ratelimit`), counts tokens with
+//! `groq-tokens`, reads limits with `groq-config`, and embeds `groq-mock` for offline runs.
+//!
+//! The main job runs a batch file through the limits in the least time:
+//!
+//! ```text
+//! groqchat batch examples/data/questions.jsonl -o results.jsonl --mock
+//! ```
+//!
+//! | command | does |
+//! |---|---|
+//! | `batch INPUT -o OUTPUT` | sends every request of a JSON Lines batch, writes batch-format results, resumes |
+//! | `chat [PROMPT]` | streams one answer, or an interactive conversation with memory |
+//! | `models` | the models the API offers |
+//! | `limits [MODEL]` | the configured quota; `--probe` for the live state |
+//! | `tokens (TEXT \| --file F \| --chat M.json)` | token counts as groq-tokens makes them |
+//! | `mock` | the Groq emulator (the `groq-mock` binary's flags) |
+//!
+//! Exit codes: 0 success, 1 some requests failed (or were skipped or not run), 2 usage or
+//! configuration error. Errors go to stderr and say what to do.
+//!
+//! # Features
+//!
+//! None.
+
+mod batch;
+mod chat;
+mod commands;
+mod connect;
+mod error;
+mod input;
+mod output;
+mod plan;
+mod progress;
+mod signals;
+mod summary;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Groq Cloud from the command line: batches through the rate limits in the least time, with
+/// no avoidable 429, plus chat, models, limits, token counts and an offline emulator.
+///
+/// Connection: GROQ_API_KEY and GROQ_BASE_URL from the environment, --config FILE for models
+/// and limits, or --mock for the embedded emulator.
+#[derive(Debug, Parser)]
+#[command(name = "groqchat", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send every request of a JSON Lines batch file through the rate limits and write
+    /// batch-format results; resumes a partial run.
+    Batch(batch::BatchArgs),
+    /// Stream an answer, or chat interactively (no PROMPT).
+    Chat(chat::ChatArgs),
+    /// List the models the API offers.
+    Models(commands::ModelsArgs),
+    /// Show a model's configured limits (or every configured model's).
+    Limits(commands::LimitsArgs),
+    /// Count tokens as the client estimates them.
+    Tokens(commands::TokensArgs),
+    /// Run the Groq emulator until Ctrl-C; prints its base URL first.
+    Mock(groq_mock::MockArgs),
+}
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("groqchat: cannot start the async runtime: {e}");
+            return ExitCode::from(error::EXIT_USAGE);
+        }
+    };
+    let outcome: Result<ExitCode, CliError> = runtime.block_on(async {
+        match cli.command {
+            Command::Batch(args) => batch::run(args).await,
+            Command::Chat(args) => chat::run(args).await,
+            Command::Models(args) => commands::models(args).await,
+            Command::Limits(args) => commands::limits(args).await,
+            Command::Tokens(args) => commands::tokens(args),
+            Command::Mock(args) => commands::mock(args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("groqchat: {}", err.report());
+            err.exit_code()
+        }
+    }
+}
