@@ -231,7 +231,6 @@ pub(crate) struct Report {
     pub(crate) inner: Arc<Inner>,
     pub(crate) id: RequestId,
     pub(crate) model: Arc<str>,
-    pub(crate) plan: Option<Plan>,
     pub(crate) prepared: Option<pipeline::Prepared>,
     pub(crate) attempts: Attempts,
     pub(crate) call: Option<CallGuard>,
@@ -327,7 +326,7 @@ async fn run(
         inner: Arc::clone(&inner),
         id: id.clone(),
         model,
-        plan: None,
+
         prepared: None,
         attempts: Attempts::new(inner.now()),
         call: None,
@@ -385,6 +384,5 @@ async fn drive(
         } => outcome,
     };
     report.prepared = Some(prepared);
-    report.plan = Some(plan);
     outcome
 }

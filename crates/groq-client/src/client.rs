@@ -596,7 +596,9 @@ impl GroqClient {
     /// Stops taking requests (new calls fail with [`Error::Shutdown`]), then either drains
     /// ([`ShutdownMode::Drain`]: every queued request is sent at the pace the limits allow,
     /// and the call returns when all have finished) or cancels ([`ShutdownMode::Cancel`]:
-    /// queued requests fail with [`Error::Cancelled`]; requests on the wire finish).
+    /// queued requests fail with [`Error::Cancelled`]; requests on the wire finish). A
+    /// [`ChatStream`](crate::ChatStream) counts as unfinished until it is read to its end or
+    /// dropped, so a drain waits for open streams.
     pub async fn shutdown(&self, mode: ShutdownMode) -> ShutdownReport {
         self.inner.closed.store(true, Ordering::Release);
         self.inner.lanes.shutdown(mode).await

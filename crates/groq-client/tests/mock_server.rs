@@ -207,12 +207,18 @@ async fn high_priority_requests_overtake_a_hundred_low_ones() {
             .into_future();
         tasks.push(tokio::spawn(call));
     }
+    let mut order = Vec::new();
     let mut queued = 0;
     while queued < 100 {
-        if let Event::Queued { .. } = events.recv().await.unwrap() {
-            queued += 1;
+        match events.recv().await.unwrap() {
+            Event::Queued { .. } => queued += 1,
+            Event::Completed { id, .. } => order.push(id.to_string()),
+            _ => {}
         }
     }
+    // Most Low requests are still queued when the High ones arrive.
+    let before_high = order.len();
+    assert!(before_high < 50, "{before_high} Low requests already done");
     for i in 0..10 {
         let call = client
             .chat(marked(SMALL, &format!("high-{i}")))
@@ -224,7 +230,6 @@ async fn high_priority_requests_overtake_a_hundred_low_ones() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let mut order = Vec::new();
     while let Ok(event) = events.try_recv() {
         if let Event::Completed { id, .. } = event {
             order.push(id.to_string());
@@ -235,9 +240,9 @@ async fn high_priority_requests_overtake_a_hundred_low_ones() {
         .iter()
         .rposition(|id| id.starts_with("high-"))
         .unwrap();
-    // At most the Low request on the wire when the High ones arrived (and one dispatched
-    // meanwhile) finish before the last High one.
-    assert!(last_high < 13, "completion order: {order:?}");
+    // After the High requests arrive, at most the Low request on the wire (and one
+    // dispatched meanwhile) finish before the last High one.
+    assert!(last_high < before_high + 13, "completion order: {order:?}");
     server.shutdown().await;
 }
 
@@ -577,5 +582,51 @@ async fn models_come_from_the_api() {
         Err(Error::ModelNotFound { .. })
     ));
     assert_eq!(client.configured_models().len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cancelled_by_id_ends_with_cancelled_and_stays_charged() {
+    let server = MockServer::builder()
+        .api_key(KEY)
+        .model(SMALL, MockLimits::unlimited())
+        .completion_tokens(40)
+        .stream_interval(Duration::from_millis(20))
+        .start()
+        .await
+        .unwrap();
+    let limits = Limits::unlimited().with_tokens_per_day(Rate::per_day(1_000_000));
+    let client = client(config(
+        &server,
+        vec![ModelConfig::new(SMALL).with_limits(limits)],
+    ));
+    let mut events = client.events();
+    let mut stream = client
+        .chat_stream(marked(SMALL, "stream-cancel"))
+        .request_id("s-1")
+        .await
+        .unwrap();
+    assert!(stream.next().await.unwrap().is_ok());
+    assert!(client.cancel("s-1"));
+    let error = stream.next().await.unwrap().unwrap_err();
+    assert!(error.is_cancelled(), "{error:?}");
+    assert!(stream.next().await.is_none());
+    let limits = client.limits(SMALL).unwrap();
+    assert_eq!(limits.in_flight, 0);
+    assert!(limits.get(Dimension::TokensPerDay).unwrap().used > 100);
+    let mut finals = 0;
+    while let Ok(event) = events.try_recv() {
+        if event.is_final() {
+            finals += 1;
+            assert!(matches!(
+                event,
+                Event::Failed {
+                    error: ErrorKind::Cancelled,
+                    ..
+                }
+            ));
+        }
+    }
+    assert_eq!(finals, 1);
     server.shutdown().await;
 }

@@ -664,3 +664,35 @@ async fn reload_applies_new_quotas_and_keeps_usage() {
         ErrorKind::Config
     );
 }
+
+#[derive(Debug, Default)]
+struct CountingFactory(Arc<AtomicUsize>);
+
+impl groq_client::SchedulerFactory for CountingFactory {
+    fn make<T: Send + Sync + 'static>(&self, _model: &str) -> Box<dyn groq_queue::Scheduler<T>> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::new(groq_queue::AgingQueue::new(
+            groq_queue::AgingConfig::default(),
+        ))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_scheduler_serves_each_lane() {
+    let transport = MockTransport::from_fn(|_| Ok(ok(1, 1)));
+    let made = Arc::new(AtomicUsize::new(0));
+    let client = GroqClient::builder()
+        .config(config(minute_limits()))
+        .transport(Arc::new(transport.clone()))
+        .scheduler(CountingFactory(Arc::clone(&made)))
+        .build()
+        .unwrap();
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        0,
+        "lanes are made on first use"
+    );
+    client.chat(request()).await.unwrap();
+    client.chat(request()).await.unwrap();
+    assert_eq!(made.load(Ordering::SeqCst), 1);
+}
