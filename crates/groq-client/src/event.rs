@@ -87,8 +87,9 @@ impl fmt::Display for RetryReason {
 /// [`GroqClient::events`](crate::GroqClient::events): enough for progress bars, callbacks and
 /// metrics.
 ///
-/// Every call that passes validation emits one [`Queued`](Self::Queued) and ends with exactly
-/// one [`Completed`](Self::Completed) or [`Failed`](Self::Failed); in between come
+/// Every call ends with exactly one [`Completed`](Self::Completed) or [`Failed`](Self::Failed)
+/// (a call dropped unfinished counts as failed with [`ErrorKind::Cancelled`]). A call that
+/// passes validation first emits one [`Queued`](Self::Queued); in between come
 /// [`Dispatched`](Self::Dispatched) for each attempt, and [`RateLimited`](Self::RateLimited)
 /// or [`Retrying`](Self::Retrying) when an attempt must be repeated.
 /// [`Waiting`](Self::Waiting) is about a model, not a request: the head of its lane waits for

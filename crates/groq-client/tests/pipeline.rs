@@ -696,3 +696,29 @@ async fn a_custom_scheduler_serves_each_lane() {
     client.chat(request()).await.unwrap();
     assert_eq!(made.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_lane_rejects_when_asked_to() {
+    let transport = MockTransport::from_fn(|_| Ok(ok(1, 1)));
+    let client = GroqClient::builder()
+        .config(config(
+            Limits::unlimited().with_requests_per_minute(Rate::per_minute(1)),
+        ))
+        .transport(Arc::new(transport.clone()))
+        .lane_capacity(1)
+        .when_full(groq_client::WhenFull::Reject)
+        .build()
+        .unwrap();
+    client.chat(request()).await.unwrap();
+    let waiting = tokio::spawn(client.chat(request()).into_future());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let error = client.chat(request()).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::QueueFull { model, capacity: 1 } if model == "m"),
+        "{error:?}"
+    );
+    assert!(error.is_retryable());
+    // The queued one still goes when the minute has passed.
+    waiting.await.unwrap().unwrap();
+    assert_eq!(transport.request_count(), 2);
+}
