@@ -72,7 +72,9 @@ pub(crate) struct BatchArgs {
 struct Observed {
     rate_limited: AtomicU64,
     retries: AtomicU64,
-    /// Per model: until when its lane waits, and for which limit.
+    /// Per model: until when its lane waits, and for which limit. An entry is kept until
+    /// its instant passes: a lane's next wait is reported before the previous head's
+    /// dispatch, so dispatches cannot clear it.
     waiting: Mutex<BTreeMap<String, (Instant, Option<Dimension>)>>,
 }
 
@@ -92,9 +94,6 @@ impl Observed {
             } => {
                 self.waiting_lock()
                     .insert(model.to_string(), (*until, *dimension));
-            }
-            Event::Dispatched { model, .. } => {
-                self.waiting_lock().remove(model.as_ref());
             }
             _ => {}
         }
@@ -116,10 +115,12 @@ impl Observed {
                 let left = until.saturating_duration_since(now);
                 let limit =
                     dimension.map_or_else(|| "its limits".to_owned(), |d| d.label().to_owned());
-                (
-                    left,
-                    format!("{model}: {limit} ({})", format_duration(left)),
-                )
+                let left_text = if left < Duration::from_secs(1) {
+                    format!("{}ms", left.as_millis())
+                } else {
+                    format_duration(left)
+                };
+                (left, format!("{model}: {limit} ({left_text})"))
             })
             .collect();
         waits.sort_by_key(|w| std::cmp::Reverse(w.0));
@@ -358,6 +359,7 @@ async fn execute(
                 let now = Instant::now();
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
                 status.waiting = observed.waiting_now(now);
+
                 status.eta = Some(eta(client, config, &remaining));
                 progress.update(&status);
             }
@@ -514,6 +516,12 @@ mod tests {
         assert_eq!(
             observed.waiting_now(now).as_deref(),
             Some("llama-3.1-8b-instant: RPM (2s)")
+        );
+        assert_eq!(
+            observed
+                .waiting_now(now + Duration::from_millis(1_750))
+                .as_deref(),
+            Some("llama-3.1-8b-instant: RPM (250ms)")
         );
         assert_eq!(observed.waiting_now(now + Duration::from_secs(3)), None);
     }
