@@ -164,6 +164,16 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         }));
     }
 
+    if let (Ok(input), Ok(output)) = (
+        std::fs::canonicalize(&args.input),
+        std::fs::canonicalize(&args.output),
+    ) && input == output
+    {
+        return Err(CliError::Usage(format!(
+            "the output {} is the input file; choose another -o",
+            args.output.display()
+        )));
+    }
     let connection = connect::connect(&args.connect).await?;
     let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {

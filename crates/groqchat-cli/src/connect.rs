@@ -55,8 +55,13 @@ impl Connection {
 /// built-in catalog.
 pub(crate) fn load_config(args: &ConnectArgs) -> Result<Config, CliError> {
     let context = match &args.config {
-        Some(path) => format!("cannot load the configuration file {}", path.display()),
-        None => "cannot load the configuration from the environment".to_owned(),
+        Some(path) => format!(
+            "cannot load the configuration file {}; fix it or pass another --config",
+            path.display()
+        ),
+        None => "cannot load the configuration from the environment; correct the variable \
+                 or the GROQ_CONFIG file named next"
+            .to_owned(),
     };
     Config::load(args.config.as_deref()).map_err(|source| CliError::Config {
         context,

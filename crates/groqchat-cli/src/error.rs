@@ -22,9 +22,9 @@ pub(crate) enum CliError {
     )]
     MissingKey,
     /// The configuration could not be loaded.
-    #[error("{context}; fix the file or the environment variable it names")]
+    #[error("{context}")]
     Config {
-        /// Where it came from.
+        /// Where it came from and what to do.
         context: String,
         /// The cause.
         #[source]

@@ -606,3 +606,48 @@ fn mock_prints_its_base_url_and_serves() {
     assert!(first.starts_with("http://127.0.0.1:"), "{first}");
     assert!(first.trim_end().ends_with("/openai/v1"), "{first}");
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_sends_nothing() {
+    let f = files();
+    write_batch(&f.input, 100);
+    let output = groqchat()
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.output.as_os_str(),
+            "--dry-run".as_ref(),
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&output.get_output().stdout).into_owned();
+    // Real free-plan limits: 75 requests at 30 RPM need 45 * 2 s.
+    assert!(
+        stdout
+            .contains("on llama-3.1-8b-instant: at least 1m30s under its limits, RPM 30/min binds"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("in all 100 requests"), "{stdout}");
+    assert!(!f.output.exists());
+}
+
+#[test]
+fn the_output_may_not_be_the_input() {
+    let f = files();
+    write_batch(&f.input, 2);
+    let before = fs::read(&f.input).unwrap();
+    let output = groqchat()
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.input.as_os_str(),
+            "--mock".as_ref(),
+        ])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&output.get_output().stderr).into_owned();
+    assert!(stderr.contains("is the input file"), "{stderr}");
+    assert_eq!(fs::read(&f.input).unwrap(), before);
+}
