@@ -21,7 +21,7 @@
 //! assert_eq!(config.api_key.as_ref().map(|k| k.to_string()).as_deref(), Some("gsk_…WXYZ"));
 //!
 //! let llama = config.resolve_model("llama-3.1-8b-instant")?;
-//! let rates: Vec<String> = llama.limits.rates().map(|(kind, rate)| format!("{kind} {rate}")).collect();
+//! let rates: Vec<String> = llama.limits.rates().map(|(kind, rate)| format!("{} {rate}", kind.label())).collect();
 //! assert_eq!(rates, ["RPM 30/min", "RPD 14400/day", "TPM 6000/min", "TPD 500000/day"]);
 //! assert_eq!(config.completion_allowance(&llama), 1024);
 //!

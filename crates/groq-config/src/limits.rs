@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use crate::Rate;
 
-/// One dimension of a model's quota.
+/// One dimension of a model's quota: Groq's four limits.
+///
+/// `groq-ratelimit` re-exports this type as `Dimension`, the name of one bucket of its
+/// limiter. The period of a dimension is whatever its [`Rate`] says: a "per minute" dimension
+/// written `30 per 6 s` is how a time-compressed test expresses RPM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum LimitKind {
@@ -43,6 +47,33 @@ impl LimitKind {
         }
     }
 
+    /// The dimension with the given label (`"TPM"`, case-insensitive), if any.
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.label().eq_ignore_ascii_case(label.trim()))
+    }
+
+    /// The position of this dimension in [`LimitKind::ALL`], for tables indexed by dimension.
+    pub const fn index(self) -> usize {
+        match self {
+            Self::RequestsPerMinute => 0,
+            Self::RequestsPerDay => 1,
+            Self::TokensPerMinute => 2,
+            Self::TokensPerDay => 3,
+        }
+    }
+
+    /// The words Groq's messages use: `tokens per minute`.
+    pub const fn words(self) -> &'static str {
+        match self {
+            Self::RequestsPerMinute => "requests per minute",
+            Self::RequestsPerDay => "requests per day",
+            Self::TokensPerMinute => "tokens per minute",
+            Self::TokensPerDay => "tokens per day",
+        }
+    }
+
     /// The period a plain integer limit refers to: one minute or one day.
     pub const fn natural_period(self) -> Duration {
         match self {
@@ -64,8 +95,9 @@ impl LimitKind {
 }
 
 impl fmt::Display for LimitKind {
+    /// `tokens per minute (TPM)`, the wording of Groq's messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
+        write!(f, "{} ({})", self.words(), self.label())
     }
 }
 
@@ -212,8 +244,20 @@ mod tests {
 
     #[test]
     fn labels_and_token_dimensions() {
-        let labels: Vec<_> = LimitKind::ALL.iter().map(|k| k.to_string()).collect();
+        let labels: Vec<_> = LimitKind::ALL.iter().map(|k| k.label()).collect();
         assert_eq!(labels, ["RPM", "RPD", "TPM", "TPD"]);
+        assert_eq!(
+            LimitKind::TokensPerMinute.to_string(),
+            "tokens per minute (TPM)"
+        );
+        for (i, kind) in LimitKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), i);
+            assert_eq!(
+                LimitKind::from_label(&kind.label().to_lowercase()),
+                Some(kind)
+            );
+        }
+        assert_eq!(LimitKind::from_label("ASH"), None);
         let tokens: Vec<_> = LimitKind::ALL.iter().map(|k| k.is_tokens()).collect();
         assert_eq!(tokens, [false, false, true, true]);
         assert_eq!(LimitKind::TokensPerDay.natural_period(), Rate::DAY);

@@ -1,102 +1,15 @@
 //! What is limited ([`Dimension`], [`Quota`]) and what a request spends ([`Cost`]).
 
-use std::fmt;
-
 use groq_config::Rate;
 
-/// One bucket of a model's quota.
+/// One bucket of a model's quota: requests or tokens, per minute or per day.
 ///
-/// The names follow Groq's four limits, but the period of each bucket is whatever its [`Rate`]
-/// says: a "per minute" bucket of `30 per 6 s` is how a time-compressed test expresses RPM.
-/// Request dimensions are charged [`Cost::requests`], token dimensions [`Cost::tokens`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Dimension {
-    /// Requests per minute (RPM).
-    RequestsPerMinute,
-    /// Requests per day (RPD). Groq's `x-ratelimit-*-requests` headers report this bucket.
-    RequestsPerDay,
-    /// Tokens per minute (TPM). Groq's `x-ratelimit-*-tokens` headers report this bucket.
-    TokensPerMinute,
-    /// Tokens per day (TPD).
-    TokensPerDay,
-}
-
-impl Dimension {
-    /// Every dimension, in the order `RPM, RPD, TPM, TPD`.
-    pub const ALL: [Self; 4] = [
-        Self::RequestsPerMinute,
-        Self::RequestsPerDay,
-        Self::TokensPerMinute,
-        Self::TokensPerDay,
-    ];
-
-    /// Whether this dimension counts tokens (TPM, TPD) rather than requests (RPM, RPD).
-    pub const fn is_tokens(self) -> bool {
-        matches!(self, Self::TokensPerMinute | Self::TokensPerDay)
-    }
-
-    /// The label Groq uses in its messages: `"RPM"`, `"RPD"`, `"TPM"` or `"TPD"`.
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::RequestsPerMinute => "RPM",
-            Self::RequestsPerDay => "RPD",
-            Self::TokensPerMinute => "TPM",
-            Self::TokensPerDay => "TPD",
-        }
-    }
-
-    /// The dimension with the given label (`"TPM"`, case-insensitive), if any.
-    pub fn from_label(label: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.label().eq_ignore_ascii_case(label.trim()))
-    }
-
-    /// The position of this dimension in [`Dimension::ALL`].
-    pub(crate) const fn index(self) -> usize {
-        match self {
-            Self::RequestsPerMinute => 0,
-            Self::RequestsPerDay => 1,
-            Self::TokensPerMinute => 2,
-            Self::TokensPerDay => 3,
-        }
-    }
-
-    /// The amount of `cost` this dimension is charged.
-    pub const fn amount(self, cost: &Cost) -> u64 {
-        if self.is_tokens() {
-            cost.tokens
-        } else {
-            cost.requests
-        }
-    }
-
-    /// The dimension of `groq-config`'s matching [`LimitKind`](groq_config::LimitKind), or
-    /// `None` for a kind this crate does not model.
-    pub fn from_limit_kind(kind: groq_config::LimitKind) -> Option<Self> {
-        match kind {
-            groq_config::LimitKind::RequestsPerMinute => Some(Self::RequestsPerMinute),
-            groq_config::LimitKind::RequestsPerDay => Some(Self::RequestsPerDay),
-            groq_config::LimitKind::TokensPerMinute => Some(Self::TokensPerMinute),
-            groq_config::LimitKind::TokensPerDay => Some(Self::TokensPerDay),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Dimension {
-    /// `tokens per minute (TPM)`, the wording of Groq's messages.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words = match self {
-            Self::RequestsPerMinute => "requests per minute",
-            Self::RequestsPerDay => "requests per day",
-            Self::TokensPerMinute => "tokens per minute",
-            Self::TokensPerDay => "tokens per day",
-        };
-        write!(f, "{words} ({})", self.label())
-    }
-}
+/// This is `groq-config`'s [`LimitKind`](groq_config::LimitKind) under the limiter's name, so a
+/// configuration's limits and the limiter's buckets are one type. The period of each bucket is
+/// whatever its [`Rate`] says: a "per minute" bucket of `30 per 6 s` is how a time-compressed
+/// test expresses RPM. Request dimensions are charged [`Cost::requests`], token dimensions
+/// [`Cost::tokens`] (see [`Cost::amount`]).
+pub use groq_config::LimitKind as Dimension;
 
 /// What one request spends: requests (normally 1) and tokens (prompt plus completion
 /// allowance).
@@ -125,6 +38,16 @@ impl Cost {
     /// One request of `tokens` tokens: the cost of a chat completion.
     pub const fn request(tokens: u64) -> Self {
         Self::new(1, tokens)
+    }
+
+    /// The amount of this cost that `dimension` is charged: tokens for TPM and TPD, requests
+    /// for RPM and RPD.
+    pub const fn amount(&self, dimension: Dimension) -> u64 {
+        if dimension.is_tokens() {
+            self.tokens
+        } else {
+            self.requests
+        }
     }
 }
 
@@ -165,10 +88,8 @@ impl Quota {
     /// The quota that `groq-config`'s [`Limits`](groq_config::Limits) describe.
     pub fn from_limits(limits: &groq_config::Limits) -> Self {
         let mut quota = Self::unlimited();
-        for (kind, rate) in limits.rates() {
-            if let Some(dimension) = Dimension::from_limit_kind(kind) {
-                quota = quota.with_rate(dimension, rate);
-            }
+        for (dimension, rate) in limits.rates() {
+            quota = quota.with_rate(dimension, rate);
         }
         quota.max_in_flight = limits.max_in_flight;
         quota
@@ -259,8 +180,8 @@ mod tests {
     #[test]
     fn dimensions_charge_their_unit() {
         let cost = Cost::new(2, 700);
-        assert_eq!(Dimension::RequestsPerDay.amount(&cost), 2);
-        assert_eq!(Dimension::TokensPerDay.amount(&cost), 700);
+        assert_eq!(cost.amount(Dimension::RequestsPerDay), 2);
+        assert_eq!(cost.amount(Dimension::TokensPerDay), 700);
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl QuotaState {
         for (i, bucket) in self.buckets.iter().enumerate() {
             if let Some(bucket) = bucket {
                 let dimension = Dimension::ALL[i];
-                let amount = dimension.amount(cost);
+                let amount = cost.amount(dimension);
                 if amount > bucket.capacity_units() {
                     return Err(ReserveError::NeverFits {
                         dimension,
@@ -210,7 +210,7 @@ impl QuotaState {
         for (i, bucket) in self.buckets.iter().enumerate() {
             if let Some(bucket) = bucket {
                 let dimension = Dimension::ALL[i];
-                if let Err(at_ns) = bucket.check(now_ns, self.margin_ns, dimension.amount(cost)) {
+                if let Err(at_ns) = bucket.check(now_ns, self.margin_ns, cost.amount(dimension)) {
                     let until = self.instant(at_ns);
                     let later = latest
                         .as_ref()
@@ -234,7 +234,7 @@ impl QuotaState {
         let window = window_of(now_ns, self.margin_ns);
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             if let Some(bucket) = bucket {
-                let amount = Dimension::ALL[i].amount(cost);
+                let amount = cost.amount(Dimension::ALL[i]);
                 marks[i] = Some(bucket.charge(now_ns, amount, window));
             }
         }
@@ -266,13 +266,13 @@ impl QuotaState {
                 Settlement::Keep => {}
                 Settlement::Refund => {
                     if bucket.epoch() == mark.epoch {
-                        let amount = dimension.amount(&cost);
+                        let amount = cost.amount(dimension);
                         bucket.refund_unsent(now_ns, amount, &mark, window);
                     }
                 }
                 Settlement::Commit { actual_tokens } => {
                     // An answered request has reached the server.
-                    bucket.arrived(dimension.amount(&cost), &mark, window);
+                    bucket.arrived(cost.amount(dimension), &mark, window);
                     if dimension.is_tokens() {
                         if actual_tokens > cost.tokens {
                             bucket.add(now_ns, actual_tokens - cost.tokens);

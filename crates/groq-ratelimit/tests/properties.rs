@@ -255,7 +255,7 @@ impl Sim {
             }) => {
                 let rate = self.quota.rate(dimension).expect("a limited dimension");
                 prop_assert_eq!(capacity, rate.limit());
-                prop_assert_eq!(cost, dimension.amount(&step.cost));
+                prop_assert_eq!(cost, step.cost.amount(dimension));
                 prop_assert!(cost > capacity);
             }
             Err(other) => prop_assert!(false, "unexpected answer {other:?}"),

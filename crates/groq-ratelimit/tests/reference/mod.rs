@@ -69,10 +69,10 @@ impl Server {
         let fits = self
             .buckets
             .iter()
-            .all(|b| b.fits(b.dimension.amount(cost)));
+            .all(|b| b.fits(cost.amount(b.dimension)));
         if fits {
             for b in &mut self.buckets {
-                b.level += u128::from(b.dimension.amount(cost)) * b.period;
+                b.level += u128::from(cost.amount(b.dimension)) * b.period;
             }
         }
         fits
