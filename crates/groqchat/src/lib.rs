@@ -128,6 +128,8 @@
 //!     .config(config)
 //!     .api_key("gsk_offline")
 //!     .base_url(server.base_url())
+//!     // Room for a busy machine's scheduling jitter (the default margin is 100 ms).
+//!     .limiter_margin(Duration::from_millis(250))
 //!     .build()?;
 //!
 //! // Six requests at once: three fit now, the client holds the rest until the bucket refills.
