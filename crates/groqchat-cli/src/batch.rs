@@ -115,12 +115,10 @@ impl Observed {
                 let left = until.saturating_duration_since(now);
                 let limit =
                     dimension.map_or_else(|| "its limits".to_owned(), |d| d.label().to_owned());
-                let left_text = if left < Duration::from_secs(1) {
-                    format!("{}ms", left.as_millis())
-                } else {
-                    format_duration(left)
-                };
-                (left, format!("{model}: {limit} ({left_text})"))
+                (
+                    left,
+                    format!("{model}: {limit} ({})", format_duration(left)),
+                )
             })
             .collect();
         waits.sort_by_key(|w| std::cmp::Reverse(w.0));

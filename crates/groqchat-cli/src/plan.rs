@@ -32,7 +32,7 @@ pub(crate) fn minimum_time(
     for (dimension, rate) in quota.rates() {
         let limit = rate.limit();
         let free = available(dimension).map_or(limit, |free| free.min(limit));
-        let beyond = dimension.amount(&work).saturating_sub(free);
+        let beyond = work.amount(dimension).saturating_sub(free);
         if beyond == 0 {
             continue;
         }
@@ -207,7 +207,7 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
-/// `3m00s`, `1h02m03s`, `7.5s`, `0s`.
+/// `3m00s`, `1h02m03s`, `7.5s`, `250ms`, `0s`.
 pub(crate) fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();
     let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
@@ -215,6 +215,8 @@ pub(crate) fn format_duration(d: Duration) -> String {
         format!("{h}h{m:02}m{s:02}s")
     } else if m > 0 {
         format!("{m}m{s:02}s")
+    } else if s == 0 && !d.is_zero() {
+        format!("{}ms", d.subsec_millis())
     } else {
         let tenths = d.subsec_millis() / 100;
         if tenths == 0 {
@@ -354,6 +356,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(3_723)), "1h02m03s");
         assert_eq!(format_duration(Duration::from_millis(7_550)), "7.5s");
         assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_micros(62_400)), "62ms");
         assert_eq!(plural(1, "request", "requests"), "request");
     }
 }
