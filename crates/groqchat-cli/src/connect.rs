@@ -126,7 +126,8 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, CliError> 
             mock: None,
         });
     }
-    let config = compress_time(config, factor);
+    // The emulator takes limits per natural minute and day and compresses time itself, so it
+    // is given the configured (uncompressed) limits; the client gets the compressed ones.
     let mut models: Vec<(String, MockLimits)> = config
         .models
         .values()
@@ -135,6 +136,7 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, CliError> 
     if models.is_empty() {
         models = MockLimits::catalog();
     }
+    let config = compress_time(config, factor);
     let minute = Duration::from_secs_f64(args.mock_time_scale);
     let mock = MockServer::builder()
         .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
