@@ -233,3 +233,9 @@ pub mod prelude {
         TokenCounter, Tool, ToolChoice, Transport, Usage,
     };
 }
+
+/// The workspace README's Rust snippets, compiled as doc tests so the quick start it shows
+/// keeps working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
