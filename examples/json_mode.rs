@@ -4,9 +4,10 @@
 //! In JSON mode (`response_format: json_object`) and with a JSON schema, Groq checks the
 //! reply itself and answers 400 `json_validate_failed` (with the failed generation) when the
 //! model's output does not conform; the example shows how to read that error. A forced tool
-//! call is a third way to get arguments that follow a schema. (The embedded emulator answers
-//! JSON-mode requests with its placeholder text, so offline the first two report a reply that
-//! is not JSON; the tool call parses on both backends.)
+//! call is a third way to get arguments that follow a schema. Offline, the embedded emulator
+//! answers JSON mode with `{"answer": ...}` (which the example then fails to read as its
+//! struct, as a real model's unexpected JSON would be), and the schema and the tool call with
+//! objects of the requested shape holding placeholder values.
 //!
 //! ```text
 //! cargo run -p groqchat --example json_mode

@@ -25,7 +25,8 @@ use crate::bucket::go_duration;
 use crate::engine::{Admission, Engine, RateView};
 use crate::faults::FaultPlan;
 use crate::tokens::{
-    count_prompt_tokens, forced_tool, reply_pieces, request_marker, text_tokens, tool_arguments,
+    count_prompt_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
+    text_tokens, tool_arguments,
 };
 
 /// The largest request body accepted: 1 MiB.
@@ -644,7 +645,13 @@ impl Answer {
                 } else {
                     FinishReason::Stop
                 };
-                (reply_pieces(tokens), None, reason, tokens)
+                let pieces = reply_pieces(tokens);
+                // JSON mode: the same words, wrapped in the JSON the request asks for.
+                let pieces = match json_reply(request, &pieces.concat()) {
+                    Some(json) => fragments(&json, 8),
+                    None => pieces,
+                };
+                (pieces, None, reason, tokens)
             }
         };
         let prompt_time = prompt_tokens as f64 / 20_000.0;

@@ -1,6 +1,6 @@
 //! The emulator's own token arithmetic and its deterministic replies.
 
-use groq_types::{ChatRequest, Content, Message, Tool, ToolChoice, ToolChoiceMode};
+use groq_types::{ChatRequest, Content, Message, ResponseFormat, Tool, ToolChoice, ToolChoiceMode};
 use serde_json::{Map, Value};
 
 /// Tokens added for every message (role and framing).
@@ -111,28 +111,76 @@ pub(crate) fn forced_tool(request: &ChatRequest) -> Option<&Tool> {
 /// Arguments for a forced tool call: every required property of the function's JSON
 /// schema, filled with a placeholder of its type.
 pub(crate) fn tool_arguments(tool: &Tool) -> String {
-    let mut arguments = Map::new();
-    if let Some(schema) = &tool.function.parameters {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        let required = schema.get("required").and_then(Value::as_array);
-        for name in required.into_iter().flatten().filter_map(Value::as_str) {
-            let kind = properties
-                .and_then(|props| props.get(name))
-                .and_then(|prop| prop.get("type"))
-                .and_then(Value::as_str)
-                .unwrap_or("string");
-            let placeholder = match kind {
-                "integer" | "number" => Value::from(0),
-                "boolean" => Value::Bool(false),
-                "array" => Value::Array(Vec::new()),
-                "object" => Value::Object(Map::new()),
-                "null" => Value::Null,
-                _ => Value::from("mock"),
-            };
-            arguments.insert(name.to_owned(), placeholder);
+    let schema = tool.function.parameters.as_ref();
+    schema_instance(schema, "mock", true).to_string()
+}
+
+/// The reply text of a request in JSON mode, or `None` when it asks for free text.
+///
+/// `json_object` gets `{"answer": text}`; `json_schema` gets an object with every property of
+/// the schema, strings holding `text` and other types a placeholder, so that clients can parse
+/// the reply as they would Groq's.
+pub(crate) fn json_reply(request: &ChatRequest, text: &str) -> Option<String> {
+    let value = match request.response_format.as_ref()? {
+        ResponseFormat::JsonObject => serde_json::json!({ "answer": text }),
+        ResponseFormat::JsonSchema { json_schema } => {
+            schema_instance(json_schema.schema.as_ref(), text, false)
         }
+        _ => return None,
+    };
+    Some(value.to_string())
+}
+
+/// An object following `schema`'s properties (only the required ones if `required_only`),
+/// each filled with a placeholder of its type; string properties hold `text`.
+fn schema_instance(schema: Option<&Value>, text: &str, required_only: bool) -> Value {
+    let mut object = Map::new();
+    let properties = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object);
+    let names: Vec<&str> = if required_only {
+        schema
+            .and_then(|s| s.get("required"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    } else {
+        properties
+            .into_iter()
+            .flat_map(|props| props.keys().map(String::as_str))
+            .collect()
+    };
+    for name in names {
+        let kind = properties
+            .and_then(|props| props.get(name))
+            .and_then(|prop| prop.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let placeholder = match kind {
+            "integer" | "number" => Value::from(0),
+            "boolean" => Value::Bool(false),
+            "array" => Value::Array(Vec::new()),
+            "object" => Value::Object(Map::new()),
+            "null" => Value::Null,
+            _ => Value::from(text),
+        };
+        object.insert(name.to_owned(), placeholder);
     }
-    Value::Object(arguments).to_string()
+    if object.is_empty() && !required_only {
+        object.insert("answer".to_owned(), Value::from(text));
+    }
+    Value::Object(object)
+}
+
+/// `text` cut into stream fragments of at most `chars` characters each.
+pub(crate) fn fragments(text: &str, chars: usize) -> Vec<String> {
+    let chars_of: Vec<char> = text.chars().collect();
+    chars_of
+        .chunks(chars.max(1))
+        .map(|chunk| chunk.iter().collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -140,6 +188,34 @@ mod tests {
     use super::*;
     use groq_types::ToolCall;
     use serde_json::json;
+
+    #[test]
+    fn json_mode_replies_parse() {
+        let object = ChatRequest::new("m").user("hi").json_mode();
+        let reply: Value = serde_json::from_str(&json_reply(&object, "a b").unwrap()).unwrap();
+        assert_eq!(reply, json!({"answer": "a b"}));
+
+        let schema = json!({
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "born": {"type": "integer"}},
+            "required": ["name"]
+        });
+        let typed = ChatRequest::new("m")
+            .user("hi")
+            .json_schema(groq_types::JsonSchemaFormat::new("person", schema));
+        let reply: Value = serde_json::from_str(&json_reply(&typed, "Ada").unwrap()).unwrap();
+        assert_eq!(reply, json!({"name": "Ada", "born": 0}));
+
+        assert_eq!(json_reply(&ChatRequest::new("m").user("hi"), "x"), None);
+    }
+
+    #[test]
+    fn fragments_rejoin_to_the_text() {
+        let text = "{\"answer\":\"héllo wörld\"}";
+        let pieces = fragments(text, 4);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 4));
+        assert_eq!(pieces.concat(), text);
+    }
 
     #[test]
     fn counts_by_the_documented_rule() {

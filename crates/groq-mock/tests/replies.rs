@@ -333,3 +333,37 @@ async fn streams_can_be_paced_and_a_dropped_stream_is_refunded() {
         "{restored}"
     );
 }
+
+#[tokio::test]
+async fn json_mode_replies_are_json_streamed_or_not() {
+    let server = server(MockLimits::unlimited()).await;
+    let mut request = body("Describe Ada Lovelace as JSON.", 100);
+    request["response_format"] = json!({
+        "type": "json_schema",
+        "json_schema": {"name": "person", "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "born": {"type": "integer"}}
+        }}
+    });
+    let reply = chat(server.addr(), &request).await;
+    assert_eq!(reply.status, 200);
+    let completion: ChatCompletion = serde_json::from_slice(&reply.body).unwrap();
+    let person: serde_json::Value = serde_json::from_str(completion.text().unwrap()).unwrap();
+    assert!(person["name"].is_string());
+    assert_eq!(person["born"], 0);
+
+    request["response_format"] = json!({"type": "json_object"});
+    request["stream"] = json!(true);
+    let reply = chat(server.addr(), &request).await;
+    let mut text = String::new();
+    for data in events(&reply.body) {
+        if data == "[DONE]" {
+            break;
+        }
+        if let StreamPayload::Chunk(chunk) = StreamPayload::parse(&data).unwrap() {
+            text.push_str(chunk.text().unwrap_or_default());
+        }
+    }
+    let object: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(object["answer"].is_string(), "{text}");
+}
