@@ -651,3 +651,66 @@ fn the_output_may_not_be_the_input() {
     assert!(stderr.contains("is the input file"), "{stderr}");
     assert_eq!(fs::read(&f.input).unwrap(), before);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_second_ctrl_c_aborts_the_requests_in_flight() {
+    // A server that takes 60 s to answer: only an abort can end the run early.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(
+            groq_mock::MockServer::builder()
+                .api_key("gsk_slow_server_key")
+                .latency(Duration::from_secs(60), Duration::from_secs(60))
+                .start(),
+        )
+        .unwrap();
+    let f = files();
+    write_batch(&f.input, 5);
+    let started = std::time::Instant::now();
+    let mut child = groqchat_std()
+        .env("GROQ_API_KEY", "gsk_slow_server_key")
+        .env("GROQ_BASE_URL", mock.base_url())
+        .args(["batch".as_ref(), f.input.as_os_str(), "-o".as_ref()])
+        .arg(&f.output)
+        .args(["--progress", "off", "--summary-json"])
+        .arg(&f.summary)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // All five fit the free plan's buckets at once, so they are on the wire almost at once.
+    std::thread::sleep(Duration::from_millis(1500));
+    let interrupt = || {
+        let status = StdCommand::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    interrupt();
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt();
+    let status = child.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the run ended without waiting for the 60 s answers"
+    );
+    assert_eq!(status.code(), Some(1), "interrupted runs exit 1");
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        stderr.push_str(&line.unwrap());
+        stderr.push('\n');
+    }
+    assert!(stderr.contains("second Ctrl-C"), "{stderr}");
+    let summary = read_json(&f.summary);
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["ok"], 0);
+    assert_eq!(summary["failed"], 0, "aborted requests are not failures");
+    assert_eq!(summary["not_run"], 5, "{summary}");
+    // Nothing half-written: the output is empty or valid JSON Lines, so a rerun resumes.
+    if f.output.exists() {
+        assert!(read_results(&f.output).is_empty());
+    }
+    drop(mock);
+}
