@@ -667,6 +667,8 @@ fn a_second_ctrl_c_aborts_the_requests_in_flight() {
         .unwrap();
     let f = files();
     write_batch(&f.input, 5);
+    // The wall time of a child process: no injected clock can stand in for it.
+    #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let mut child = groqchat_std()
         .env("GROQ_API_KEY", "gsk_slow_server_key")
