@@ -2,10 +2,12 @@
 //!
 //! `cargo xtask ci` runs exactly the steps that `.ci/run` runs, in the same order, so a
 //! green local run predicts a green CI run. `cargo xtask test` runs only the test command
-//! that the README documents.
+//! that the README documents. `cargo xtask bench` runs every benchmark in release mode and
+//! regenerates `docs/benchmarks.md` from the figures of that run.
 #![allow(clippy::print_stderr)]
 
 use std::env;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -56,6 +58,40 @@ const CI: &[Step] = &[
     },
 ];
 
+/// The benchmarks `cargo xtask bench` runs, in order: the crates' criterion benches, then the
+/// `groqchat-benches` package (criterion and end-to-end). Each writes its figures under the
+/// target directory; the report reads them afterwards.
+const BENCH: &[Step] = &[
+    Step {
+        name: "token counting (groq-tokens)",
+        args: &["bench", "-p", "groq-tokens", "--bench", "tokens"],
+        env: &[],
+    },
+    Step {
+        name: "limiter against governor (groq-ratelimit)",
+        args: &["bench", "-p", "groq-ratelimit", "--bench", "limiter"],
+        env: &[],
+    },
+    Step {
+        name: "queue push/pop (groq-queue)",
+        args: &["bench", "-p", "groq-queue", "--bench", "queue"],
+        env: &[],
+    },
+    Step {
+        name: "SSE decoding (groq-transport)",
+        args: &["bench", "-p", "groq-transport", "--bench", "sse"],
+        env: &[],
+    },
+    Step {
+        name: "end to end: quota, peer, overhead, memory, token counting by size",
+        args: &["bench", "-p", "groqchat-benches"],
+        env: &[],
+    },
+];
+
+/// Where the report goes, relative to the workspace root.
+const BENCH_REPORT: &str = "docs/benchmarks.md";
+
 fn workspace_root() -> PathBuf {
     // xtask lives in <root>/xtask, so its manifest directory's parent is the workspace root.
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -81,10 +117,82 @@ fn run(step: &Step) -> Result<(), String> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo xtask <ci|test>");
-    eprintln!("  ci    run every check CI runs (fmt, clippy, tests, docs, bench build)");
-    eprintln!("  test  run the workspace tests exactly as the README documents");
+    eprintln!("usage: cargo xtask <ci|test|bench>");
+    eprintln!("  ci     run every check CI runs (fmt, clippy, tests, docs, bench build)");
+    eprintln!("  test   run the workspace tests exactly as the README documents");
+    eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
     ExitCode::from(2)
+}
+
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from)
+}
+
+/// Runs the benchmarks, then `bench-report`, which writes [`BENCH_REPORT`].
+fn bench() -> Result<(), String> {
+    // A benchmark harness measures real time.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let results = target_dir().join("groqchat-bench");
+    // Start from an empty results directory, so a failed bench leaves no stale figures, and
+    // mark the start: the report ignores criterion results older than the mark.
+    match fs::remove_dir_all(&results) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("could not clear {}: {e}", results.display())),
+    }
+    fs::create_dir_all(&results)
+        .map_err(|e| format!("could not create {}: {e}", results.display()))?;
+    let mark = results.join("started");
+    fs::write(&mark, "cargo xtask bench\n")
+        .map_err(|e| format!("could not write {}: {e}", mark.display()))?;
+
+    for step in BENCH {
+        run(step)?;
+    }
+
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let seconds = format!("{:.0}", started.elapsed().as_secs_f64());
+    let results_arg = results.to_string_lossy().into_owned();
+    let criterion_arg = target_dir()
+        .join("criterion")
+        .to_string_lossy()
+        .into_owned();
+    let mark_arg = mark.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "groqchat-benches",
+        "--bin",
+        "bench-report",
+        "--",
+        "--results",
+        &results_arg,
+        "--criterion",
+        &criterion_arg,
+        "--since",
+        &mark_arg,
+        "--run-seconds",
+        &seconds,
+        "--out",
+        BENCH_REPORT,
+    ];
+    eprintln!("==> report: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not start `{cargo}` for the report: {e}"))?;
+    if !status.success() {
+        return Err(format!("the report failed ({status})"));
+    }
+    eprintln!(
+        "xtask: benchmarks done in {:.0} s; see {BENCH_REPORT}",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -92,6 +200,15 @@ fn main() -> ExitCode {
     let steps: &[Step] = match task.as_deref() {
         Some("ci") => CI,
         Some("test") => std::slice::from_ref(&TEST),
+        Some("bench") => {
+            return match bench() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         _ => return usage(),
     };
     for step in steps {
