@@ -243,9 +243,15 @@ fn quota_table(out: &mut String, runs: &[QuotaRun]) {
         let estimate = run
             .estimate_ratio
             .map_or_else(|| "n/a".to_owned(), |(a, b)| format!("{a:.2} → {b:.2}"));
+        // Efficiency means nothing for a client that dropped requests.
+        let efficiency = if run.completed >= run.requests {
+            format!("{:.3}", run.efficiency())
+        } else {
+            "n/a (incomplete)".to_owned()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {}/{} | {} | {:.2} s | {:.2} s | {:.3} | {:.2} s | {estimate} |",
+            "| {} | {} | {}/{} | {} | {:.2} s | {:.2} s | {efficiency} | {:.2} s | {estimate} |",
             run.workload,
             run.client,
             run.completed,
@@ -253,7 +259,6 @@ fn quota_table(out: &mut String, runs: &[QuotaRun]) {
             run.rate_limited,
             run.elapsed_s,
             run.minimum_s,
-            run.efficiency(),
             run.last_admission_s,
         );
     }
@@ -515,26 +520,61 @@ fn queue_ratio(out: &mut String, micro: &[Bench]) {
 
 fn findings(out: &mut String, inputs: &Inputs) {
     let runs = groqchat_runs(inputs.quota.as_ref());
-    if runs.is_empty() && inputs.peer.is_none() {
+    if runs.is_empty() && inputs.peer.is_none() && inputs.overhead.is_none() {
         return;
     }
     out.push_str("## Findings\n\n");
-    // The margin: compare each workload's default and small margin on loopback.
+    margin_finding(out, &runs);
+    rate_limit_finding(out, &runs);
+    calibration_finding(out, &runs);
+    if let Some(peer) = inputs.peer.as_ref().and_then(|p| p.runs.first()) {
+        let _ = writeln!(
+            out,
+            "- **async-openai** fired the burst all at once and met {} 429s; {} of {} requests \
+             completed in {:.2} s. Its default retry layer waits for `retry-after` (whole \
+             seconds) and gives up after 3 retries, so requests still refused after the third \
+             wait fail. Its typed `chat().create` could not read the emulator's replies at all \
+             (see section 2): Groq's `service_tier` value `on_demand` is not in its enum.",
+            peer.rate_limited, peer.completed, peer.requests, peer.elapsed_s
+        );
+    }
+    if let Some(overhead) = &inputs.overhead {
+        overhead_finding(out, overhead);
+    }
+    if let Some(memory) = &inputs.memory {
+        let _ = writeln!(
+            out,
+            "- **A queued call holds about {:.1} KB** ({:.0} bytes measured, of which {:.0} bytes \
+             is the bare spawned task): 100,000 queued calls take {:.0} MiB. The client's share \
+             (the boxed call future with the pipeline's state, the request, its body, the queue \
+             entry) is the place to look for savings; `groq-queue`'s own bench reports the \
+             queue's entry alone.",
+            memory.bytes_per_request() / 1000.0,
+            memory.bytes_per_request(),
+            memory.bytes_per_bare_task(),
+            memory.rss_queued_kib.saturating_sub(memory.rss_before_kib) as f64 / 1024.0
+        );
+    }
+    out.push('\n');
+}
+
+fn margin_finding(out: &mut String, runs: &[&QuotaRun]) {
     let mut workloads: Vec<&str> = runs.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
-    let mut margin_lines = Vec::new();
+    let mut lines = Vec::new();
     for workload in &workloads {
         let of = |needle: &str| {
             runs.iter().find(|r| {
                 r.workload == *workload
                     && r.client.contains(needle)
                     && r.client.contains("loopback")
+                    && r.rate_limited == 0
             })
         };
         if let (Some(default), Some(small)) = (of("margin 100 ms"), of("margin 10 ms")) {
-            margin_lines.push(format!(
-                "{}: efficiency {:.3} with 100 ms, {:.3} with 10 ms (admissions span {:+.0} ms and {:+.0} ms over the minimum)",
-                workload,
+            lines.push(format!(
+                "{workload}: efficiency {:.3} with 100 ms, {:.3} with 10 ms (admissions span \
+                 {:+.0} ms and {:+.0} ms over the minimum)",
                 default.efficiency(),
                 small.efficiency(),
                 (default.last_admission_s - default.minimum_s) * 1e3,
@@ -542,84 +582,121 @@ fn findings(out: &mut String, inputs: &Inputs) {
             ));
         }
     }
-    if !margin_lines.is_empty() {
-        out.push_str(
-            "- **The limiter's margin is paid once per run, not per request.** The limiter admits a \
-             cost only if it would have fitted `margin` earlier, which shifts the whole paced \
-             schedule by the margin instead of adding it to every wait. Against a 3 s minute the \
-             default 100 ms is about 1 % of a 9 s workload; on a real 60 s minute it would be \
-             about 0.06 % of a 3-minute one:\n",
-        );
-        for line in margin_lines {
-            let _ = writeln!(out, "  - {line}");
-        }
+    if lines.is_empty() {
+        return;
     }
-    let under: Vec<&&QuotaRun> = runs
+    out.push_str(
+        "- **The limiter's margin is paid once per run, not per request.** The limiter admits a \
+         cost only if it would have fitted `margin` earlier, which shifts the whole paced \
+         schedule by the margin instead of adding it to every wait: the admissions span exceeds \
+         the minimum by about the margin. Against a 3 s minute the default 100 ms is about 1 % \
+         of a 9 s workload; against a real 60 s minute it is 0.06 % of a 3-minute one. Runs \
+         without a 429:\n",
+    );
+    for line in lines {
+        let _ = writeln!(out, "  - {line}");
+    }
+}
+
+fn rate_limit_finding(out: &mut String, runs: &[&QuotaRun]) {
+    let hit: Vec<String> = runs
         .iter()
-        .filter(|r| r.estimate_ratio.is_some_and(|(prior, _)| prior < 1.0))
+        .filter(|r| r.rate_limited > 0)
+        .map(|r| {
+            format!(
+                "{} / {}: {} 429s, admissions span {:+.0} ms over the minimum, efficiency {:.3}",
+                r.workload,
+                r.client,
+                r.rate_limited,
+                (r.last_admission_s - r.minimum_s) * 1e3,
+                r.efficiency()
+            )
+        })
         .collect();
-    if !under.is_empty() {
-        let mut names: Vec<String> = under
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} ({:.2})",
-                    r.workload,
-                    r.estimate_ratio.map_or(0.0, |(p, _)| p)
-                )
-            })
-            .collect();
-        names.dedup();
-        let with_429: Vec<String> = under
-            .iter()
-            .filter(|r| r.rate_limited > 0)
-            .map(|r| format!("{} / {}: {} 429s", r.workload, r.client, r.rate_limited))
-            .collect();
-        let _ = writeln!(
-            out,
-            "- **The calibration prior under-estimates long prompts as this emulator counts them.** \
-             The prior (1.25 x the cl100k count) is set for Groq's Llama template overhead on small \
-             prompts; the emulator counts every 3.6 characters as a token, which is more than \
-             cl100k finds in long English text. Estimate / server count before any reply: {}. \
-             The first replies correct the ratio (see the table: about 1.00 after). On loopback \
-             they arrive within a millisecond, before the first burst overflows the bucket, and \
-             the `x-ratelimit-remaining-tokens` headers lower the limiter too. {}",
-            names.join(", "),
-            if with_429.is_empty() {
-                "No run met a 429 from it.".to_owned()
-            } else {
-                format!(
-                    "With a network delay, the first burst goes out on the prior alone: {}; the \
-                     client paused and requeued as designed, and every request completed.",
-                    with_429.join("; ")
-                )
-            }
-        );
+    if hit.is_empty() {
+        return;
     }
-    let over: Vec<String> = runs
+    out.push_str(
+        "- **A 429 costs the wait the server names.** The client refunds the request, closes the \
+         model until `retry-after` (whole seconds, rounded up: up to a third of this compressed \
+         minute, a sixtieth of a real one) and requeues the request at the head of its lane; \
+         every request still completed. Runs that met one:\n",
+    );
+    for line in hit {
+        let _ = writeln!(out, "  - {line}");
+    }
+}
+
+fn calibration_finding(out: &mut String, runs: &[&QuotaRun]) {
+    let mut under: Vec<String> = runs
         .iter()
-        .filter(|r| r.estimate_ratio.is_some_and(|(prior, _)| prior > 1.1))
-        .map(|r| r.workload.clone())
-        .collect::<Vec<_>>();
-    if let Some(first) = over.first() {
+        .filter_map(|r| {
+            let (prior, _) = r.estimate_ratio?;
+            (prior < 1.0).then(|| format!("{} ({prior:.2})", r.workload))
+        })
+        .collect();
+    under.dedup();
+    let mut over: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            let (prior, _) = r.estimate_ratio?;
+            (prior > 1.1).then(|| format!("{} ({prior:.2})", r.workload))
+        })
+        .collect();
+    over.dedup();
+    if !under.is_empty() {
         let _ = writeln!(
             out,
-            "- Short prompts are over-estimated before the first reply ({first}); that costs \
-             nothing where requests per minute bind, since the token bucket has room to spare, \
-             and the ratio is corrected by the first replies."
+            "- **The calibration prior under-estimates long prompts as this emulator counts \
+             them.** The prior (1.25 x the cl100k count) allows for Groq's Llama template \
+             overhead on small prompts; the emulator counts a token per 3.6 characters, more \
+             than cl100k finds in long English text. Prompt estimate / server count before any \
+             reply: {}. Until the first replies correct the ratio (about 1.00 after, see the \
+             table) and their `x-ratelimit-remaining-tokens` headers lower the limiter, the \
+             first burst is paced on the prior alone, and it can overflow the server's token \
+             bucket: whether it does depends on whether those replies land before the \
+             dispatcher admits the request that overflows, which varies from run to run. This \
+             is the source of the 429s above.",
+            under.join(", ")
         );
     }
-    if let Some(peer) = inputs.peer.as_ref().and_then(|p| p.runs.first()) {
+    if !over.is_empty() {
         let _ = writeln!(
             out,
-            "- **async-openai** fired the burst all at once and met {} 429s; {} of {} requests \
-             completed in {:.2} s. Its default retry layer waits for `retry-after` (whole \
-             seconds) and gives up after 3 retries, so requests still refused after the third \
-             wait fail.",
-            peer.rate_limited, peer.completed, peer.requests, peer.elapsed_s
+            "- Short prompts are over-estimated before the first reply ({}); that costs nothing \
+             where requests per minute bind, since the token bucket has room to spare.",
+            over.join(", ")
         );
     }
-    out.push('\n');
+}
+
+fn overhead_finding(out: &mut String, overhead: &OverheadReport) {
+    // At the highest concurrency the clients' core is saturated, so 1 / throughput is the
+    // client-side CPU time of one request.
+    let Some(level) = overhead.levels.iter().max_by_key(|l| l.concurrency) else {
+        return;
+    };
+    let cpu_us = |rps: f64| if rps > 0.0 { 1e6 / rps } else { 0.0 };
+    let raw = cpu_us(level.raw.requests_per_s);
+    let transport = cpu_us(level.transport.requests_per_s);
+    let light = cpu_us(level.client_length_counter.requests_per_s);
+    let full = cpu_us(level.client.requests_per_s);
+    let _ = writeln!(
+        out,
+        "- **Where the pipeline's time goes.** At concurrency {} the clients' core is busy, so \
+         1 / throughput is the client-side CPU time of one request: raw hyper-util {raw:.1} µs, \
+         HyperTransport {transport:.1} µs ({:+.1} µs), GroqClient with a length-only token \
+         counter {light:.1} µs ({:+.1} µs for validation, serialization, queue, limiter, \
+         events and reply parsing), GroqClient {full:.1} µs ({:+.1} µs for cl100k counting and \
+         calibration). The transport is not the cost; the pipeline around it is, and the \
+         throughput target of 0.8 x raw needs it to cost no more than a quarter of a raw \
+         request ({:.1} µs here).",
+        level.concurrency,
+        transport - raw,
+        light - transport,
+        full - light,
+        raw / 4.0,
+    );
 }
 
 fn reproduce(out: &mut String) {
@@ -691,7 +768,7 @@ mod tests {
                 setup: "setup".into(),
                 runs: vec![
                     run("groqchat, margin 100 ms, loopback", 0, 9.1),
-                    run("groqchat, margin 10 ms, loopback", 0, 9.01),
+                    run("groqchat, margin 10 ms, loopback", 0, 9.009),
                     run("groqchat, margin 100 ms, +20-60 ms latency", 2, 9.5),
                 ],
             }),
@@ -787,6 +864,10 @@ mod tests {
         assert!(text.contains("| new_group/thing | 1.50 µs | n/a |"));
         assert!(text.contains("60/120 completed, 200 429s"));
         assert!(text.contains("burst / groqchat, margin 100 ms, +20-60 ms latency: 2 429s"));
+        // The peer dropped requests: its efficiency is not a number to compare.
+        assert!(text.contains("| 60/120 | 200 | 4.00 s | 9.00 s | n/a (incomplete) |"));
+        assert!(text.contains("efficiency 0.989 with 100 ms, 0.999 with 10 ms"));
+        assert!(text.contains("raw hyper-util 100.0 µs"));
         assert!(text.contains("cargo xtask bench"));
     }
 
