@@ -618,8 +618,8 @@ fn rate_limit_finding(out: &mut String, runs: &[&QuotaRun]) {
     }
     out.push_str(
         "- **A 429 costs the wait the server names.** The client refunds the request, closes the \
-         model until `retry-after` (whole seconds, rounded up: up to a third of this compressed \
-         minute, a sixtieth of a real one) and requeues the request at the head of its lane; \
+         model until `retry-after` (whole seconds, rounded up; one second is a third of this \
+         compressed minute and a sixtieth of a real one) and requeues the request at the head of its lane; \
          every request still completed. Runs that met one:\n",
     );
     for line in hit {
@@ -655,9 +655,18 @@ fn calibration_finding(out: &mut String, runs: &[&QuotaRun]) {
              table) and their `x-ratelimit-remaining-tokens` headers lower the limiter, the \
              first burst is paced on the prior alone, and it can overflow the server's token \
              bucket: whether it does depends on whether those replies land before the \
-             dispatcher admits the request that overflows, which varies from run to run. This \
-             is the source of the 429s above.",
-            under.join(", ")
+             dispatcher admits the request that overflows, which varies from run to run.{}",
+            under.join(", "),
+            if runs.iter().any(|r| r.rate_limited > 0)
+                && runs
+                    .iter()
+                    .filter(|r| r.rate_limited > 0)
+                    .all(|r| r.estimate_ratio.is_some_and(|(prior, _)| prior < 1.0))
+            {
+                " Every run that met a 429 ran one of these workloads."
+            } else {
+                ""
+            }
         );
     }
     if !over.is_empty() {
