@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use groq_config::{ApiKey, Config};
 use groq_queue::{AgingConfig, Dispatched, LaneEntry, Lanes, Scheduler, WhenFull};
-use groq_ratelimit::{Clock, LocalLimiter, Quota, RateLimiter, TokioClock};
+use groq_ratelimit::{Clock, Cost, LocalLimiter, Quota, RateLimiter, TokioClock};
 use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
 
@@ -16,6 +16,7 @@ use crate::Error;
 use crate::client::{GroqClient, Inner};
 use crate::event::{Events, ReportingLimiter};
 use crate::pipeline::Payload;
+use crate::warmup::WarmUp;
 
 /// Makes the [`Scheduler`] of each model's lane, for
 /// [`GroqClientBuilder::scheduler`].
@@ -319,7 +320,15 @@ impl GroqClientBuilder {
         let aging = AgingConfig::default()
             .with_normal(config.priority_aging.normal)
             .with_low(config.priority_aging.low);
+        let warmup = Arc::new(WarmUp::new(Arc::clone(&counter)));
+        let admission = {
+            let warmup = Arc::clone(&warmup);
+            move |model: &str, payload: &Payload, cost: Cost, in_flight: usize| {
+                warmup.admit(model, payload, cost, in_flight)
+            }
+        };
         let mut lanes = Lanes::builder(Arc::clone(&limiter), handoff)
+            .admission(admission)
             .aging(aging)
             .capacity(self.lane_capacity)
             .when_full(self.when_full);
@@ -340,6 +349,7 @@ impl GroqClientBuilder {
                 transport,
                 limiter,
                 counter,
+                warmup,
                 lanes,
                 retry,
                 max_rate_limit_retries: self.max_rate_limit_retries,

@@ -253,13 +253,15 @@ impl Report {
         self.finish();
         let elapsed = self.inner.elapsed(self.attempts.started);
         tracing::debug!(parent: &self.span, ?elapsed, "request completed");
-        self.inner.events.emit(Event::Completed {
-            id: self.id.clone(),
-            model: Arc::clone(&self.model),
-            usage,
-            attempts: self.attempts.sent,
-            elapsed,
-        });
+        if self.inner.events.is_watched() {
+            self.inner.events.emit(Event::Completed {
+                id: self.id.clone(),
+                model: Arc::clone(&self.model),
+                usage,
+                attempts: self.attempts.sent,
+                elapsed,
+            });
+        }
     }
 
     /// The call failed.

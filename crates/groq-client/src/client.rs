@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::event::{Event, Events, RequestId};
 use crate::pipeline::{self, Payload};
+use crate::warmup::WarmUp;
 use crate::{Error, GroqClientBuilder};
 
 /// The running calls' cancellation handles by request id: (serial, sender) per call.
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) limiter: Arc<dyn RateLimiter>,
     pub(crate) counter: Arc<dyn TokenCounter>,
+    /// The calibration warm-up and cost re-estimation the lanes consult.
+    pub(crate) warmup: Arc<WarmUp>,
     pub(crate) lanes: Lanes<Payload>,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_rate_limit_retries: u32,

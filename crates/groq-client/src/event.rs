@@ -231,6 +231,11 @@ impl Events {
         let _ = self.sender.send(event);
     }
 
+    /// Whether anyone holds a receiver: events nobody can see are not built.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }

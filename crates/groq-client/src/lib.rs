@@ -15,7 +15,15 @@
 //!    budget is sent without one: the allowance is only for accounting;
 //! 3. **queues** it in its model's lane (`groq-queue`) by priority with aging; the lane's
 //!    dispatcher reserves the cost on the rate limiter (`groq-ratelimit`) and sleeps exactly
-//!    until it fits;
+//!    until it fits. When nothing is queued ahead and the cost fits at once, the call
+//!    reserves and goes on its own task, skipping the dispatcher. A request's cost is
+//!    re-estimated with the counter's current calibration when it reaches the head of its
+//!    lane. **Calibration warm-up:** until a model with a token limit has answered once (and
+//!    while the counter is not calibrated for it), its lane sends one request and holds the
+//!    rest, so that a prior estimate that is too low cannot make the first burst overflow
+//!    the server's token bucket; the first reply's usage calibrates the counter, its headers
+//!    synchronize the limiter, and the lane is released. This costs one round trip per
+//!    model, and nothing for models limited by requests alone;
 //! 4. **sends** it through the [`Transport`] (`groq-transport`), outside the dispatcher, and
 //!    reads the answer:
 //!    - every response's `x-ratelimit-*` headers are observed by the limiter;
@@ -88,6 +96,7 @@ mod error;
 mod event;
 mod pipeline;
 mod stream;
+mod warmup;
 
 pub use builder::{GroqClientBuilder, SchedulerFactory};
 pub use call::{ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};

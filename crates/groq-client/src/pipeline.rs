@@ -22,9 +22,13 @@ use crate::Error;
 use crate::client::Inner;
 use crate::event::{Event, RequestId, RetryReason};
 
-/// The payload of a queued job: where the dispatcher hands the admitted job.
+/// The payload of a queued job: where the dispatcher hands the admitted job, and what the
+/// lane's admission ([`WarmUp`](crate::warmup::WarmUp)) needs to re-estimate its cost.
 pub(crate) struct Payload {
     pub(crate) reply: Option<oneshot::Sender<Dispatched<Payload>>>,
+    pub(crate) estimate: Estimate,
+    /// The model's quota has a token dimension.
+    pub(crate) token_limited: bool,
 }
 
 /// The `User-Agent` of every request.
@@ -48,6 +52,8 @@ pub(crate) struct Prepared {
     pub(crate) body: Bytes,
     pub(crate) estimate: Estimate,
     pub(crate) stream: bool,
+    /// The model's quota has a token dimension (tokens per minute or per day).
+    pub(crate) token_limited: bool,
 }
 
 impl Prepared {
@@ -153,6 +159,8 @@ impl Inner {
             body: Bytes::from(body),
             estimate,
             stream,
+            token_limited: model_config.limits.tokens_per_minute.is_some()
+                || model_config.limits.tokens_per_day.is_some(),
         })
     }
 }
@@ -340,36 +348,59 @@ pub(crate) async fn execute(
     plan: &Plan,
     attempts: &mut Attempts,
 ) -> Result<Accepted, Error> {
-    let (reply, mut receiver) = oneshot::channel();
     let job = Job::new(
         Arc::clone(&prepared.model),
         prepared.cost(),
-        Payload { reply: Some(reply) },
+        Payload {
+            reply: None,
+            estimate: prepared.estimate,
+            token_limited: prepared.token_limited,
+        },
     )
     .with_priority(plan.priority);
-    let mut ticket: Ticket = inner
-        .lanes
-        .submit(job)
-        .await
-        .map_err(|e| queue_error(e, &prepared.model))?;
-    inner.events.emit(Event::Queued {
-        id: plan.id.clone(),
-        model: Arc::clone(&prepared.model),
-        priority: plan.priority,
-        estimated_tokens: prepared.estimate.total,
-    });
-    let mut queued_at = inner.now();
+    let queued_at = inner.now();
+    // Nothing queued ahead and the limits admit it now: dispatched on this task, without
+    // the round trip through the lane's dispatcher.
+    let (mut ticket, mut ready, mut receiver) = match inner.lanes.dispatch_now(job) {
+        Ok((ticket, dispatched)) => (ticket, Some(dispatched), None),
+        Err(mut job) => {
+            let (reply, receiver) = oneshot::channel();
+            job.payload_mut().reply = Some(reply);
+            let ticket: Ticket = inner
+                .lanes
+                .submit(job)
+                .await
+                .map_err(|e| queue_error(e, &prepared.model))?;
+            (ticket, None, Some(receiver))
+        }
+    };
+    if inner.events.is_watched() {
+        inner.events.emit(Event::Queued {
+            id: plan.id.clone(),
+            model: Arc::clone(&prepared.model),
+            priority: plan.priority,
+            estimated_tokens: prepared.estimate.total,
+        });
+    }
+    let mut queued_at = queued_at;
     loop {
-        let dispatched = tokio::select! {
-            biased;
-            dispatched = &mut receiver => match dispatched {
-                Ok(dispatched) => dispatched,
-                Err(_) => {
-                    let failure = ticket.failed().await;
+        let dispatched = match (ready.take(), receiver.as_mut()) {
+            (Some(dispatched), _) => dispatched,
+            (None, Some(receiver)) => tokio::select! {
+                biased;
+                dispatched = receiver => match dispatched {
+                    Ok(dispatched) => dispatched,
+                    Err(_) => {
+                        let failure = ticket.failed().await;
+                        return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
+                    }
+                },
+                failure = ticket.failed() => {
                     return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
                 }
             },
-            failure = ticket.failed() => {
+            (None, None) => {
+                let failure = ticket.failed().await;
                 return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
             }
         };
@@ -378,12 +409,14 @@ pub(crate) async fn execute(
         let waited = now.saturating_duration_since(queued_at);
         attempts.waited += waited;
         attempts.sent += 1;
-        inner.events.emit(Event::Dispatched {
-            id: plan.id.clone(),
-            model: Arc::clone(&prepared.model),
-            attempt: attempts.sent,
-            waited,
-        });
+        if inner.events.is_watched() {
+            inner.events.emit(Event::Dispatched {
+                id: plan.id.clone(),
+                model: Arc::clone(&prepared.model),
+                attempt: attempts.sent,
+                waited,
+            });
+        }
         match attempt(inner, prepared, plan, attempts, job, reservation).await {
             Next::Done(accepted) => return Ok(accepted),
             Next::Fail(error) => return Err(error),
@@ -393,7 +426,7 @@ pub(crate) async fn execute(
                 }
                 let (reply, fresh) = oneshot::channel();
                 job.payload_mut().reply = Some(reply);
-                receiver = fresh;
+                receiver = Some(fresh);
                 queued_at = inner.now();
                 inner
                     .lanes
@@ -492,19 +525,23 @@ async fn attempt(
             Ok(completion) => {
                 match &completion.usage {
                     Some(usage) => {
-                        sent.commit(usage);
+                        // Calibrate before settling: the settlement wakes the lane, which
+                        // re-estimates its head with the counter's new ratio.
                         inner
                             .counter
                             .observe_usage(model, &prepared.estimate, usage);
+                        sent.commit(usage);
                     }
                     None => sent.keep(),
                 }
                 inner.limiter.observe(model, &limits, received);
+                inner.warmup.answered(&prepared.model);
                 Next::Done(Accepted::Json(Box::new(completion)))
             }
             Err(source) => {
                 sent.keep();
                 inner.limiter.observe(model, &limits, received);
+                inner.warmup.answered(&prepared.model);
                 Next::Fail(Error::InvalidResponse {
                     status: status.as_u16(),
                     expected: "a chat completion",
@@ -533,6 +570,7 @@ async fn attempt(
         inner
             .limiter
             .rate_limited(model, &limits, message.as_ref(), received);
+        inner.warmup.answered(&prepared.model);
         let retry_after = limits
             .retry_after
             .or_else(|| message.as_ref().and_then(|m| m.retry_after));
@@ -577,6 +615,7 @@ async fn attempt(
     if too_large {
         sent.refund();
         inner.limiter.observe(model, &limits, received);
+        inner.warmup.answered(&prepared.model);
         return Next::Fail(Error::RequestTooLarge {
             model: model.to_owned(),
             dimension: message.as_ref().and_then(|m| m.dimension),
@@ -593,6 +632,7 @@ async fn attempt(
         sent.keep();
     }
     inner.limiter.observe(model, &limits, received);
+    inner.warmup.answered(&prepared.model);
     attempts.failures += 1;
     let decision = {
         let mut rng = inner.rng();

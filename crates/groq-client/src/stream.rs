@@ -147,6 +147,7 @@ impl ChatStream {
             }
             report.completed(usage);
         }
+        self.inner.warmup.answered(&self.model);
         self.release();
     }
 
@@ -162,6 +163,7 @@ impl ChatStream {
         if let Some(report) = self.report.take() {
             report.failed(&error);
         }
+        self.inner.warmup.answered(&self.model);
         self.release();
         error
     }

@@ -634,3 +634,117 @@ async fn a_stream_cancelled_by_id_ends_with_cancelled_and_stays_charged() {
     assert_eq!(finals, 1);
     server.shutdown().await;
 }
+
+/// About `chars` characters of English prose, varied by `seed`.
+fn prose(chars: usize, seed: usize) -> String {
+    const WORDS: &[&str] = &[
+        "the",
+        "limit",
+        "of",
+        "a",
+        "model",
+        "is",
+        "reached",
+        "when",
+        "requests",
+        "arrive",
+        "faster",
+        "than",
+        "its",
+        "bucket",
+        "refills",
+        "and",
+        "every",
+        "token",
+        "counts",
+        "against",
+        "minute",
+        "budget",
+        "server",
+        "client",
+        "waits",
+        "exactly",
+        "long",
+        "enough",
+        "documents",
+        "summaries",
+    ];
+    let mut text = String::with_capacity(chars + 16);
+    let mut i = seed;
+    while text.len() < chars {
+        text.push_str(WORDS[i % WORDS.len()]);
+        text.push(if i % 17 == 16 { '.' } else { ' ' });
+        i = i.wrapping_mul(31).wrapping_add(7);
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_bound_burst_of_long_prompts_meets_no_429_before_calibration() {
+    // The emulator counts a token per 3.6 characters: about 1.6 times the cl100k count of
+    // this prose, well above the counter's prior of 1.25. Without the warm-up, the first
+    // burst would reserve 7 requests of ~770 estimated tokens in a 6,000-token bucket that
+    // holds only 6 of the ~970 the emulator charges.
+    let minute = Duration::from_secs(3);
+    let rate = |limit, period| Rate::new(limit, period).unwrap();
+    let limits = Limits::unlimited()
+        .with_requests_per_minute(rate(30, minute))
+        .with_tokens_per_minute(rate(6_000, minute));
+    let server = MockServer::builder()
+        .api_key(KEY)
+        .model(
+            SMALL,
+            MockLimits::unlimited()
+                .rpm(30)
+                .tpm(6_000)
+                .context_window(131_072),
+        )
+        .minute_length(minute)
+        .seed(7)
+        .start()
+        .await
+        .unwrap();
+    let client = GroqClient::builder()
+        .config(config(
+            &server,
+            vec![ModelConfig::new(SMALL).with_limits(limits)],
+        ))
+        // 100 ms of a 3 s minute: 200 tokens, too little to absorb the prior's error.
+        .limiter_margin(Duration::from_millis(100))
+        .retry_policy(fast_retries())
+        .build()
+        .unwrap();
+    let requests: Vec<ChatRequest> = (0..10)
+        .map(|i| {
+            ChatRequest::new(SMALL)
+                .system("You summarize documents in one sentence.")
+                .user(format!(
+                    "[req:long-{i}] Summarize this document.\n\n{}",
+                    prose(3_000, i)
+                ))
+                .max_completion_tokens(100)
+        })
+        .collect();
+    let estimate = client.count_tokens(&requests[0]);
+    assert!(
+        estimate.total < 6_000 / 7,
+        "the prior under-estimates: {estimate:?}"
+    );
+    // Hold the model for a moment, as a 429 would, so that the whole burst is queued and
+    // released at once, the way a batch meets a model's full bucket.
+    let limiter = client.limiter();
+    limiter.penalize(SMALL, None, limiter.clock().now() + Duration::from_secs(1));
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| tokio::spawn(client.chat(request).into_future()))
+        .collect();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert!(reply.is_ok(), "{reply:?}");
+    }
+    let stats = server.stats();
+    assert_eq!(stats.rate_limited, 0, "{:?}", stats.by_status);
+    assert_eq!(stats.audit.len(), 10);
+    assert_eq!(client.limits(SMALL).unwrap().in_flight, 0);
+    server.shutdown().await;
+}

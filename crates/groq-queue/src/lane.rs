@@ -8,7 +8,9 @@ use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::job::{LaneEntry, Outstanding};
-use crate::{Dispatched, Handoff, JobId, Key, Priority, QueueError, QueuedJob, Scheduler};
+use crate::{
+    Admission, Dispatched, Handoff, Job, JobId, Key, Priority, QueueError, QueuedJob, Scheduler,
+};
 
 /// Where a lane is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,8 @@ pub(crate) struct LaneState<T> {
     debt: usize,
     /// Dispatched jobs whose [`QueuedJob`] is still alive.
     pub(crate) outstanding: usize,
+    /// The dispatcher holds the head on the [`Admission`]'s word: a finishing job wakes it.
+    held: bool,
     pub(crate) tally: Tally,
 }
 
@@ -84,6 +88,7 @@ impl<T: Send + Sync + 'static> Lane<T> {
                 stop_error: QueueError::ShutDown,
                 debt: 0,
                 outstanding: 0,
+                held: false,
                 tally: Tally::default(),
             }),
             wake: Notify::new(),
@@ -138,6 +143,59 @@ impl<T: Send + Sync + 'static> Lane<T> {
             },
             receiver,
         ))
+    }
+
+    /// The dispatcher's work for a job that would be the head of an empty lane, done on the
+    /// submitter's task: admission, reservation, and the dispatch itself. The lock is held
+    /// throughout, so nothing can be queued ahead meanwhile. Gives the job back if the lane
+    /// is not empty and running, or if the job cannot go at once.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn dispatch_now(
+        self: &Arc<Self>,
+        job: Job<T>,
+        now: Instant,
+        limiter: &dyn RateLimiter,
+        admission: Option<&dyn Admission<T>>,
+    ) -> Result<(JobId, oneshot::Receiver<QueueError>, Dispatched<T>), Job<T>> {
+        let mut state = self.lock();
+        if state.phase != Phase::Running || !state.queue.is_empty() {
+            return Err(job);
+        }
+        let cost = match admission {
+            Some(admission) => {
+                match admission.admit(&self.model, &job.payload, job.cost, state.outstanding) {
+                    Some(cost) => cost,
+                    None => return Err(job),
+                }
+            }
+            None => job.cost,
+        };
+        // Keys are minted before asking the limiter, so that a refusal wastes at most a
+        // sequence number, never a reservation.
+        let Some(key) = state.queue.take_key(job.priority, now) else {
+            return Err(job);
+        };
+        let Ok(reservation) = limiter.reserve(&self.model, &cost) else {
+            return Err(job);
+        };
+        state.tally.dispatched += 1;
+        state.outstanding += 1;
+        drop(state);
+        let id = JobId {
+            lane: self.index,
+            key,
+        };
+        let (failure, receiver) = oneshot::channel();
+        let queued = QueuedJob {
+            id,
+            cost,
+            payload: job.payload,
+            failure,
+            outstanding: Outstanding {
+                lane: Arc::clone(self),
+            },
+        };
+        Ok((id, receiver, Dispatched::new(queued, reservation)))
     }
 
     /// Puts a dispatched job back at its original key.
@@ -215,9 +273,9 @@ impl<T: Send + Sync + 'static> Lane<T> {
     pub(crate) fn finish_outstanding(&self) {
         let mut state = self.lock();
         state.outstanding = state.outstanding.saturating_sub(1);
-        let idle = state.outstanding == 0 && state.phase == Phase::Draining;
+        let wake = state.held || (state.outstanding == 0 && state.phase == Phase::Draining);
         drop(state);
-        if idle {
+        if wake {
             self.wake.notify_one();
         }
     }
@@ -283,8 +341,10 @@ impl<T: Send + Sync + 'static> Drop for FinishOnDrop<T> {
 enum Step {
     /// Nothing to do until woken.
     Idle,
-    /// Ask the limiter about the head.
+    /// Ask the limiter about the head, at this cost.
     Reserve(Key, Cost),
+    /// The [`Admission`] holds the head: wait for a finishing job or a limiter change.
+    Hold,
     /// Exit.
     Exit,
 }
@@ -295,24 +355,44 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
     lane: Arc<Lane<T>>,
     limiter: Arc<dyn RateLimiter>,
     handoff: Arc<dyn Handoff<T>>,
+    admission: Option<Arc<dyn Admission<T>>>,
 ) {
     let _finish = FinishOnDrop(Arc::clone(&lane));
     loop {
         let step = {
-            let state = lane.lock();
-            match state.queue.peek() {
-                Some((key, entry)) if state.phase != Phase::Stopped => {
-                    Step::Reserve(key, entry.cost)
-                }
+            let mut state = lane.lock();
+            let outstanding = state.outstanding;
+            let step = match state.queue.peek() {
+                Some((key, entry)) if state.phase != Phase::Stopped => match &admission {
+                    Some(admission) => {
+                        match admission.admit(&lane.model, &entry.payload, entry.cost, outstanding)
+                        {
+                            Some(cost) => Step::Reserve(key, cost),
+                            None => Step::Hold,
+                        }
+                    }
+                    None => Step::Reserve(key, entry.cost),
+                },
                 _ if state.phase == Phase::Stopped => Step::Exit,
                 None if state.phase == Phase::Draining && state.outstanding == 0 => Step::Exit,
                 _ => Step::Idle,
-            }
+            };
+            state.held = matches!(step, Step::Hold);
+            step
         };
         let (key, cost) = match step {
             Step::Exit => return,
             Step::Idle => {
                 lane.wake.notified().await;
+                continue;
+            }
+            Step::Hold => {
+                // A finishing job wakes the lane (`held` is set under the lock, so none is
+                // missed); a limiter change may let the admission decide otherwise too.
+                tokio::select! {
+                    () = lane.wake.notified() => {}
+                    () = limiter.changed(&lane.model) => {}
+                }
                 continue;
             }
             Step::Reserve(key, cost) => (key, cost),
@@ -331,7 +411,7 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                         lane: lane.index,
                         key,
                     },
-                    cost: entry.cost,
+                    cost,
                     payload: entry.payload,
                     failure: entry.failure,
                     outstanding: Outstanding {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use groq_ratelimit::RateLimiter;
+use groq_ratelimit::{Cost, RateLimiter};
 use tokio::sync::{TryAcquireError, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -43,6 +43,33 @@ where
 {
     fn hand_off(&self, job: Dispatched<T>) -> Result<(), Dispatched<T>> {
         self(job)
+    }
+}
+
+/// Decides, just before a lane asks the limiter, whether the job at its head may be
+/// reserved now and at what cost: the place for a submitter's policy that depends on what
+/// it learned while the job waited (a cost re-estimated with fresher information, a model
+/// whose first reply must come back before more requests go).
+///
+/// `admit` gets the lane's model, the head job's payload and cost, and the number of the
+/// lane's dispatched jobs not finished yet (their [`QueuedJob`] alive). It returns the cost
+/// to reserve (the job's own, or another), or `None` to hold the head: the lane then waits
+/// until a dispatched job finishes, the limiter reports a change, or a new head arrives, and
+/// asks again. The dispatched job carries the cost that was reserved.
+///
+/// Called with the lane's lock held: it must be quick and must not call back into the
+/// [`Lanes`]. Implemented for closures `Fn(&str, &T, Cost, usize) -> Option<Cost>`.
+pub trait Admission<T>: Send + Sync + 'static {
+    /// The cost to reserve for the head job, or `None` to hold it.
+    fn admit(&self, model: &str, payload: &T, cost: Cost, in_flight: usize) -> Option<Cost>;
+}
+
+impl<T, F> Admission<T> for F
+where
+    F: Fn(&str, &T, Cost, usize) -> Option<Cost> + Send + Sync + 'static,
+{
+    fn admit(&self, model: &str, payload: &T, cost: Cost, in_flight: usize) -> Option<Cost> {
+        self(model, payload, cost, in_flight)
     }
 }
 
@@ -144,6 +171,7 @@ type SchedulerFactory<T> = dyn Fn(&str) -> Box<dyn Scheduler<LaneEntry<T>>> + Se
 pub struct LanesBuilder<T: Send + Sync + 'static> {
     limiter: Arc<dyn RateLimiter>,
     handoff: Arc<dyn Handoff<T>>,
+    admission: Option<Arc<dyn Admission<T>>>,
     aging: AgingConfig,
     scheduler: Option<Arc<SchedulerFactory<T>>>,
     capacity: usize,
@@ -156,6 +184,7 @@ impl<T: Send + Sync + 'static> fmt::Debug for LanesBuilder<T> {
             .field("limiter", &self.limiter)
             .field("aging", &self.aging)
             .field("custom_scheduler", &self.scheduler.is_some())
+            .field("admission", &self.admission.is_some())
             .field("capacity", &self.capacity)
             .field("when_full", &self.when_full)
             .finish_non_exhaustive()
@@ -182,6 +211,14 @@ impl<T: Send + Sync + 'static> LanesBuilder<T> {
         make: impl Fn(&str) -> Box<dyn Scheduler<LaneEntry<T>>> + Send + Sync + 'static,
     ) -> Self {
         self.scheduler = Some(Arc::new(make));
+        self
+    }
+
+    /// Consults `admission` before every reservation (default: none, every head job is
+    /// reserved at its own cost).
+    #[must_use]
+    pub fn admission(mut self, admission: impl Admission<T>) -> Self {
+        self.admission = Some(Arc::new(admission));
         self
     }
 
@@ -216,6 +253,7 @@ impl<T: Send + Sync + 'static> LanesBuilder<T> {
             inner: Arc::new(Inner {
                 limiter: self.limiter,
                 handoff: self.handoff,
+                admission: self.admission,
                 scheduler,
                 capacity: self.capacity.min(tokio::sync::Semaphore::MAX_PERMITS),
                 when_full: self.when_full,
@@ -239,6 +277,7 @@ struct Table<T: Send + Sync + 'static> {
 struct Inner<T: Send + Sync + 'static> {
     limiter: Arc<dyn RateLimiter>,
     handoff: Arc<dyn Handoff<T>>,
+    admission: Option<Arc<dyn Admission<T>>>,
     scheduler: Arc<SchedulerFactory<T>>,
     capacity: usize,
     when_full: WhenFull,
@@ -335,6 +374,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
         LanesBuilder {
             limiter,
             handoff: Arc::new(handoff),
+            admission: None,
             aging: AgingConfig::default(),
             scheduler: None,
             capacity: LanesBuilder::<T>::DEFAULT_CAPACITY,
@@ -382,6 +422,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
             Arc::clone(&lane),
             Arc::clone(&self.inner.limiter),
             Arc::clone(&self.inner.handoff),
+            self.inner.admission.clone(),
         ));
         table.by_model.insert(Arc::clone(model), index);
         table.lanes.push(Arc::clone(&lane));
@@ -407,6 +448,40 @@ impl<T: Send + Sync + 'static> Lanes<T> {
                 self.enqueue(&lane, job)
             }
         }
+    }
+
+    /// Dispatches `job` at once, on the caller's task, when nothing is queued ahead of it:
+    /// its lane is running and empty, the [`Admission`] (if any) lets it go and the limiter
+    /// admits its cost now. This is exactly what the lane's dispatcher would do with the job
+    /// as its head, without the round trip through the dispatcher task and the [`Handoff`].
+    /// Otherwise the job comes back unchanged, to be [`submit`](Self::submit)ted.
+    ///
+    /// The [`Ticket`] reports failures of the job if it is later handed back with
+    /// [`requeue_front`](Self::requeue_front); dropping it does not affect the dispatched
+    /// job.
+    pub fn dispatch_now(&self, job: Job<T>) -> Result<(Ticket, Dispatched<T>), Job<T>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        let Ok(lane) = self.lane(&job.model) else {
+            return Err(job);
+        };
+        let now = self.inner.limiter.clock().now();
+        let (id, failure, dispatched) = lane.dispatch_now(
+            job,
+            now,
+            &*self.inner.limiter,
+            self.inner.admission.as_deref(),
+        )?;
+        Ok((
+            Ticket {
+                id,
+                lane: lane as Arc<dyn CancelQueued>,
+                failure: Failure::Waiting(failure),
+                armed: true,
+            },
+            dispatched,
+        ))
     }
 
     /// Queues `job` if its lane has room, or fails at once with [`QueueError::Full`],

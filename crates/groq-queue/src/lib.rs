@@ -30,6 +30,15 @@
 //! * [`Lanes::shutdown`] stops intake and then drains or cancels, and reports
 //!   ([`ShutdownReport`]).
 //!
+//! # Fast path and admission
+//!
+//! * [`Lanes::dispatch_now`] does the dispatcher's work on the submitter's task when nothing
+//!   is queued ahead and the limiter admits the cost at once: no handoff, no task switch.
+//!   Otherwise the job comes back to be submitted; priority order is never bypassed.
+//! * An [`Admission`] ([`LanesBuilder::admission`]) sees each head job before its
+//!   reservation: it can re-estimate the cost with fresher information, or hold the head
+//!   until a dispatched job finishes (`groq-client` uses both for its calibration warm-up).
+//!
 //! # Example
 //!
 //! ```
@@ -82,8 +91,8 @@ mod scheduler;
 pub use error::QueueError;
 pub use job::{Dispatched, Job, JobId, LaneEntry, QueuedJob};
 pub use lanes::{
-    Handoff, LaneReport, LaneStatus, Lanes, LanesBuilder, ShutdownMode, ShutdownReport, Ticket,
-    WhenFull,
+    Admission, Handoff, LaneReport, LaneStatus, Lanes, LanesBuilder, ShutdownMode, ShutdownReport,
+    Ticket, WhenFull,
 };
 pub use priority::{AgingConfig, PerClass, Priority};
 pub use scheduler::{AgingQueue, Key, Scheduler};

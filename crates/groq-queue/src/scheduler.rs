@@ -106,6 +106,17 @@ pub trait Scheduler<T>: Send + Sync + fmt::Debug {
     /// Number of queued items of each class.
     fn lengths(&self) -> PerClass<usize>;
 
+    /// The key an item of class `priority` arriving at `now` gets when it leaves at once,
+    /// as if it were pushed and popped in one step (called only while the scheduler is
+    /// empty): the key of a job dispatched without waiting
+    /// ([`Lanes::dispatch_now`](crate::Lanes::dispatch_now)), which
+    /// [`requeue`](Self::requeue) must accept later. `None`, the default, when the scheduler
+    /// does not mint keys that way; its lanes then queue every job.
+    fn take_key(&mut self, priority: Priority, now: Instant) -> Option<Key> {
+        let _ = (priority, now);
+        None
+    }
+
     /// How long the oldest queued item of each class has waited at `now`.
     fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>>;
 }
@@ -283,6 +294,14 @@ impl<T: Send + Sync> Scheduler<T> for AgingQueue<T> {
             },
         );
         Key::new(ready, now, seq, priority)
+    }
+
+    fn take_key(&mut self, priority: Priority, now: Instant) -> Option<Key> {
+        let delay = self.aging.delay(priority);
+        let ready = now.checked_add(delay).unwrap_or(now);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Some(Key::new(ready, now, seq, priority))
     }
 
     fn requeue(&mut self, item: T, key: Key) -> Result<(), T> {

@@ -601,3 +601,77 @@ fn zero_capacity_is_refused_and_lanes_need_a_runtime() {
     let outside = lanes.try_submit(Job::new("m", Cost::request(1), ()));
     assert!(matches!(outside, Err(QueueError::NoRuntime)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dispatch_now_goes_at_once_only_when_nothing_is_queued_ahead() {
+    let limiter = limiter(&[("m", requests(2, secs(60)))]);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Dispatched<&'static str>>();
+    let lanes = Lanes::builder(Arc::clone(&limiter), tx).build().unwrap();
+
+    // An empty lane and room in the bucket: dispatched on the caller's task.
+    let (_ticket, first) = lanes
+        .dispatch_now(Job::new("m", Cost::request(1), "first"))
+        .ok()
+        .expect("an empty lane dispatches at once");
+    assert_eq!(*first.job().payload(), "first");
+    assert_eq!(limiter.snapshot("m").unwrap().in_flight, 1);
+
+    // The bucket's second place goes the same way; the third is refused and comes back.
+    let (_ticket, second) = lanes
+        .dispatch_now(Job::new("m", Cost::request(1), "second"))
+        .ok()
+        .expect("room for a second request");
+    assert!(second.job().id().seq() > first.job().id().seq());
+    let third = lanes
+        .dispatch_now(Job::new("m", Cost::request(1), "third"))
+        .err()
+        .expect("the bucket is empty");
+    let _queued = lanes.submit(third).await.unwrap();
+
+    // Something is queued now: even a job that could fit must wait its turn.
+    let fourth = Job::new("m", Cost::request(1), "fourth").with_priority(Priority::High);
+    assert!(lanes.dispatch_now(fourth).is_err());
+    assert!(rx.try_recv().is_err());
+
+    // A dispatched-now job handed back after a 429 regains its place at the head.
+    let (job, reservation) = first.into_parts();
+    drop(reservation);
+    lanes.requeue_front(job).unwrap();
+    let (job, _reservation) = rx.recv().await.unwrap().into_parts();
+    assert_eq!(*job.payload(), "first");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admission_can_hold_the_head_until_a_dispatched_job_finishes() {
+    let limiter = limiter(&[("m", tokens(10_000, secs(60)))]);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Dispatched<&'static str>>();
+    // One job on the wire at a time, and every cost doubled.
+    let lanes = Lanes::builder(Arc::clone(&limiter), tx)
+        .admission(|_: &str, _: &&'static str, cost: Cost, in_flight: usize| {
+            (in_flight == 0).then(|| Cost::request(cost.tokens * 2))
+        })
+        .build()
+        .unwrap();
+    let _a = lanes
+        .submit(Job::new("m", Cost::request(100), "a"))
+        .await
+        .unwrap();
+    let _b = lanes
+        .submit(Job::new("m", Cost::request(100), "b"))
+        .await
+        .unwrap();
+    let (job, reservation) = rx.recv().await.unwrap().into_parts();
+    assert_eq!(*job.payload(), "a");
+    assert_eq!(job.cost().tokens, 200, "the admission's cost is reserved");
+    tokio::time::sleep(secs(1)).await;
+    assert!(rx.try_recv().is_err(), "b is held while a is on the wire");
+    assert!(
+        lanes
+            .dispatch_now(Job::new("m", Cost::request(1), "c"))
+            .is_err()
+    );
+    reservation.commit(150);
+    drop(job);
+    let (job, _reservation) = rx.recv().await.unwrap().into_parts();
+    assert_eq!(*job.payload(), "b");
+}

@@ -52,9 +52,17 @@ impl CalibrationConfig {
     /// enough of the per-minute token budget not to overshoot it; the cost of erring the
     /// other way is only a little idle capacity until the first reply corrects the ratio.
     pub const DEFAULT_PRIOR: f64 = 1.25;
-    /// The default weight of the prior, 512 estimated tokens: a few small replies barely move
-    /// the ratio, one large prompt moves it most of the way.
-    pub const DEFAULT_PRIOR_WEIGHT: u64 = 512;
+    /// The default weight of the prior, 32 estimated tokens (a short prompt's worth): the
+    /// first real observation of any size decides most of the ratio, a tiny first prompt
+    /// (whose count is mostly framing) only half of it.
+    ///
+    /// The prior only has to carry estimates until the first reply. A client that holds a
+    /// model's first burst back until then (as `groq-client` does while
+    /// [`TokenCounter::is_calibrated`] is `false`) relies on the ratio being close to the
+    /// server's right after that reply; a heavier prior would leave it between the prior and
+    /// the truth for several replies, and a burst released then could overflow the server's
+    /// token bucket.
+    pub const DEFAULT_PRIOR_WEIGHT: u64 = 32;
     /// The default smoothing, 0.1: the average spans about the last ten observations.
     pub const DEFAULT_SMOOTHING: f64 = 0.1;
     /// The default lowest ratio, 0.5.
@@ -403,6 +411,15 @@ impl<C: TokenCounter> TokenCounter for CalibratedCounter<C> {
     fn observe(&self, model: &str, raw_prompt: u64, actual_prompt: u64) {
         CalibratedCounter::observe(self, model, raw_prompt, actual_prompt);
     }
+
+    fn is_calibrated(&self, model: &str) -> bool {
+        self.read().observations(model) > 0
+    }
+
+    fn recalibrate(&self, model: &str, estimate: &Estimate) -> Estimate {
+        let prompt = self.read().apply(model, estimate.raw_prompt);
+        Estimate::new(prompt, estimate.completion_allowance).with_raw_prompt(estimate.raw_prompt)
+    }
 }
 
 #[cfg(test)]
@@ -473,8 +490,39 @@ mod tests {
         let mut large = Calibration::new();
         small.observe(MODEL, 20, 20);
         large.observe(MODEL, 5_000, 5_000);
-        assert!(small.ratio(MODEL) > 1.2, "{}", small.ratio(MODEL));
-        assert!(large.ratio(MODEL) < 1.03, "{}", large.ratio(MODEL));
+        // 20 tokens against the prior's 32 (faded to 28.8): a bit less than half the way.
+        assert!(small.ratio(MODEL) > 1.1, "{}", small.ratio(MODEL));
+        assert!(large.ratio(MODEL) < 1.005, "{}", large.ratio(MODEL));
+    }
+
+    #[test]
+    fn one_long_prompt_calibrates_close_to_the_truth() {
+        // The benchmark's long prompts: the server counts 1.58 x the raw estimate.
+        let mut calibration = Calibration::new();
+        calibration.observe(MODEL, 850, 1_343);
+        let ratio = calibration.ratio(MODEL);
+        assert!((ratio - 1.58).abs() / 1.58 < 0.01, "{ratio}");
+    }
+
+    #[test]
+    fn the_counter_reports_calibration_and_recalibrates_old_estimates() {
+        let counter = CalibratedCounter::new(crate::TiktokenCounter::new());
+        let request = ChatRequest::new(MODEL).user("Name a prime number above 100.");
+        let before = counter.estimate(&request, 100);
+        assert!(!counter.is_calibrated(MODEL));
+        assert_eq!(
+            counter.recalibrate(MODEL, &before),
+            before,
+            "nothing learned yet"
+        );
+        counter.observe(MODEL, before.raw_prompt, before.raw_prompt * 2);
+        assert!(counter.is_calibrated(MODEL));
+        assert!(!counter.is_calibrated("other-model"));
+        let after = counter.recalibrate(MODEL, &before);
+        assert_eq!(after.raw_prompt, before.raw_prompt);
+        assert_eq!(after.completion_allowance, 100);
+        assert!(after.prompt > before.prompt, "{after:?} vs {before:?}");
+        assert_eq!(after, counter.estimate(&request, 100));
     }
 
     #[test]

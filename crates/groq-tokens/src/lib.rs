@@ -94,6 +94,26 @@ pub trait TokenCounter: Send + Sync + fmt::Debug {
     fn observe_usage(&self, model: &str, estimate: &Estimate, usage: &Usage) {
         self.observe(model, estimate.raw_prompt, usage.prompt_tokens);
     }
+
+    /// Whether estimates for `model` rest on the server's own count: `false` while a
+    /// counter that learns from usage (like [`CalibratedCounter`]) has not observed a reply
+    /// for the model yet, so its estimates are still a prior guess. The client then holds
+    /// back a model's first burst until the first reply has calibrated the counter (see
+    /// `groq-client`'s calibration warm-up). The default, for counters that do not learn,
+    /// is `true`: their estimates will never get better.
+    fn is_calibrated(&self, model: &str) -> bool {
+        let _ = model;
+        true
+    }
+
+    /// `estimate`, made earlier by this counter, brought up to date with what the counter
+    /// has learned since: a request that waited in a queue while replies calibrated the
+    /// counter is charged at the current ratio, not at the one of its submission. The
+    /// default returns `estimate` unchanged.
+    fn recalibrate(&self, model: &str, estimate: &Estimate) -> Estimate {
+        let _ = model;
+        *estimate
+    }
 }
 
 /// The estimated token cost of one request.
@@ -162,6 +182,14 @@ macro_rules! forward_token_counter {
 
             fn observe_usage(&self, model: &str, estimate: &Estimate, usage: &Usage) {
                 (**self).observe_usage(model, estimate, usage);
+            }
+
+            fn is_calibrated(&self, model: &str) -> bool {
+                (**self).is_calibrated(model)
+            }
+
+            fn recalibrate(&self, model: &str, estimate: &Estimate) -> Estimate {
+                (**self).recalibrate(model, estimate)
             }
         }
     )+};
