@@ -193,6 +193,30 @@ fn count_chat(c: &mut Criterion) {
     group.finish();
 }
 
+/// A short chat like most interactive requests: a system line and a one-line question (the
+/// request of the pipeline overhead benchmark), its number varying between iterations.
+fn count_short_chat(c: &mut Criterion) {
+    let requests: Vec<ChatRequest> = (0..1_000)
+        .map(|i| {
+            ChatRequest::new("llama-3.1-8b-instant")
+                .system("You are terse.")
+                .user(format!("Name a prime number above {i}, in one word."))
+                .max_completion_tokens(16)
+        })
+        .collect();
+    let calibrated = CalibratedCounter::new(TiktokenCounter::new());
+    let mut group = c.benchmark_group("count_short_chat");
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    group.bench_function("calibrated_estimate", |b| {
+        b.iter(|| {
+            i = (i + 1) % requests.len();
+            calibrated.estimate(black_box(&requests[i]), 1_024)
+        });
+    });
+    group.finish();
+}
+
 fn encoder_first_use(c: &mut Criterion) {
     let mut group = c.benchmark_group("encoder_build");
     group.sample_size(10);
@@ -221,6 +245,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = count_text, count_chat, encoder_first_use
+    targets = count_text, count_chat, count_short_chat, encoder_first_use
 }
 criterion_main!(benches);

@@ -1,7 +1,8 @@
 //! Byte-pair encodings, their per-process singletons, and panic-free counting.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock};
 
 use tiktoken_rs::CoreBPE;
 
@@ -39,6 +40,17 @@ impl Encoding {
         self.encoder().is_some()
     }
 
+    /// The process-wide cache of word counts of this encoding.
+    fn words(self) -> &'static WordCache {
+        static CL100K_BASE: OnceLock<WordCache> = OnceLock::new();
+        static O200K_BASE: OnceLock<WordCache> = OnceLock::new();
+        match self {
+            Self::Cl100kBase => &CL100K_BASE,
+            Self::O200kBase => &O200K_BASE,
+        }
+        .get_or_init(WordCache::default)
+    }
+
     /// The process-wide encoder, built on first use and shared by every thread.
     fn encoder(self) -> Option<&'static CoreBPE> {
         static CL100K_BASE: OnceLock<Option<CoreBPE>> = OnceLock::new();
@@ -61,6 +73,11 @@ impl Encoding {
     /// lowers a count. Inside a word byte-pair merges can: `pti` is two `cl100k_base` tokens,
     /// `ptic` one.
     ///
+    /// Texts of up to 4 KiB are counted word by word (cut at those boundaries, so the total
+    /// is the same), with each word's count kept in a bounded process-wide cache: a short
+    /// prompt made of words seen before costs a hash lookup per word instead of a pass of
+    /// the encoder.
+    ///
     /// ```
     /// use groq_tokens::Encoding;
     ///
@@ -69,6 +86,7 @@ impl Encoding {
     /// ```
     pub fn count(self, text: &str) -> u64 {
         match self.encoder() {
+            Some(bpe) if text.len() <= CACHED_TEXT_BYTES => count_words(bpe, self.words(), text),
             Some(bpe) => count_chunked(bpe, text),
             // Every token covers at least one byte, so the byte length never undercounts.
             None => as_u64(text.len()),
@@ -171,6 +189,101 @@ fn cut_point(text: &str) -> usize {
         .unwrap_or(text.len())
 }
 
+/// Texts up to this size are counted word by word through the [`WordCache`]; longer ones
+/// (documents, whose words are mostly counted once) go to the encoder in large chunks.
+pub(crate) const CACHED_TEXT_BYTES: usize = 4 * 1024;
+
+/// Words up to this size are cached.
+const CACHED_WORD_BYTES: usize = 32;
+
+/// The cache starts over when it holds this many words (a few MiB at most).
+const CACHED_WORDS: usize = 1 << 16;
+
+/// Token counts of the words seen in short texts, shared by every thread.
+///
+/// Short prompts (chat turns, system lines, questions) are mostly made of the same few
+/// thousand words, and the byte-pair encoder spends microseconds on each call. Counting a
+/// short text word by word, with each word's count remembered, costs a hash lookup per word
+/// once the words are known. It is exact: words are cut at the same positions as
+/// [`chunks`] cuts (just before a space that follows a non-whitespace character), where no
+/// pre-tokenizer piece ever spans, so the counts add up to the whole text's.
+#[derive(Debug, Default)]
+pub(crate) struct WordCache {
+    counts: RwLock<HashMap<Box<str>, u32>>,
+}
+
+/// Counts a short `text` word by word, through `cache`.
+fn count_words(bpe: &CoreBPE, cache: &WordCache, text: &str) -> u64 {
+    let mut total = 0_u64;
+    let mut missing: Vec<&str> = Vec::new();
+    {
+        let counts = cache.counts.read().unwrap_or_else(PoisonError::into_inner);
+        for word in words(text) {
+            if word.len() > CACHED_WORD_BYTES {
+                total += as_u64(bpe.encode_ordinary(word).len());
+            } else if let Some(&count) = counts.get(word) {
+                total += u64::from(count);
+            } else {
+                missing.push(word);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return total;
+    }
+    let counted: Vec<(&str, usize)> = missing
+        .iter()
+        .map(|word| (*word, bpe.encode_ordinary(word).len()))
+        .collect();
+    let mut counts = cache.counts.write().unwrap_or_else(PoisonError::into_inner);
+    if counts.len() + counted.len() > CACHED_WORDS {
+        counts.clear();
+    }
+    for (word, count) in counted {
+        total += as_u64(count);
+        if let Ok(count) = u32::try_from(count) {
+            counts.insert(Box::from(word), count);
+        }
+    }
+    total
+}
+
+/// Splits `text` just before every ASCII space that follows a non-whitespace character: the
+/// exact piece boundaries of both encodings' pre-tokenizers (see [`chunks`]).
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut at = 1;
+    std::iter::from_fn(move || {
+        if start >= bytes.len() {
+            return None;
+        }
+        while at < bytes.len() {
+            let i = at;
+            at += 1;
+            if bytes[i] == b' ' && i > start && follows_non_whitespace(text, i) {
+                let word = &text[start..i];
+                start = i;
+                return Some(word);
+            }
+        }
+        let word = &text[start..];
+        start = bytes.len();
+        Some(word)
+    })
+}
+
+/// Whether the character just before byte `i` (a character boundary) is not whitespace.
+fn follows_non_whitespace(text: &str, i: usize) -> bool {
+    match text.as_bytes()[i - 1] {
+        byte if byte.is_ascii() => !char::from(byte).is_whitespace(),
+        _ => text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| !c.is_whitespace()),
+    }
+}
+
 /// Widens a length or count; `usize` is at most 64 bits on every supported target.
 pub(crate) fn as_u64(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
@@ -243,6 +356,51 @@ mod tests {
             let bpe = encoding.encoder().unwrap();
             let whole = as_u64(bpe.encode_ordinary(&text).len());
             assert_eq!(encoding.count(&text), whole, "{encoding}");
+        }
+    }
+
+    #[test]
+    fn words_cut_before_spaces_that_follow_a_word() {
+        assert_eq!(words("").count(), 0);
+        assert_eq!(
+            words("Name a  prime,\n number\u{a0} x").collect::<Vec<_>>(),
+            ["Name", " a", "  prime,\n number\u{a0} x"]
+        );
+        assert_eq!(words(" lead").collect::<Vec<_>>(), [" lead"]);
+        let text = "The quick brown fox, 12345 jumps; over\tthe lazy dog's back.\n";
+        assert_eq!(words(text).collect::<String>(), text);
+    }
+
+    #[test]
+    fn word_by_word_counts_are_exact_and_cached() {
+        let texts = [
+            "You are terse.",
+            "Name a prime number above 123, in one word.",
+            "Name a prime number above 124, in one word.",
+            "  leading spaces, trailing spaces   ",
+            "mixed\nlines\r\n and\ttabs \u{a0}nbsp \u{3000}ideographic space",
+            "numbers 1234567 and 3.14159, punctuation!!! ??? ... «quotes» 'it's' don't",
+            "Unicode: 日本語のテキスト, emoji 😀😀 and accents: café naïve",
+            "a_very_long_identifier_that_is_longer_than_the_cached_word_limit_for_sure ok",
+            "<|endoftext|> special spellings are text",
+            "",
+        ];
+        for encoding in [Encoding::Cl100kBase, Encoding::O200kBase] {
+            let bpe = encoding.encoder().unwrap();
+            for _ in 0..2 {
+                // The second round is served from the cache.
+                for text in texts {
+                    let whole = as_u64(bpe.encode_ordinary(text).len());
+                    assert_eq!(encoding.count(text), whole, "{encoding}: {text:?}");
+                }
+            }
+            let cached = encoding
+                .words()
+                .counts
+                .read()
+                .unwrap()
+                .contains_key(" prime");
+            assert!(cached, "{encoding}");
         }
     }
 

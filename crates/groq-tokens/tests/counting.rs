@@ -420,3 +420,33 @@ fn counting_from_many_threads_at_first_use_agrees() {
     TiktokenCounter::new().preload();
     assert!(Encoding::Cl100kBase.preload() && Encoding::O200kBase.preload());
 }
+
+/// The reference encoder, built once for the property test.
+static CL100K: std::sync::LazyLock<tiktoken_rs::CoreBPE> =
+    std::sync::LazyLock::new(|| tiktoken_rs::cl100k_base().unwrap());
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Short texts are counted word by word through a cache; the total must be exactly the
+    /// encoder's count of the whole text, whatever the mix of words, spaces and symbols.
+    #[test]
+    fn short_texts_count_exactly_as_the_whole_text(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::string::string_regex("[a-zA-Z]{1,8}").unwrap(),
+                proptest::string::string_regex("[0-9]{1,6}").unwrap(),
+                proptest::string::string_regex("[ \t\n\r\u{a0}\u{3000}]{1,3}").unwrap(),
+                proptest::string::string_regex("[.,;:!?'\"()<>|_-]{1,3}").unwrap(),
+                proptest::string::string_regex("[é日本😀ßø]{1,3}").unwrap(),
+            ],
+            0..40,
+        )
+    ) {
+        let text = parts.concat();
+        let cl100k = CL100K.encode_ordinary(&text).len() as u64;
+        proptest::prop_assert_eq!(Encoding::Cl100kBase.count(&text), cl100k, "{:?}", text);
+        // Twice: the second count comes from the cache.
+        proptest::prop_assert_eq!(Encoding::Cl100kBase.count(&text), cl100k, "{:?}", text);
+    }
+}
