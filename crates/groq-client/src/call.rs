@@ -69,7 +69,8 @@ macro_rules! call_options {
 #[must_use = "a call does nothing until it is awaited"]
 pub struct ChatCall {
     inner: Arc<Inner>,
-    request: ChatRequest,
+    // Boxed: the call's future carries it until the request is prepared.
+    request: Box<ChatRequest>,
     options: CallOptions,
 }
 
@@ -86,7 +87,7 @@ impl ChatCall {
     pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
         Self {
             inner,
-            request,
+            request: Box::new(request),
             options: CallOptions::default(),
         }
     }
@@ -117,7 +118,14 @@ impl IntoFuture for ChatCall {
     type IntoFuture = ChatFuture;
 
     fn into_future(self) -> ChatFuture {
-        ChatFuture(Box::pin(async move {
+        ChatFuture(Box::pin(self.run()))
+    }
+}
+
+impl ChatCall {
+    /// The call's work, as the future [`ChatFuture`] boxes.
+    fn run(self) -> impl Future<Output = Result<ChatCompletion, Error>> + Send + 'static {
+        async move {
             let (outcome, report) = run(self.inner, self.request, self.options, false).await;
             match outcome {
                 Ok(Accepted::Json(completion)) => {
@@ -138,7 +146,7 @@ impl IntoFuture for ChatCall {
                     Err(error)
                 }
             }
-        }))
+        }
     }
 }
 
@@ -153,7 +161,8 @@ impl IntoFuture for ChatCall {
 #[must_use = "a call does nothing until it is awaited"]
 pub struct ChatStreamCall {
     inner: Arc<Inner>,
-    request: ChatRequest,
+    // Boxed: the call's future carries it until the request is prepared.
+    request: Box<ChatRequest>,
     options: CallOptions,
 }
 
@@ -170,7 +179,7 @@ impl ChatStreamCall {
     pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
         Self {
             inner,
-            request,
+            request: Box::new(request),
             options: CallOptions::default(),
         }
     }
@@ -305,7 +314,7 @@ pub(crate) async fn cancelled(mut receiver: watch::Receiver<bool>) {
 /// tracing span and the events around it.
 async fn run(
     inner: Arc<Inner>,
-    request: ChatRequest,
+    request: Box<ChatRequest>,
     options: CallOptions,
     stream: bool,
 ) -> (Result<Accepted, Error>, Report) {
@@ -343,7 +352,7 @@ async fn run(
 
 async fn drive(
     inner: &Arc<Inner>,
-    request: ChatRequest,
+    request: Box<ChatRequest>,
     options: CallOptions,
     stream: bool,
     id: RequestId,
@@ -352,7 +361,7 @@ async fn drive(
     if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
         return Err(Error::Shutdown);
     }
-    let prepared = inner.prepare(request, stream)?;
+    let prepared = inner.prepare(*request, stream)?;
     report.span.record("tokens", prepared.estimate.total);
     let config = inner.config();
     let mut retry = inner.retry.clone();
@@ -372,19 +381,47 @@ async fn drive(
     let guard = inner.register(&id);
     let cancel = cancelled(guard.cancelled.clone());
     report.call = Some(guard);
-    let work = pipeline::execute(inner, &prepared, &plan, &mut report.attempts);
+    let attempts = &mut report.attempts;
     let outcome = tokio::select! {
         biased;
         () = cancel => Err(Error::Cancelled),
         outcome = async {
+            // The pipeline's future is made in each branch, so that the call's future does
+            // not hold room for it twice.
             match options.timeout {
-                Some(after) => tokio::time::timeout(after, work)
-                    .await
-                    .unwrap_or(Err(Error::Timeout { after })),
-                None => work.await,
+                Some(after) => {
+                    tokio::time::timeout(after, pipeline::execute(inner, &prepared, &plan, attempts))
+                        .await
+                        .unwrap_or(Err(Error::Timeout { after }))
+                }
+                None => pipeline::execute(inner, &prepared, &plan, attempts).await,
             }
         } => outcome,
     };
     report.prepared = Some(prepared);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GroqClient;
+
+    /// A queued call holds its future for as long as it waits: it must not carry room for
+    /// the request's copies or for the HTTP exchange (boxed, and made only when it starts).
+    #[test]
+    fn a_call_future_is_small() {
+        let client = GroqClient::builder()
+            .api_key("gsk_size_test_0123456789")
+            .build()
+            .unwrap();
+        let request = ChatRequest::new("llama-3.1-8b-instant").user("hi");
+        let future = client.chat(request.clone()).run();
+        let size = size_of_val(&future);
+        assert!(size <= 3 * 1024, "a call's future takes {size} bytes");
+        assert!(
+            size_of::<ChatCall>() < size_of::<ChatRequest>(),
+            "the request is boxed"
+        );
+    }
 }

@@ -417,7 +417,9 @@ pub(crate) async fn execute(
                 waited,
             });
         }
-        match attempt(inner, prepared, plan, attempts, job, reservation).await {
+        // Boxed: the exchange's state (transport future, timers, the reply being read) is
+        // large, and a queued call's future should not carry room for it while it waits.
+        match Box::pin(attempt(inner, prepared, plan, attempts, job, reservation)).await {
             Next::Done(accepted) => return Ok(accepted),
             Next::Fail(error) => return Err(error),
             Next::Again { after, mut job } => {
