@@ -124,27 +124,25 @@ impl IntoFuture for ChatCall {
 
 impl ChatCall {
     /// The call's work, as the future [`ChatFuture`] boxes.
-    fn run(self) -> impl Future<Output = Result<ChatCompletion, Error>> + Send + 'static {
-        async move {
-            let (outcome, report) = run(self.inner, self.request, self.options, false).await;
-            match outcome {
-                Ok(Accepted::Json(completion)) => {
-                    report.completed(completion.usage.clone());
-                    Ok(*completion)
-                }
-                Ok(Accepted::Stream(_)) => {
-                    let error = Error::Stream {
-                        message: "a stream arrived where a JSON reply was expected".to_owned(),
-                        code: None,
-                        source: None,
-                    };
-                    report.failed(&error);
-                    Err(error)
-                }
-                Err(error) => {
-                    report.failed(&error);
-                    Err(error)
-                }
+    async fn run(self) -> Result<ChatCompletion, Error> {
+        let (outcome, report) = run(self.inner, self.request, self.options, false).await;
+        match outcome {
+            Ok(Accepted::Json(completion)) => {
+                report.completed(completion.usage.clone());
+                Ok(*completion)
+            }
+            Ok(Accepted::Stream(_)) => {
+                let error = Error::Stream {
+                    message: "a stream arrived where a JSON reply was expected".to_owned(),
+                    code: None,
+                    source: None,
+                };
+                report.failed(&error);
+                Err(error)
+            }
+            Err(error) => {
+                report.failed(&error);
+                Err(error)
             }
         }
     }
