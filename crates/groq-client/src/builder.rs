@@ -15,7 +15,7 @@ use groq_transport::{HyperTransport, RetryPolicy, Transport};
 use crate::Error;
 use crate::client::{GroqClient, Inner};
 use crate::event::{Events, ReportingLimiter};
-use crate::pipeline::Payload;
+use crate::pipeline::{Payload, Routes};
 use crate::warmup::WarmUp;
 
 /// Makes the [`Scheduler`] of each model's lane, for
@@ -343,9 +343,11 @@ impl GroqClientBuilder {
             None => groq_transport::fastrand::Rng::new(),
         };
 
+        let config = Arc::new(config);
         Ok(GroqClient {
             inner: Arc::new(Inner {
-                config: RwLock::new(Arc::new(config)),
+                routes: RwLock::new(Routes::new(Arc::clone(&config))),
+                config: RwLock::new(config),
                 transport,
                 limiter,
                 counter,

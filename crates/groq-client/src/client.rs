@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::event::{Event, Events, RequestId};
-use crate::pipeline::{self, Payload};
+use crate::pipeline::{self, Payload, Routes};
 use crate::warmup::WarmUp;
 use crate::{Error, GroqClientBuilder};
 
@@ -32,6 +32,8 @@ pub(crate) type Registry = HashMap<RequestId, Vec<(u64, watch::Sender<bool>)>>;
 /// The shared state behind every clone of a [`GroqClient`].
 pub(crate) struct Inner {
     pub(crate) config: RwLock<Arc<Config>>,
+    /// Per-model routes of the current configuration.
+    pub(crate) routes: RwLock<Routes>,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) limiter: Arc<dyn RateLimiter>,
     pub(crate) counter: Arc<dyn TokenCounter>,

@@ -1,7 +1,8 @@
 //! The path of one request: preparation, queueing, sending and reading the answer, with the
 //! rate-limit and retry rules around each attempt.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -122,16 +123,9 @@ impl Inner {
         stream: bool,
     ) -> Result<Prepared, Error> {
         request.validate()?;
-        let config = self.config();
-        let model_config = resolve_model(&config, &request.model)?;
-        if !config.models.contains_key(&request.model) {
-            self.ensure_unknown_quota(&config, &model_config);
-        }
-        let authorization = authorization(&config, &model_config)?;
-        let uri = endpoint(config.base_url_for(&model_config), "/chat/completions")?;
-        let allowance = config.completion_allowance(&model_config);
-        let estimate = self.counter.estimate(&request, allowance);
-        if let Some(window) = model_config.context_window {
+        let route = self.route(&request.model)?;
+        let estimate = self.counter.estimate(&request, route.allowance);
+        if let Some(window) = route.context_window {
             // Refuse only when even the uncalibrated count does not fit: a false refusal
             // costs more than the server's own 400.
             let prompt = estimate.prompt.min(estimate.raw_prompt);
@@ -153,15 +147,80 @@ impl Inner {
         let body = serde_json::to_vec(&request)
             .map_err(|e| Error::config_from("the request could not be serialized as JSON", e))?;
         Ok(Prepared {
-            model: Arc::from(request.model.as_str()),
-            uri,
-            authorization,
+            model: Arc::clone(&route.model),
+            uri: route.uri.clone(),
+            authorization: route.authorization.clone(),
             body: Bytes::from(body),
             estimate,
             stream,
-            token_limited: model_config.limits.tokens_per_minute.is_some()
-                || model_config.limits.tokens_per_day.is_some(),
+            token_limited: route.token_limited,
         })
+    }
+
+    /// What sending to `model` needs under the current configuration, worked out once per
+    /// model and configuration.
+    fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
+        let config = self.config();
+        {
+            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+            if Arc::ptr_eq(&routes.config, &config)
+                && let Some(route) = routes.by_model.get(model)
+            {
+                return Ok(Arc::clone(route));
+            }
+        }
+        let model_config = resolve_model(&config, model)?;
+        if !config.models.contains_key(model) {
+            self.ensure_unknown_quota(&config, &model_config);
+        }
+        let limits = &model_config.limits;
+        let route = Arc::new(Route {
+            model: Arc::from(model),
+            uri: endpoint(config.base_url_for(&model_config), "/chat/completions")?,
+            authorization: authorization(&config, &model_config)?,
+            allowance: config.completion_allowance(&model_config),
+            context_window: model_config.context_window,
+            token_limited: limits.tokens_per_minute.is_some() || limits.tokens_per_day.is_some(),
+        });
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&routes.config, &config) {
+            *routes = Routes::new(Arc::clone(&config));
+        }
+        // Unknown models may have any name: the cache stays bounded.
+        if routes.by_model.len() < Routes::MAX_MODELS {
+            routes.by_model.insert(model.to_owned(), Arc::clone(&route));
+        }
+        Ok(route)
+    }
+}
+
+/// What sending a request to one model needs, derived from the configuration.
+#[derive(Debug)]
+pub(crate) struct Route {
+    model: Arc<str>,
+    uri: Uri,
+    authorization: HeaderValue,
+    allowance: u32,
+    context_window: Option<u32>,
+    token_limited: bool,
+}
+
+/// The [`Route`]s of one configuration, by model.
+#[derive(Debug)]
+pub(crate) struct Routes {
+    config: Arc<Config>,
+    by_model: HashMap<String, Arc<Route>>,
+}
+
+impl Routes {
+    /// At most this many models are remembered per configuration.
+    const MAX_MODELS: usize = 1_024;
+
+    pub(crate) fn new(config: Arc<Config>) -> Self {
+        Self {
+            config,
+            by_model: HashMap::new(),
+        }
     }
 }
 
@@ -287,6 +346,7 @@ pub(crate) struct Plan {
     pub(crate) priority: Priority,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_rate_limit_retries: u32,
+    /// Bounds one attempt: the response head and, for a JSON reply, its body.
     pub(crate) attempt_timeout: Duration,
 }
 
@@ -452,7 +512,15 @@ async fn attempt(
     let wire = InFlight::new(inner);
     let sent = Sent::new(reservation);
     let sending = inner.transport.send(prepared.http_request());
-    let response = match tokio::time::timeout(plan.attempt_timeout, sending).await {
+    // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
+    let timer = tokio::time::sleep(plan.attempt_timeout);
+    tokio::pin!(timer);
+    let sent_or_timed_out = tokio::select! {
+        biased;
+        response = sending => Ok(response),
+        () = &mut timer => Err(()),
+    };
+    let response = match sent_or_timed_out {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             return transport_failure(
@@ -478,26 +546,27 @@ async fn attempt(
         }
     };
     let received = inner.now();
-    let status = response.status();
-    let headers = response.headers().clone();
+    let (head, body) = response.into_parts();
+    let status = head.status;
+    let headers = head.headers;
     let limits = RateLimitHeaders::from_headers(&headers);
 
     if status.is_success() {
         if prepared.stream {
             inner.limiter.observe(model, &limits, received);
             return Next::Done(Accepted::Stream(Box::new(StreamStart {
-                body: response.into_body(),
+                body,
                 job,
                 sent,
                 wire,
             })));
         }
-        let body = match tokio::time::timeout(
-            plan.attempt_timeout,
-            response.into_body().collect_bytes(inner.max_response_bytes),
-        )
-        .await
-        {
+        let read_or_timed_out = tokio::select! {
+            biased;
+            body = body.collect_bytes(inner.max_response_bytes) => Ok(body),
+            () = &mut timer => Err(()),
+        };
+        let body = match read_or_timed_out {
             Ok(Ok(body)) => body,
             Ok(Err(error)) => {
                 return transport_failure(
@@ -555,8 +624,7 @@ async fn attempt(
 
     // An error status: read what the server says (a broken error body is no reason to fail
     // differently).
-    let body = response
-        .into_body()
+    let body = body
         .collect_bytes(ERROR_BODY_LIMIT)
         .await
         .unwrap_or_default();
