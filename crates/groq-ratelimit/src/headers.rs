@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use http::HeaderMap;
+use http::header::{HeaderName, RETRY_AFTER};
 
 /// The rate-limit headers of one Groq response.
 ///
@@ -50,18 +51,30 @@ pub struct RateLimitHeaders {
 impl RateLimitHeaders {
     /// Reads the headers from a response's header map.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let count = |name: &str| text(name).and_then(parse_count);
-        let duration = |name: &str| text(name).and_then(parse_go_duration);
-        let retry_after_ms = text("retry-after-ms").and_then(|v| parse_decimal(v, 1_000_000));
-        let retry_after_s = text("retry-after").and_then(|v| parse_decimal(v, 1_000_000_000));
+        // Names given as `HeaderName`s are looked up by their precomputed form; a `&str`
+        // would be parsed and checked on every lookup.
+        static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+        static LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+        static REMAINING_REQUESTS: HeaderName =
+            HeaderName::from_static("x-ratelimit-remaining-requests");
+        static RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+        static LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+        static REMAINING_TOKENS: HeaderName =
+            HeaderName::from_static("x-ratelimit-remaining-tokens");
+        static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+
+        let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let count = |name: &HeaderName| text(name).and_then(parse_count);
+        let duration = |name: &HeaderName| text(name).and_then(parse_go_duration);
+        let retry_after_ms = text(&RETRY_AFTER_MS).and_then(|v| parse_decimal(v, 1_000_000));
+        let retry_after_s = text(&RETRY_AFTER).and_then(|v| parse_decimal(v, 1_000_000_000));
         Self {
-            limit_requests: count("x-ratelimit-limit-requests"),
-            remaining_requests: count("x-ratelimit-remaining-requests"),
-            reset_requests: duration("x-ratelimit-reset-requests"),
-            limit_tokens: count("x-ratelimit-limit-tokens"),
-            remaining_tokens: count("x-ratelimit-remaining-tokens"),
-            reset_tokens: duration("x-ratelimit-reset-tokens"),
+            limit_requests: count(&LIMIT_REQUESTS),
+            remaining_requests: count(&REMAINING_REQUESTS),
+            reset_requests: duration(&RESET_REQUESTS),
+            limit_tokens: count(&LIMIT_TOKENS),
+            remaining_tokens: count(&REMAINING_TOKENS),
+            reset_tokens: duration(&RESET_TOKENS),
             retry_after: retry_after_ms.or(retry_after_s),
         }
     }
