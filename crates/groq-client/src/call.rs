@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use groq_queue::Priority;
 use groq_types::{ChatCompletion, ChatRequest, Usage};
-use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::Error;
@@ -301,13 +300,6 @@ impl Drop for Report {
     }
 }
 
-/// Completes when `receiver` sees a cancellation; never if its sender is gone.
-pub(crate) async fn cancelled(mut receiver: watch::Receiver<bool>) {
-    if receiver.wait_for(|cancelled| *cancelled).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 /// Runs a call up to its accepted answer (or error), with cancellation, the deadline, the
 /// tracing span and the events around it.
 async fn run(
@@ -377,7 +369,7 @@ async fn drive(
         attempt_timeout: config.request_timeout,
     };
     let guard = inner.register(&id);
-    let cancel = cancelled(guard.cancelled.clone());
+    let cancel = Arc::clone(&guard.cancelled).raised();
     report.call = Some(guard);
     let attempts = &mut report.attempts;
     let outcome = tokio::select! {

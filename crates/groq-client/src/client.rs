@@ -17,7 +17,7 @@ use groq_types::{ChatRequest, ErrorEnvelope, Model, ModelList};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
 use crate::call::{ChatCall, ChatStreamCall};
@@ -27,7 +27,35 @@ use crate::warmup::WarmUp;
 use crate::{Error, GroqClientBuilder};
 
 /// The running calls' cancellation handles by request id: (serial, sender) per call.
-pub(crate) type Registry = HashMap<RequestId, Vec<(u64, watch::Sender<bool>)>>;
+pub(crate) type Registry = HashMap<RequestId, Vec<(u64, Arc<CancelFlag>)>>;
+
+/// A running call's cancellation flag, raised by [`GroqClient::cancel`].
+#[derive(Debug, Default)]
+pub(crate) struct CancelFlag {
+    raised: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelFlag {
+    fn raise(&self) {
+        self.raised.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Completes once the flag is raised.
+    pub(crate) async fn raised(self: Arc<Self>) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so that a raise in between is not missed.
+            notified.as_mut().enable();
+            if self.raised.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
 
 /// The shared state behind every clone of a [`GroqClient`].
 pub(crate) struct Inner {
@@ -106,16 +134,16 @@ impl Inner {
     /// Registers a running call for [`GroqClient::cancel`].
     pub(crate) fn register(self: &Arc<Self>, id: &RequestId) -> CallGuard {
         let serial = self.serial.fetch_add(1, Ordering::Relaxed);
-        let (sender, receiver) = watch::channel(false);
+        let flag = Arc::new(CancelFlag::default());
         self.calls_lock()
             .entry(id.clone())
             .or_default()
-            .push((serial, sender));
+            .push((serial, Arc::clone(&flag)));
         CallGuard {
             inner: Arc::clone(self),
             id: id.clone(),
             serial,
-            cancelled: receiver,
+            cancelled: flag,
         }
     }
 
@@ -290,14 +318,14 @@ fn unknown_quota(config: &Config) -> Option<Quota> {
     }
 }
 
-/// Removes a call from the cancellation registry when it ends; its receiver says whether
+/// Removes a call from the cancellation registry when it ends; its flag says whether
 /// [`GroqClient::cancel`] was called.
 #[derive(Debug)]
 pub(crate) struct CallGuard {
     inner: Arc<Inner>,
     id: RequestId,
     serial: u64,
-    pub(crate) cancelled: watch::Receiver<bool>,
+    pub(crate) cancelled: Arc<CancelFlag>,
 }
 
 impl Drop for CallGuard {
@@ -572,8 +600,8 @@ impl GroqClient {
         let calls = self.inner.calls_lock();
         match calls.get(&id) {
             Some(list) => {
-                for (_, sender) in list {
-                    sender.send_replace(true);
+                for (_, flag) in list {
+                    flag.raise();
                 }
                 !list.is_empty()
             }

@@ -14,7 +14,7 @@ use groq_types::{
 };
 
 use crate::Error;
-use crate::call::{Report, cancelled};
+use crate::call::Report;
 use crate::client::Inner;
 use crate::event::RequestId;
 use crate::pipeline::{InFlight, Payload, Sent, StreamStart};
@@ -77,7 +77,7 @@ impl ChatStream {
             wire,
         } = start;
         let cancel: Pin<Box<dyn Future<Output = ()> + Send>> = match &report.call {
-            Some(call) => Box::pin(cancelled(call.cancelled.clone())),
+            Some(call) => Box::pin(Arc::clone(&call.cancelled).raised()),
             None => Box::pin(std::future::pending()),
         };
         Self {
