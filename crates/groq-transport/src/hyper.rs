@@ -136,7 +136,8 @@ impl HyperTransportBuilder {
         self
     }
 
-    /// Keeps at most this many idle connections per host (0 disables keep-alive reuse).
+    /// Keeps at most this many idle connections per host (0 disables keep-alive reuse; default
+    /// [`DEFAULT_POOL_MAX_IDLE_PER_HOST`](HyperTransport::DEFAULT_POOL_MAX_IDLE_PER_HOST)).
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = max;
         self
@@ -305,12 +306,22 @@ impl HyperTransport {
     pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 << 20;
     /// Default idle time before a pooled connection is closed: 90 s.
     pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-    /// Default number of idle connections kept per host: 32.
-    pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+    /// Default number of idle connections kept per host: 256.
+    ///
+    /// groqchat sends in bursts: a model whose bucket is full admits its whole capacity at
+    /// once (30 requests on Groq's free plan, hundreds or thousands per minute on paid plans,
+    /// and several models share one host), and every request of a burst is on the wire at the
+    /// same time. Over HTTP/1.1 each needs its own connection; those that do not fit the idle
+    /// pool are closed when their request ends, and the next burst pays a new TCP and TLS
+    /// handshake (one to two round trips and some CPU) for each. 256 keeps the connections of
+    /// the bursts the limits let through on one host, while bounding the idle sockets (a few
+    /// tens of KiB of TLS buffers each), which the idle timeout closes after 90 s anyway.
+    /// Over HTTP/2 one connection carries them all and the setting does not matter.
+    pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
 
     /// A builder with the defaults: connect timeout 10 s, request timeout 60 s, body read
-    /// timeout 60 s, body cap 32 MiB, pool idle timeout 90 s with up to 32 idle connections per
-    /// host, webpki roots, `http://` only to loopback.
+    /// timeout 60 s, body cap 32 MiB, pool idle timeout 90 s with up to 256 idle connections
+    /// per host, webpki roots, `http://` only to loopback.
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::default()
     }
