@@ -10,6 +10,7 @@
 //! | `benches/overhead.rs` | pipeline overhead: a raw hyper-util client against `GroqClient` with no limits, on a canned local server, at concurrency 1 and 64 |
 //! | `benches/memory.rs` | resident memory per request queued in `GroqClient` (100,000 queued) |
 //! | `benches/tokens_by_size.rs` | criterion: token counting throughput against text size |
+//! | `benches/pipeline.rs` | criterion: the pipeline's own cost per `GroqClient::chat` against an in-memory transport, next to that transport alone |
 //! | `src/bin/bench-report.rs` | reads the results above and criterion's estimates (these benches and the crates' own) and writes the report |
 //!
 //! Each end-to-end benchmark writes its figures as JSON ([`results`]) into the results

@@ -2,7 +2,7 @@
 //! in-memory transport that answers every request at once with a canned completion, next to
 //! that transport called alone (the part of the time that is not the pipeline's).
 //!
-//! Run with `cargo bench -p groq-client --bench pipeline`.
+//! Run with `cargo bench -p groqchat-benches --bench pipeline` (or `cargo xtask bench`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use groq_client::{ChatRequest, Config, GroqClient, ModelConfig, Transport};
 use groq_config::{Limits, Rate};
-use groq_transport::mock::json_response;
 use groq_transport::{Body, TransportError, TransportFuture};
 
 const MODEL: &str = "llama-3.1-8b-instant";
@@ -26,7 +25,12 @@ impl Transport for Canned {
     fn send(&self, request: http::Request<bytes::Bytes>) -> TransportFuture {
         drop(request);
         Box::pin(async {
-            Ok::<http::Response<Body>, TransportError>(json_response(200, COMPLETION))
+            let mut response = http::Response::new(Body::from(COMPLETION));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            Ok::<http::Response<Body>, TransportError>(response)
         })
     }
 }
