@@ -611,7 +611,6 @@ async fn dispatch_now_goes_at_once_only_when_nothing_is_queued_ahead() {
     // An empty lane and room in the bucket: dispatched on the caller's task.
     let (_ticket, first) = lanes
         .dispatch_now(Job::new("m", Cost::request(1), "first"))
-        .ok()
         .expect("an empty lane dispatches at once");
     assert_eq!(*first.job().payload(), "first");
     assert_eq!(limiter.snapshot("m").unwrap().in_flight, 1);
@@ -619,13 +618,11 @@ async fn dispatch_now_goes_at_once_only_when_nothing_is_queued_ahead() {
     // The bucket's second place goes the same way; the third is refused and comes back.
     let (_ticket, second) = lanes
         .dispatch_now(Job::new("m", Cost::request(1), "second"))
-        .ok()
         .expect("room for a second request");
     assert!(second.job().id().seq() > first.job().id().seq());
-    let third = lanes
-        .dispatch_now(Job::new("m", Cost::request(1), "third"))
-        .err()
-        .expect("the bucket is empty");
+    let Err(third) = lanes.dispatch_now(Job::new("m", Cost::request(1), "third")) else {
+        panic!("the bucket is empty: the job must come back");
+    };
     let _queued = lanes.submit(third).await.unwrap();
 
     // Something is queued now: even a job that could fit must wait its turn.
@@ -663,7 +660,7 @@ async fn an_admission_can_hold_the_head_until_a_dispatched_job_finishes() {
     let (job, reservation) = rx.recv().await.unwrap().into_parts();
     assert_eq!(*job.payload(), "a");
     assert_eq!(job.cost().tokens, 200, "the admission's cost is reserved");
-    tokio::time::sleep(secs(1)).await;
+    sleep(secs(1)).await;
     assert!(rx.try_recv().is_err(), "b is held while a is on the wire");
     assert!(
         lanes
