@@ -95,3 +95,77 @@ impl WarmUp {
         Some(Cost::request(estimate.total))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use groq_tokens::{CalibratedCounter, Estimate, TiktokenCounter};
+
+    use super::*;
+
+    const MODEL: &str = "llama-3.1-8b-instant";
+
+    fn payload(token_limited: bool) -> Payload {
+        Payload {
+            reply: None,
+            estimate: Estimate::new(125, 100).with_raw_prompt(100),
+            token_limited,
+        }
+    }
+
+    fn warm_up() -> (Arc<CalibratedCounter<TiktokenCounter>>, WarmUp) {
+        let counter = Arc::new(CalibratedCounter::new(TiktokenCounter::new()));
+        let warmup = WarmUp::new(Arc::clone(&counter) as Arc<dyn TokenCounter>);
+        (counter, warmup)
+    }
+
+    #[test]
+    fn one_request_goes_while_a_token_limited_model_is_uncalibrated() {
+        let (_, warmup) = warm_up();
+        let cost = Cost::request(225);
+        assert_eq!(warmup.admit(MODEL, &payload(true), cost, 0), Some(cost));
+        assert_eq!(warmup.admit(MODEL, &payload(true), cost, 1), None);
+        assert_eq!(warmup.admit(MODEL, &payload(true), cost, 7), None);
+    }
+
+    #[test]
+    fn models_limited_by_requests_alone_are_never_held() {
+        let (_, warmup) = warm_up();
+        let cost = Cost::request(225);
+        assert_eq!(warmup.admit(MODEL, &payload(false), cost, 30), Some(cost));
+    }
+
+    #[test]
+    fn calibration_releases_the_lane_and_recosts_at_the_new_ratio() {
+        let (counter, warmup) = warm_up();
+        // The server counted twice the raw estimate.
+        counter.observe(MODEL, 100, 200);
+        let admitted = warmup.admit(MODEL, &payload(true), Cost::request(225), 5);
+        let ratio = counter.ratio(MODEL);
+        assert!(
+            ratio > 1.8,
+            "one observation moves the ratio most of the way: {ratio}"
+        );
+        let prompt = counter.calibration().apply(MODEL, 100);
+        assert!(prompt > 180, "{prompt}");
+        assert_eq!(admitted, Some(Cost::request(prompt + 100)));
+    }
+
+    #[test]
+    fn a_first_reply_without_usage_ends_the_warm_up_too() {
+        let (counter, warmup) = warm_up();
+        warmup.answered(&Arc::from(MODEL));
+        assert!(!counter.is_calibrated(MODEL));
+        assert!(warmup.has_answered(MODEL));
+        assert!(!warmup.has_answered("another-model"));
+        // Released, at the prior's estimate.
+        assert_eq!(
+            warmup.admit(MODEL, &payload(true), Cost::request(225), 3),
+            Some(Cost::request(225))
+        );
+        // Another model still warms up.
+        assert_eq!(
+            warmup.admit("another-model", &payload(true), Cost::request(225), 1),
+            None
+        );
+    }
+}
