@@ -1,5 +1,6 @@
 //! [`GroqClient`]: the shared pipeline and its administrative calls.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -331,10 +332,10 @@ pub(crate) struct CallGuard {
 impl Drop for CallGuard {
     fn drop(&mut self) {
         let mut calls = self.inner.calls_lock();
-        if let Some(list) = calls.get_mut(&self.id) {
-            list.retain(|(serial, _)| *serial != self.serial);
-            if list.is_empty() {
-                calls.remove(&self.id);
+        if let Entry::Occupied(mut entry) = calls.entry(self.id.clone()) {
+            entry.get_mut().retain(|(serial, _)| *serial != self.serial);
+            if entry.get().is_empty() {
+                entry.remove();
             }
         }
     }

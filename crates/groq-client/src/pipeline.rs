@@ -62,6 +62,14 @@ impl Prepared {
         Cost::request(self.estimate.total)
     }
 
+    /// Tells the calibration warm-up that the model answered; only models with a token
+    /// limit warm up, so the others skip the bookkeeping.
+    pub(crate) fn answered(&self, inner: &Inner) {
+        if self.token_limited {
+            inner.warmup.answered(&self.model);
+        }
+    }
+
     /// The HTTP request of one attempt; cheap (the body and headers are shared).
     pub(crate) fn http_request(&self) -> http::Request<Bytes> {
         let mut request = http::Request::new(self.body.clone());
@@ -444,8 +452,13 @@ pub(crate) async fn execute(
     }
     let mut queued_at = queued_at;
     loop {
+        // A job dispatched on this task did not wait: no need to read the clock again.
+        let mut at_once = false;
         let dispatched = match (ready.take(), receiver.as_mut()) {
-            (Some(dispatched), _) => dispatched,
+            (Some(dispatched), _) => {
+                at_once = true;
+                dispatched
+            }
             (None, Some(receiver)) => tokio::select! {
                 biased;
                 dispatched = receiver => match dispatched {
@@ -465,8 +478,11 @@ pub(crate) async fn execute(
             }
         };
         let (job, reservation) = dispatched.into_parts();
-        let now = inner.now();
-        let waited = now.saturating_duration_since(queued_at);
+        let waited = if at_once {
+            Duration::ZERO
+        } else {
+            inner.now().saturating_duration_since(queued_at)
+        };
         attempts.waited += waited;
         attempts.sent += 1;
         if inner.events.is_watched() {
@@ -606,13 +622,13 @@ async fn attempt(
                     None => sent.keep(),
                 }
                 inner.limiter.observe(model, &limits, received);
-                inner.warmup.answered(&prepared.model);
+                prepared.answered(inner);
                 Next::Done(Accepted::Json(Box::new(completion)))
             }
             Err(source) => {
                 sent.keep();
                 inner.limiter.observe(model, &limits, received);
-                inner.warmup.answered(&prepared.model);
+                prepared.answered(inner);
                 Next::Fail(Error::InvalidResponse {
                     status: status.as_u16(),
                     expected: "a chat completion",
@@ -640,7 +656,7 @@ async fn attempt(
         inner
             .limiter
             .rate_limited(model, &limits, message.as_ref(), received);
-        inner.warmup.answered(&prepared.model);
+        prepared.answered(inner);
         let retry_after = limits
             .retry_after
             .or_else(|| message.as_ref().and_then(|m| m.retry_after));
@@ -685,7 +701,7 @@ async fn attempt(
     if too_large {
         sent.refund();
         inner.limiter.observe(model, &limits, received);
-        inner.warmup.answered(&prepared.model);
+        prepared.answered(inner);
         return Next::Fail(Error::RequestTooLarge {
             model: model.to_owned(),
             dimension: message.as_ref().and_then(|m| m.dimension),
@@ -702,7 +718,7 @@ async fn attempt(
         sent.keep();
     }
     inner.limiter.observe(model, &limits, received);
-    inner.warmup.answered(&prepared.model);
+    prepared.answered(inner);
     attempts.failures += 1;
     let decision = {
         let mut rng = inner.rng();
