@@ -193,8 +193,8 @@ fn cut_point(text: &str) -> usize {
 /// (documents, whose words are mostly counted once) go to the encoder in large chunks.
 pub(crate) const CACHED_TEXT_BYTES: usize = 4 * 1024;
 
-/// Words up to this size are cached.
-const CACHED_WORD_BYTES: usize = 32;
+/// Words up to this size are cached (stored inline in the cache's slots).
+const CACHED_WORD_BYTES: usize = 23;
 
 /// The cache starts over when it holds this many words (a few MiB at most).
 const CACHED_WORDS: usize = 1 << 16;
@@ -207,33 +207,67 @@ const CACHED_WORDS: usize = 1 << 16;
 /// once the words are known. It is exact: words are cut at the same positions as
 /// [`chunks`] cuts (just before a space that follows a non-whitespace character), where no
 /// pre-tokenizer piece ever spans, so the counts add up to the whole text's.
+///
+/// Words are stored inline in the map's slots ([`Word`]), so a lookup reads no memory
+/// beyond the map's own: between two requests the cache is often cold, and a pointer to
+/// chase per word would cost a cache miss each.
 #[derive(Debug, Default)]
 pub(crate) struct WordCache {
-    counts: RwLock<HashMap<Box<str>, u32>>,
+    counts: RwLock<HashMap<Word, u32>>,
+}
+
+/// A word of at most [`CACHED_WORD_BYTES`] bytes, held inline and zero-padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Word {
+    len: u8,
+    bytes: [u8; CACHED_WORD_BYTES],
+}
+
+impl std::hash::Hash for Word {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Only the word itself (equal words have equal lengths and padding).
+        state.write(
+            self.bytes
+                .get(..usize::from(self.len))
+                .unwrap_or(&self.bytes),
+        );
+    }
+}
+
+impl Word {
+    /// `None` for words longer than [`CACHED_WORD_BYTES`].
+    fn new(word: &str) -> Option<Self> {
+        let len = u8::try_from(word.len()).ok()?;
+        let mut bytes = [0; CACHED_WORD_BYTES];
+        bytes
+            .get_mut(..word.len())?
+            .copy_from_slice(word.as_bytes());
+        Some(Self { len, bytes })
+    }
 }
 
 /// Counts a short `text` word by word, through `cache`.
 fn count_words(bpe: &CoreBPE, cache: &WordCache, text: &str) -> u64 {
     let mut total = 0_u64;
-    let mut missing: Vec<&str> = Vec::new();
+    let mut missing: Vec<(Word, &str)> = Vec::new();
     {
         let counts = cache.counts.read().unwrap_or_else(PoisonError::into_inner);
-        for word in words(text) {
-            if word.len() > CACHED_WORD_BYTES {
-                total += as_u64(bpe.encode_ordinary(word).len());
-            } else if let Some(&count) = counts.get(word) {
-                total += u64::from(count);
-            } else {
-                missing.push(word);
+        for text in words(text) {
+            match Word::new(text) {
+                None => total += as_u64(bpe.encode_ordinary(text).len()),
+                Some(word) => match counts.get(&word) {
+                    Some(&count) => total += u64::from(count),
+                    None => missing.push((word, text)),
+                },
             }
         }
     }
     if missing.is_empty() {
         return total;
     }
-    let counted: Vec<(&str, usize)> = missing
+    let counted: Vec<(Word, usize)> = missing
         .iter()
-        .map(|word| (*word, bpe.encode_ordinary(word).len()))
+        .map(|(word, text)| (*word, bpe.encode_ordinary(text).len()))
         .collect();
     let mut counts = cache.counts.write().unwrap_or_else(PoisonError::into_inner);
     if counts.len() + counted.len() > CACHED_WORDS {
@@ -242,7 +276,7 @@ fn count_words(bpe: &CoreBPE, cache: &WordCache, text: &str) -> u64 {
     for (word, count) in counted {
         total += as_u64(count);
         if let Ok(count) = u32::try_from(count) {
-            counts.insert(Box::from(word), count);
+            counts.insert(word, count);
         }
     }
     total
@@ -399,7 +433,7 @@ mod tests {
                 .counts
                 .read()
                 .unwrap()
-                .contains_key(" prime");
+                .contains_key(&Word::new(" prime").unwrap());
             assert!(cached, "{encoding}");
         }
     }
