@@ -94,30 +94,34 @@ impl ChatCall {
     call_options!();
 }
 
-/// The future of a [`ChatCall`].
+/// The future of a call: a boxed, `Send` future resolving to the call's result. It is
+/// named through [`ChatFuture`] and [`ChatStreamFuture`].
 #[must_use = "futures do nothing unless polled"]
-pub struct ChatFuture(Pin<Box<dyn Future<Output = Result<ChatCompletion, Error>> + Send>>);
+pub struct CallFuture<T>(Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>);
 
-impl fmt::Debug for ChatFuture {
+impl<T> fmt::Debug for CallFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatFuture").finish_non_exhaustive()
+        f.debug_struct("CallFuture").finish_non_exhaustive()
     }
 }
 
-impl Future for ChatFuture {
-    type Output = Result<ChatCompletion, Error>;
+impl<T> Future for CallFuture<T> {
+    type Output = Result<T, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.0.as_mut().poll(cx)
     }
 }
 
+/// The future of a [`ChatCall`].
+pub type ChatFuture = CallFuture<ChatCompletion>;
+
 impl IntoFuture for ChatCall {
     type Output = Result<ChatCompletion, Error>;
     type IntoFuture = ChatFuture;
 
     fn into_future(self) -> ChatFuture {
-        ChatFuture(Box::pin(self.run()))
+        CallFuture(Box::pin(self.run()))
     }
 }
 
@@ -185,29 +189,14 @@ impl ChatStreamCall {
 }
 
 /// The future of a [`ChatStreamCall`].
-#[must_use = "futures do nothing unless polled"]
-pub struct ChatStreamFuture(Pin<Box<dyn Future<Output = Result<ChatStream, Error>> + Send>>);
-
-impl fmt::Debug for ChatStreamFuture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatStreamFuture").finish_non_exhaustive()
-    }
-}
-
-impl Future for ChatStreamFuture {
-    type Output = Result<ChatStream, Error>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.0.as_mut().poll(cx)
-    }
-}
+pub type ChatStreamFuture = CallFuture<ChatStream>;
 
 impl IntoFuture for ChatStreamCall {
     type Output = Result<ChatStream, Error>;
     type IntoFuture = ChatStreamFuture;
 
     fn into_future(self) -> ChatStreamFuture {
-        ChatStreamFuture(Box::pin(async move {
+        CallFuture(Box::pin(async move {
             let inner = Arc::clone(&self.inner);
             let (outcome, report) = run(self.inner, self.request, self.options, true).await;
             match outcome {

@@ -99,7 +99,7 @@ mod stream;
 mod warmup;
 
 pub use builder::{GroqClientBuilder, SchedulerFactory};
-pub use call::{ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
+pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{Event, RequestId, RetryReason};

@@ -185,9 +185,9 @@ pub use groq_types as types;
 
 // The client, its calls, errors and events.
 pub use groq_client::{
-    BoxError, ChatCall, ChatFuture, ChatStream, ChatStreamCall, ChatStreamFuture, Error, ErrorKind,
-    Event, GroqClient, GroqClientBuilder, LimitUsage, ModelLimits, QueueStatus, RequestId,
-    RetryReason, SchedulerFactory,
+    BoxError, CallFuture, ChatCall, ChatFuture, ChatStream, ChatStreamCall, ChatStreamFuture,
+    Error, ErrorKind, Event, GroqClient, GroqClientBuilder, LimitUsage, ModelLimits, QueueStatus,
+    RequestId, RetryReason, SchedulerFactory,
 };
 
 // Wire types: requests, replies, chunks, models.
