@@ -536,9 +536,10 @@ async fn attempt(
         response = sending => Ok(response),
         () = &mut timer => Err(()),
     };
-    let response = match sent_or_timed_out {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
+    // A timeout is a transport failure like any other.
+    let response = match sent_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
+        Ok(response) => response,
+        Err(error) => {
             return transport_failure(
                 inner,
                 plan,
@@ -546,17 +547,6 @@ async fn attempt(
                 job,
                 sent,
                 error,
-                RetryReason::Transport,
-            );
-        }
-        Err(_) => {
-            return transport_failure(
-                inner,
-                plan,
-                attempts,
-                job,
-                sent,
-                TransportError::timeout(),
                 RetryReason::Transport,
             );
         }
@@ -582,9 +572,10 @@ async fn attempt(
             body = body.collect_bytes(inner.max_response_bytes) => Ok(body),
             () = &mut timer => Err(()),
         };
-        let body = match read_or_timed_out {
-            Ok(Ok(body)) => body,
-            Ok(Err(error)) => {
+        // A timeout is a transport failure like any other.
+        let body = match read_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
+            Ok(body) => body,
+            Err(error) => {
                 return transport_failure(
                     inner,
                     plan,
@@ -592,17 +583,6 @@ async fn attempt(
                     job,
                     sent,
                     error,
-                    RetryReason::Body,
-                );
-            }
-            Err(_) => {
-                return transport_failure(
-                    inner,
-                    plan,
-                    attempts,
-                    job,
-                    sent,
-                    TransportError::timeout(),
                     RetryReason::Body,
                 );
             }
