@@ -637,17 +637,16 @@ async fn attempt(
             .limiter
             .rate_limited(model, &limits, message.as_ref(), received);
         prepared.answered(inner);
-        let retry_after = limits
-            .retry_after
-            .or_else(|| message.as_ref().and_then(|m| m.retry_after));
+        // The server's wait, bounded by the period of the limit it concerns, and at least the
+        // first backoff: `retry-after: 0` on every answer must not become a burst.
+        let retry_after = groq_ratelimit::server_wait(&limits, message.as_ref())
+            .map(|wait| wait.max(plan.retry.base_delay()));
         let dimension = message.as_ref().and_then(|m| m.dimension);
         attempts.limited += 1;
-        if retry_after.is_none() {
-            // No wait named: pause the model for a backoff so the lane does not hammer it.
-            let pause = plan.retry.backoff_ceiling(attempts.limited);
-            if let Some(until) = received.checked_add(pause) {
-                inner.limiter.penalize(model, dimension, until);
-            }
+        // No wait named: pause the model for a backoff so the lane does not hammer it.
+        let pause = retry_after.unwrap_or_else(|| plan.retry.backoff_ceiling(attempts.limited));
+        if let Some(until) = received.checked_add(pause) {
+            inner.limiter.penalize(model, dimension, until);
         }
         if attempts.limited > plan.max_rate_limit_retries {
             return Next::Fail(Error::RateLimited {

@@ -5,12 +5,18 @@ use std::time::Duration;
 use http::HeaderMap;
 use http::header::{HeaderName, RETRY_AFTER};
 
+use crate::{Dimension, bounded_wait};
+
 /// The rate-limit headers of one Groq response.
 ///
 /// Groq reports two of its four buckets on every response (streaming too):
 /// `x-ratelimit-*-requests` describe **requests per day** (RPD) and `x-ratelimit-*-tokens`
 /// describe **tokens per minute** (TPM). `retry-after` (seconds) and `retry-after-ms` come with
 /// 429 answers. Values that are missing or malformed are `None`; parsing never fails.
+///
+/// A wait longer than the period it concerns is garbage and is `None` too (and logged): a reset
+/// of the tokens-per-minute bucket longer than a minute, of the requests-per-day bucket longer
+/// than a day, a `retry-after` longer than a day (see [`bounded_wait`](crate::bounded_wait)).
 ///
 /// ```
 /// use groq_ratelimit::RateLimitHeaders;
@@ -65,17 +71,23 @@ impl RateLimitHeaders {
 
         let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         let count = |name: &HeaderName| text(name).and_then(parse_count);
-        let duration = |name: &HeaderName| text(name).and_then(parse_go_duration);
+        let duration = |name: &HeaderName, dimension: Dimension| {
+            text(name)
+                .and_then(parse_go_duration)
+                .and_then(|wait| bounded_wait(wait, Some(dimension), name.as_str()))
+        };
         let retry_after_ms = text(&RETRY_AFTER_MS).and_then(|v| parse_decimal(v, 1_000_000));
         let retry_after_s = text(&RETRY_AFTER).and_then(|v| parse_decimal(v, 1_000_000_000));
         Self {
             limit_requests: count(&LIMIT_REQUESTS),
             remaining_requests: count(&REMAINING_REQUESTS),
-            reset_requests: duration(&RESET_REQUESTS),
+            reset_requests: duration(&RESET_REQUESTS, Dimension::RequestsPerDay),
             limit_tokens: count(&LIMIT_TOKENS),
             remaining_tokens: count(&REMAINING_TOKENS),
-            reset_tokens: duration(&RESET_TOKENS),
-            retry_after: retry_after_ms.or(retry_after_s),
+            reset_tokens: duration(&RESET_TOKENS, Dimension::TokensPerMinute),
+            retry_after: retry_after_ms
+                .or(retry_after_s)
+                .and_then(|wait| bounded_wait(wait, None, "retry-after")),
         }
     }
 

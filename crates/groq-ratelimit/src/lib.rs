@@ -86,6 +86,7 @@
 //! * `test-util`: `ManualClock`, a clock advanced by hand, for tests of code built on this
 //!   crate.
 
+mod bound;
 mod clock;
 mod error;
 mod gcra;
@@ -100,9 +101,11 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use bound::{LONGEST_SERVER_WAIT, bounded_wait, nominal_period, wait_bound};
 #[cfg(feature = "test-util")]
 pub use clock::ManualClock;
 pub use clock::{Clock, TokioClock};
@@ -180,8 +183,8 @@ pub trait RateLimiter: Send + Sync + Debug {
     fn clock(&self) -> &dyn Clock;
 
     /// Handles a 429 for `model` received at `received`: learns from its headers, then closes
-    /// the model for the wait the server asked for (`retry-after-ms` or `retry-after`, else
-    /// the wait in the message), naming the limit the message names.
+    /// the model for the wait the server asked for ([`server_wait`]), naming the limit the
+    /// message names.
     fn rate_limited(
         &self,
         model: &str,
@@ -190,13 +193,38 @@ pub trait RateLimiter: Send + Sync + Debug {
         received: Instant,
     ) {
         self.observe(model, headers, received);
-        let wait = headers
-            .retry_after
-            .or_else(|| message.and_then(|m| m.retry_after));
+        let wait = server_wait(headers, message);
         if let Some(until) = wait.and_then(|wait| received.checked_add(wait)) {
             self.penalize(model, message.and_then(|m| m.dimension), until);
         }
     }
+}
+
+/// The wait a 429 asks for: `retry-after-ms` or `retry-after`, else the wait in the message,
+/// bounded by the period of the dimension the message names (a day when it names none): a
+/// longer wait is garbage, dropped and logged (see [`bounded_wait`]).
+///
+/// ```
+/// use groq_ratelimit::{LimitMessage, RateLimitHeaders, server_wait};
+/// use http::HeaderMap;
+/// use std::time::Duration;
+///
+/// let message = LimitMessage::parse(
+///     "Rate limit reached for model `m` on tokens per minute (TPM): Limit 6000, Used 6000, \
+///      Requested 10. Please try again in 2s.",
+/// );
+/// let mut map = HeaderMap::new();
+/// map.insert("retry-after", "7200".parse().unwrap());
+/// // Two hours cannot be the wait of a per-minute bucket: the message's wait is used.
+/// let headers = RateLimitHeaders::from_headers(&map);
+/// assert_eq!(server_wait(&headers, message.as_ref()), Some(Duration::from_secs(2)));
+/// ```
+pub fn server_wait(headers: &RateLimitHeaders, message: Option<&LimitMessage>) -> Option<Duration> {
+    let dimension = message.and_then(|m| m.dimension);
+    headers
+        .retry_after
+        .and_then(|wait| bounded_wait(wait, dimension, "retry-after"))
+        .or_else(|| message.and_then(|m| m.retry_after))
 }
 
 impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {

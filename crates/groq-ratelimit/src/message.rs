@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::{Dimension, parse_go_duration};
+use crate::{Dimension, bounded_wait, parse_go_duration};
 
 /// Which of Groq's two rate-limit errors a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,7 +51,9 @@ pub struct LimitMessage {
     pub used: Option<u64>,
     /// `Requested N`.
     pub requested: Option<u64>,
-    /// `Please try again in D`.
+    /// `Please try again in D`, if no longer than the period of [`dimension`](Self::dimension)
+    /// (a day when the message names none): a longer wait is garbage and is dropped (and
+    /// logged).
     pub retry_after: Option<Duration>,
 }
 
@@ -66,14 +68,16 @@ impl LimitMessage {
         } else {
             return None;
         };
+        let dimension = dimension_in(message);
         Some(Self {
             kind,
             model: quoted_after(message, "for model "),
-            dimension: dimension_in(message),
+            dimension,
             limit: number_after(message, "Limit "),
             used: number_after(message, "Used "),
             requested: number_after(message, "Requested "),
-            retry_after: wait_in(message),
+            retry_after: wait_in(message)
+                .and_then(|wait| bounded_wait(wait, dimension, "the 429 message's wait")),
         })
     }
 }

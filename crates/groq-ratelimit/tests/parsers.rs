@@ -109,8 +109,10 @@ proptest! {
         let h = RateLimitHeaders::from_headers(&map);
         prop_assert_eq!(h.limit_tokens, Some(limit));
         prop_assert_eq!(h.remaining_tokens, Some(remaining));
-        prop_assert_eq!(h.reset_tokens, Some(reset));
-        prop_assert_eq!(h.retry_after, Some(Duration::from_secs(retry)));
+        // A tokens-per-minute reset beyond a minute is garbage.
+        let expected_reset = (reset <= Duration::from_secs(60)).then_some(reset);
+        prop_assert_eq!(h.reset_tokens, expected_reset);
+        prop_assert_eq!(h.retry_after, (retry <= 86_400).then(|| Duration::from_secs(retry)));
     }
 
     #[test]
@@ -144,6 +146,24 @@ proptest! {
         let m = LimitMessage::parse(&text).expect("a rate-limit message");
         prop_assert_eq!(m.dimension.map(|d| d.label()), Some(label));
         prop_assert_eq!((m.limit, m.used, m.requested), (Some(limit), Some(used), Some(requested)));
-        prop_assert_eq!(m.retry_after, Some(wait));
+        // A wait beyond the period of the window it names is garbage.
+        let period = if label.ends_with('M') { 60_000 } else { 86_400_000 };
+        prop_assert_eq!(m.retry_after, (wait_ms <= period).then_some(wait));
+    }
+
+    #[test]
+    fn every_wait_read_is_bounded(
+        values in proptest::collection::vec("[0-9]{1,12}(\\.[0-9]{1,3})?(h|m|s|ms)?", 8),
+    ) {
+        let mut map = HeaderMap::new();
+        for (name, value) in NAMES.iter().zip(values) {
+            map.insert(HeaderName::from_static(name), HeaderValue::from_str(&value).expect("ASCII"));
+        }
+        let h = RateLimitHeaders::from_headers(&map);
+        let minute = Duration::from_secs(60);
+        let day = Duration::from_secs(86_400);
+        prop_assert!(h.reset_tokens.is_none_or(|d| d <= minute));
+        prop_assert!(h.reset_requests.is_none_or(|d| d <= day));
+        prop_assert!(h.retry_after.is_none_or(|d| d <= day));
     }
 }

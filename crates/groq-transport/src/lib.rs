@@ -68,8 +68,8 @@ pub use body::{Body, BodySender, DataStream};
 pub use error::{BoxError, TransportError};
 pub use hyper::{HyperTransport, HyperTransportBuilder, TlsRoots};
 pub use retry::{
-    Attempt, RetryDecision, RetryPolicy, StopReason, is_retryable_status, server_wait,
-    should_retry_header,
+    Attempt, LONGEST_SERVER_WAIT, RetryDecision, RetryPolicy, StopReason, is_retryable_status,
+    server_wait, should_retry_header,
 };
 pub use sse::{SseDecoder, SseError, SseEvent, SseStream};
 pub use transport::{SharedTransport, Transport, TransportFuture, mark_sensitive_headers};

@@ -91,8 +91,10 @@ impl Attempt {
 ///   blindly resend.
 /// - `x-should-retry: true|false` overrides the status rules.
 /// - The wait is the server's (`retry-after-ms`, then `retry-after` in seconds or as an HTTP
-///   date; any length, no 60 s cap) or else exponential backoff with full jitter: a uniform
-///   random duration in `[0, min(max_delay, base_delay × 2^(attempt−1))]`.
+///   date; up to [`LONGEST_SERVER_WAIT`], a day: a longer one is garbage and ignored; and at
+///   least `base_delay`, so that `retry-after: 0` cannot cause a burst) or else exponential
+///   backoff with full jitter: a uniform random duration in
+///   `[0, min(max_delay, base_delay × 2^(attempt−1))]`.
 /// - Bounded by [`max_attempts`](Self::with_max_attempts) and an optional overall
 ///   [`deadline`](Self::with_deadline): a wait that would end past the deadline is not started.
 ///
@@ -203,7 +205,9 @@ impl RetryPolicy {
                 reason: StopReason::ServerDeclined,
             };
         }
-        let server_wait = server_wait(headers, attempt.now);
+        // A server wait shorter than the first backoff is raised to it: `retry-after: 0` on
+        // every answer must not turn into a burst of attempts.
+        let server_wait = server_wait(headers, attempt.now).map(|wait| wait.max(self.base_delay));
         if status == StatusCode::TOO_MANY_REQUESTS {
             if let (Some(deadline), Some(wait)) = (self.deadline, server_wait)
                 && attempt.elapsed.saturating_add(wait) > deadline
@@ -295,11 +299,27 @@ pub fn should_retry_header(headers: &HeaderMap) -> Option<bool> {
     }
 }
 
+/// The longest wait accepted from a server's `retry-after`: one day, the longest period Groq
+/// limits over. A longer wait is garbage from a broken or hostile server.
+pub const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(86_400);
+
 /// The wait the server asked for: `retry-after-ms` (milliseconds, fractions allowed) if valid,
 /// else `retry-after` as seconds (fractions allowed) or as an HTTP date relative to `now` (a date
-/// in the past means no wait). Any length is accepted; negative, non-finite or unparsable values
-/// are ignored.
+/// in the past means no wait). A wait longer than [`LONGEST_SERVER_WAIT`] is ignored (and
+/// logged), as are negative, non-finite or unparsable values.
 pub fn server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let wait = any_server_wait(headers, now)?;
+    if wait > LONGEST_SERVER_WAIT {
+        tracing::warn!(
+            wait = ?wait,
+            "ignored a retry-after longer than a day"
+        );
+        return None;
+    }
+    Some(wait)
+}
+
+fn any_server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     // The number is parsed as seconds, then scaled: a value of N means N milliseconds.
     if let Some(thousandfold) = header_str(headers, "retry-after-ms").and_then(parse_seconds) {
         return Some(thousandfold / 1000);
@@ -571,6 +591,60 @@ mod tests {
             policy.classify_error(&TransportError::timeout(), at(3), &mut rng()),
             RetryDecision::DoNotRetry {
                 reason: StopReason::AttemptsExhausted
+            }
+        );
+    }
+}
+
+#[cfg(test)]
+mod hostile_waits {
+    use super::*;
+
+    fn with(name: &'static str, value: &str) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert(name, value.parse().unwrap());
+        map
+    }
+
+    #[test]
+    fn waits_beyond_a_day_are_ignored() {
+        let now = SystemTime::UNIX_EPOCH;
+        assert_eq!(server_wait(&with("retry-after", "99999999"), now), None);
+        assert_eq!(server_wait(&with("retry-after-ms", "86400001"), now), None);
+        assert_eq!(
+            server_wait(&with("retry-after", "86400"), now),
+            Some(LONGEST_SERVER_WAIT)
+        );
+        // An ignored wait falls back to backoff, bounded by max_delay.
+        let policy = RetryPolicy::default();
+        let decision = policy.classify(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &with("retry-after", "99999999"),
+            Attempt::new(1, Duration::ZERO, now),
+            &mut fastrand::Rng::with_seed(1),
+        );
+        match decision {
+            RetryDecision::Retry { after } => assert!(after <= policy.max_delay()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_zero_wait_is_raised_to_the_first_backoff() {
+        let policy = RetryPolicy::default();
+        let zero = with("retry-after", "0");
+        let attempt = Attempt::new(1, Duration::ZERO, SystemTime::UNIX_EPOCH);
+        let mut rng = fastrand::Rng::with_seed(1);
+        assert_eq!(
+            policy.classify(StatusCode::SERVICE_UNAVAILABLE, &zero, attempt, &mut rng),
+            RetryDecision::Retry {
+                after: policy.base_delay()
+            }
+        );
+        assert_eq!(
+            policy.classify(StatusCode::TOO_MANY_REQUESTS, &zero, attempt, &mut rng),
+            RetryDecision::RateLimited {
+                retry_after: Some(policy.base_delay())
             }
         );
     }

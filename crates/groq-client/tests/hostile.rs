@@ -1,0 +1,244 @@
+//! A hostile server on 127.0.0.1: rate-limit headers and 429s that ask for absurd waits, and
+//! `retry-after: 0` on every answer. Each test asserts the bound the client keeps, from the
+//! limiter's state, never by waiting the absurd wait out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use groq_client::{ChatRequest, Config, Dimension, GroqClient, ModelConfig, RetryPolicy};
+use groq_config::{Limits, Rate, UnknownModelPolicy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+const KEY: &str = "gsk_hostile_test_key_0123456789";
+
+/// A raw HTTP/1.1 server: the `n`th request (from 0) gets `reply(n)` (status line, extra
+/// header lines, body), then the connection closes.
+async fn serve(
+    reply: impl Fn(usize) -> (u16, Vec<(String, String)>, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&count);
+    let reply = Arc::new(reply);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let reply = Arc::clone(&reply);
+            let counter = Arc::clone(&counter);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head, then as much body as it announces.
+                let (head_end, length) = loop {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while seen.len() < head_end + length {
+                    let Ok(n) = socket.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let (status, headers, body) = reply(n);
+                let mut out = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                    body.len()
+                );
+                for (name, value) in headers {
+                    out += &format!("{name}: {value}\r\n");
+                }
+                out += "\r\n";
+                out += &body;
+                let _ = socket.write_all(out.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    (format!("http://{addr}/openai/v1"), count)
+}
+
+fn completion() -> String {
+    serde_json::json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    })
+    .to_string()
+}
+
+fn limited(message: &str) -> String {
+    serde_json::json!({"error": {"message": message, "type": "tokens", "code": "rate_limit_exceeded"}})
+        .to_string()
+}
+
+fn client(base_url: &str, retry: RetryPolicy, rate_limit_retries: u32) -> GroqClient {
+    let limits = Limits::unlimited()
+        .with_requests_per_day(Rate::per_day(14_400))
+        .with_tokens_per_minute(Rate::per_minute(6_000));
+    let config = Config::builder()
+        .clear_models()
+        .base_url(base_url)
+        .api_key(KEY)
+        .model(
+            ModelConfig::new("m")
+                .with_limits(limits)
+                .with_context_window(4_096u32),
+        )
+        .unknown_models(UnknownModelPolicy::Reject)
+        .build()
+        .unwrap();
+    GroqClient::builder()
+        .config(config)
+        .limiter_margin(Duration::ZERO)
+        .retry_policy(retry)
+        .max_rate_limit_retries(rate_limit_retries)
+        .build()
+        .unwrap()
+}
+
+fn request() -> ChatRequest {
+    ChatRequest::new("m")
+        .user("Say hi.")
+        .max_completion_tokens(20)
+}
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_owned(), value.to_owned())
+}
+
+#[tokio::test]
+async fn reset_headers_longer_than_their_period_cannot_stall_a_model() {
+    let (url, _) = serve(|_| {
+        (
+            200,
+            vec![
+                header("x-ratelimit-limit-tokens", "6000"),
+                header("x-ratelimit-remaining-tokens", "0"),
+                header("x-ratelimit-reset-tokens", "99999h"),
+                header("x-ratelimit-limit-requests", "14400"),
+                header("x-ratelimit-remaining-requests", "0"),
+                header("x-ratelimit-reset-requests", "9999h"),
+            ],
+            completion(),
+        )
+    })
+    .await;
+    let client = client(&url, RetryPolicy::default(), 2);
+    client.chat(request()).await.unwrap();
+    let snapshot = client.limits("m").unwrap();
+    // The server said the buckets are empty: believed. Its resets are not: a tokens-per-minute
+    // bucket refills within a minute, a requests-per-day one within a day.
+    let tokens = snapshot.get(Dimension::TokensPerMinute).unwrap();
+    assert_eq!(tokens.remaining, 0);
+    assert!(
+        tokens.reset <= Duration::from_secs(60),
+        "{:?}",
+        tokens.reset
+    );
+    let requests = snapshot.get(Dimension::RequestsPerDay).unwrap();
+    assert!(
+        requests.reset <= Duration::from_secs(86_400),
+        "{:?}",
+        requests.reset
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_of_years_is_not_obeyed() {
+    let (url, _) = serve(|_| {
+        (
+            429,
+            vec![header("retry-after", "99999999")],
+            limited("Rate limit reached for model `m` on tokens per minute (TPM): Limit 6000, Used 6000, Requested 30. Please try again in 99999h."),
+        )
+    })
+    .await;
+    let retry = RetryPolicy::default().with_base_delay(Duration::from_millis(50));
+    let client = client(&url, retry, 0);
+    let start = tokio::time::Instant::now();
+    let error = client.chat(request()).await.unwrap_err();
+    assert!(error.is_rate_limited(), "{error}");
+    // Neither the header nor the text's wait survives: both exceed a minute, the period of
+    // the TPM limit the text names.
+    assert_eq!(error.retry_after(), None);
+    let paused = client
+        .limits("m")
+        .unwrap()
+        .penalized_until
+        .map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(start)
+        });
+    assert!(paused <= Duration::from_secs(60), "{paused:?}");
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_named_period_falls_back_to_the_text() {
+    let (url, count) = serve(|n| {
+        if n == 0 {
+            (
+                429,
+                vec![header("retry-after", "7200")],
+                limited("Rate limit reached for model `m` on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in 40ms."),
+            )
+        } else {
+            (200, vec![], completion())
+        }
+    })
+    .await;
+    let retry = RetryPolicy::default().with_base_delay(Duration::from_millis(10));
+    let client = client(&url, retry, 2);
+    let start = tokio::time::Instant::now();
+    client.chat(request()).await.unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    assert!(start.elapsed() >= Duration::from_millis(40));
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retry_after_zero_on_every_answer_is_floored_to_the_backoff() {
+    let (url, count) = serve(|_| {
+        (
+            429,
+            vec![header("retry-after", "0")],
+            limited("Rate limit reached for model `m` on tokens per minute (TPM): Limit 6000, Used 6000, Requested 30. Please try again in 0s."),
+        )
+    })
+    .await;
+    let base = Duration::from_millis(30);
+    let retry = RetryPolicy::default().with_base_delay(base);
+    let client = client(&url, retry, 4);
+    let start = tokio::time::Instant::now();
+    let error = client.chat(request()).await.unwrap_err();
+    assert!(error.is_rate_limited(), "{error}");
+    assert_eq!(count.load(Ordering::SeqCst), 5);
+    // Four waits of at least the first backoff between five answers.
+    assert!(start.elapsed() >= base * 4, "{:?}", start.elapsed());
+    assert_eq!(error.retry_after(), Some(base));
+}
