@@ -142,10 +142,15 @@ pub enum Error {
 
     /// The request could not be completed over the network (after the retries the policy
     /// allows).
+    ///
+    /// The text names the root cause (`connect to 127.0.0.1:8089: connection refused (os
+    /// error 111)`, see [`TransportError::cause`]): the one place where `Display` repeats part
+    /// of its source, because batch outputs and logs keep only the text.
     #[error(
-        "the request failed in transport after {attempts} attempt{}; check the network and the \
+        "the request failed in transport after {attempts} attempt{}{}; check the network and the \
          base URL, then retry",
-        if *attempts == 1 { "" } else { "s" }
+        if *attempts == 1 { "" } else { "s" },
+        source.cause().map(|c| format!(": {c}")).unwrap_or_default()
     )]
     Transport {
         /// How many attempts were made.

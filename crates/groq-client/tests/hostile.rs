@@ -242,3 +242,24 @@ async fn retry_after_zero_on_every_answer_is_floored_to_the_backoff() {
     assert!(start.elapsed() >= base * 4, "{:?}", start.elapsed());
     assert_eq!(error.retry_after(), Some(base));
 }
+
+#[tokio::test]
+async fn a_transport_failure_names_its_cause() {
+    // A port that was just free: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let retry = RetryPolicy::default()
+        .with_base_delay(Duration::from_millis(1))
+        .with_max_attempts(2);
+    let client = client(&format!("http://{addr}/openai/v1"), retry, 0);
+    let error = client.chat(request()).await.unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&format!(
+            "after 2 attempts: connect to {addr}: connection refused"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(KEY));
+}

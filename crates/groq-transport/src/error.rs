@@ -21,6 +21,8 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub struct TransportError {
     kind: Kind,
     source: Option<BoxError>,
+    /// The `host:port` the request went to, when the transport said.
+    target: Option<Box<str>>,
 }
 
 /// The private classification behind the predicates. New kinds can be added freely.
@@ -56,7 +58,65 @@ enum TimeoutPhase {
 
 impl TransportError {
     fn new(kind: Kind, source: Option<BoxError>) -> Self {
-        Self { kind, source }
+        Self {
+            kind,
+            source,
+            target: None,
+        }
+    }
+
+    /// Records the `host:port` the request went to, for [`cause`](Self::cause). Pass the host
+    /// and port only, never userinfo.
+    #[must_use]
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into().into_boxed_str());
+        self
+    }
+
+    /// The `host:port` the request went to, if known.
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
+    }
+
+    /// The root cause in a few words, for people: the innermost error of the source chain
+    /// (usually the operating system's), prefixed with what was being done, such as
+    /// `connect to 127.0.0.1:8089: connection refused (os error 111)`. `None` when the error
+    /// has no source. It names no header value, so it cannot carry an API key.
+    ///
+    /// ```
+    /// use groq_transport::TransportError;
+    /// use std::io;
+    ///
+    /// let error = TransportError::connect(io::Error::from(io::ErrorKind::ConnectionRefused))
+    ///     .with_target("127.0.0.1:8089");
+    /// assert_eq!(error.cause().as_deref(), Some("connect to 127.0.0.1:8089: connection refused"));
+    /// ```
+    pub fn cause(&self) -> Option<String> {
+        let source = self.source.as_deref()?;
+        let mut root = String::new();
+        walk_chain(source, &mut |e| {
+            let text = e.to_string();
+            if !text.is_empty() {
+                root = text;
+            }
+            false
+        });
+        let mut chars = root.chars();
+        let root = match (chars.next(), chars.next()) {
+            (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+                first.to_lowercase().chain(root.chars().skip(1)).collect()
+            }
+            _ => root,
+        };
+        let doing = match self.kind {
+            Kind::Connect | Kind::Timeout(TimeoutPhase::Connect) | Kind::Tls => "connect to ",
+            Kind::Connection => "exchange with ",
+            _ => "",
+        };
+        Some(match (&self.target, doing) {
+            (Some(target), doing) if !doing.is_empty() => format!("{doing}{target}: {root}"),
+            _ => root,
+        })
     }
 
     /// The connection could not be established (DNS failure, refused, unreachable). Retryable.

@@ -357,6 +357,11 @@ impl Transport for HyperTransport {
         }
         let (mut parts, body) = request.into_parts();
         mark_sensitive_headers(&mut parts.headers);
+        // Host and port only: the authority may carry userinfo.
+        let target = parts.uri.host().map(|host| match parts.uri.port_u16() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        });
         let pending = self
             .client
             .request(http::Request::from_parts(parts, Full::new(body)));
@@ -367,7 +372,13 @@ impl Transport for HyperTransport {
                     .map_err(|_elapsed| TransportError::response_timeout(after))?,
                 None => pending.await,
             }
-            .map_err(TransportError::from_client)?;
+            .map_err(|e| {
+                let error = TransportError::from_client(e);
+                match target {
+                    Some(target) => error.with_target(target),
+                    None => error,
+                }
+            })?;
             let (parts, incoming) = response.into_parts();
             let body = HyperBody {
                 inner: incoming,
