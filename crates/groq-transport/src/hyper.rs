@@ -1,10 +1,11 @@
 //! [`HyperTransport`]: the production transport (hyper-util's pooled client over rustls).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, ready};
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -20,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
 use crate::transport::mark_sensitive_headers;
@@ -76,6 +78,7 @@ pub struct HyperTransportBuilder {
     limits: Limits,
     pool_idle_timeout: Option<Duration>,
     pool_max_idle_per_host: usize,
+    max_in_flight_per_host: usize,
     roots: TlsRoots,
     extra_roots: Vec<ExtraRoot>,
 }
@@ -92,6 +95,7 @@ impl Default for HyperTransportBuilder {
             },
             pool_idle_timeout: Some(HyperTransport::DEFAULT_POOL_IDLE_TIMEOUT),
             pool_max_idle_per_host: HyperTransport::DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            max_in_flight_per_host: HyperTransport::DEFAULT_MAX_IN_FLIGHT_PER_HOST,
             roots: TlsRoots::default(),
             extra_roots: Vec::new(),
         }
@@ -140,6 +144,16 @@ impl HyperTransportBuilder {
     /// [`DEFAULT_POOL_MAX_IDLE_PER_HOST`](HyperTransport::DEFAULT_POOL_MAX_IDLE_PER_HOST)).
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Caps the requests in flight to one host (`host:port`), from sending until the body is
+    /// read or dropped (at least 1; default
+    /// [`DEFAULT_MAX_IN_FLIGHT_PER_HOST`](HyperTransport::DEFAULT_MAX_IN_FLIGHT_PER_HOST)).
+    /// A request beyond the cap waits for a slot: reaching the cap queues, it never fails, so
+    /// a burst of any size cannot exhaust the process's file descriptors.
+    pub fn max_in_flight_per_host(mut self, max: usize) -> Self {
+        self.max_in_flight_per_host = max.max(1);
         self
     }
 
@@ -204,6 +218,10 @@ impl HyperTransportBuilder {
         Ok(HyperTransport {
             client,
             limits: self.limits,
+            hosts: Arc::new(HostSlots {
+                per_host: self.max_in_flight_per_host,
+                slots: Mutex::new(HashMap::new()),
+            }),
             settings: Arc::new(self),
         })
     }
@@ -292,7 +310,31 @@ impl HyperTransportBuilder {
 pub struct HyperTransport {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     limits: Limits,
+    hosts: Arc<HostSlots>,
     settings: Arc<HyperTransportBuilder>,
+}
+
+/// The per-host caps on requests in flight, shared by the clones of one transport.
+#[derive(Debug)]
+struct HostSlots {
+    per_host: usize,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostSlots {
+    /// The semaphore of `host`, created on first use.
+    fn of(&self, host: &str) -> Arc<Semaphore> {
+        let mut slots = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(semaphore) = slots.get(host) {
+            return Arc::clone(semaphore);
+        }
+        let semaphore = Arc::new(Semaphore::new(self.per_host));
+        slots.insert(host.to_owned(), Arc::clone(&semaphore));
+        semaphore
+    }
 }
 
 impl HyperTransport {
@@ -318,10 +360,20 @@ impl HyperTransport {
     /// tens of KiB of TLS buffers each), which the idle timeout closes after 90 s anyway.
     /// Over HTTP/2 one connection carries them all and the setting does not matter.
     pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
+    /// Default cap on requests in flight to one host: 256.
+    ///
+    /// Over HTTP/1.1 every request in flight holds a connection, so a burst that a model with
+    /// no limits (or a full bucket) admits at once would open one socket per request and run
+    /// into the operating system's limit on open files. 256 matches the idle pool, so every
+    /// connection of a full burst is kept and reused, and it stays far below the usual 1,024
+    /// descriptors per process. Over HTTP/2 the requests share connections and the cap only
+    /// bounds the streams.
+    pub const DEFAULT_MAX_IN_FLIGHT_PER_HOST: usize = 256;
 
     /// A builder with the defaults: connect timeout 10 s, request timeout 60 s, body read
     /// timeout 60 s, body cap 32 MiB, pool idle timeout 90 s with up to 256 idle connections
-    /// per host, webpki roots, `http://` only to loopback.
+    /// per host, at most 256 requests in flight per host, webpki roots, `http://` only to
+    /// loopback.
     pub fn builder() -> HyperTransportBuilder {
         HyperTransportBuilder::default()
     }
@@ -342,6 +394,7 @@ impl fmt::Debug for HyperTransport {
             .field("max_body_bytes", &s.limits.max_body_bytes)
             .field("pool_idle_timeout", &s.pool_idle_timeout)
             .field("pool_max_idle_per_host", &s.pool_max_idle_per_host)
+            .field("max_in_flight_per_host", &s.max_in_flight_per_host)
             .field("allow_insecure_http", &s.limits.allow_insecure_http)
             .field("tls_roots", &s.roots)
             .field("extra_roots", &s.extra_roots.len())
@@ -362,10 +415,14 @@ impl Transport for HyperTransport {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         });
-        let pending = self
-            .client
-            .request(http::Request::from_parts(parts, Full::new(body)));
+        let slots = self.hosts.of(target.as_deref().unwrap_or(""));
+        let client = self.client.clone();
         Box::pin(async move {
+            // Wait for a slot first: the request timeout starts when the request can go.
+            let permit = slots.acquire_owned().await.map_err(|_closed| {
+                TransportError::config("the host's request slots were closed")
+            })?;
+            let pending = client.request(http::Request::from_parts(parts, Full::new(body)));
             let response = match limits.request_timeout {
                 Some(after) => tokio::time::timeout(after, pending)
                     .await
@@ -381,6 +438,7 @@ impl Transport for HyperTransport {
             })?;
             let (parts, incoming) = response.into_parts();
             let body = HyperBody {
+                permit: Some(permit),
                 inner: incoming,
                 remaining: limits.max_body_bytes,
                 limit: limits.max_body_bytes,
@@ -436,6 +494,8 @@ fn is_loopback_host(host: &str) -> bool {
 
 /// A hyper response body with the size cap and the idle timeout applied while it streams.
 struct HyperBody {
+    /// The host slot, held until the body ends, fails or is dropped.
+    permit: Option<OwnedSemaphorePermit>,
     inner: Incoming,
     remaining: u64,
     limit: u64,
@@ -450,6 +510,7 @@ struct HyperBody {
 impl HyperBody {
     fn fail(&mut self, err: TransportError) -> Poll<Option<Result<Frame<Bytes>, TransportError>>> {
         self.done = true;
+        self.permit = None;
         Poll::Ready(Some(Err(err)))
     }
 }
@@ -484,6 +545,7 @@ impl http_body::Body for HyperBody {
             Poll::Ready(Some(Err(err))) => this.fail(TransportError::from_body(err)),
             Poll::Ready(None) => {
                 this.done = true;
+                this.permit = None;
                 Poll::Ready(None)
             }
             Poll::Pending => {

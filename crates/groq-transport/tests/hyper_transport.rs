@@ -431,3 +431,53 @@ async fn a_wrapping_transport_works_behind_dyn() {
         vec!["GET /ping".to_owned()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_requests_than_the_host_cap_queue_and_all_complete() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (current, highest) = (Arc::clone(&now), Arc::clone(&peak));
+    let server = serve_http(handler(
+        move |_request: http::Request<hyper::body::Incoming>| {
+            let current = Arc::clone(&current);
+            let highest = Arc::clone(&highest);
+            async move {
+                let inside = current.fetch_add(1, Ordering::SeqCst) + 1;
+                highest.fetch_max(inside, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                http::Response::new(Body::from("ok"))
+            }
+        },
+    ))
+    .await;
+    let cap = 4;
+    let transport = HyperTransport::builder()
+        .max_in_flight_per_host(cap)
+        .build()
+        .unwrap();
+    let url = server.url("/x");
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let transport = transport.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let response = transport.send(get(&url)).await?;
+                response.into_body().collect_bytes(1024).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let body = timeout(PROMPT, task).await.unwrap().unwrap().unwrap();
+        assert_eq!(&body[..], b"ok");
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=cap).contains(&peak), "peak {peak} above the cap {cap}");
+    // The slots were reused over kept-alive connections, not one socket per request.
+    assert!(
+        server.connections() <= cap,
+        "{} connections",
+        server.connections()
+    );
+}
