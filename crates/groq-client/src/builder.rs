@@ -62,6 +62,7 @@ type MakeScheduler =
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`] with the configuration's `max_retries` |
 /// | [`max_rate_limit_retries`](Self::max_rate_limit_retries) | 8 |
 /// | [`lane_capacity`](Self::lane_capacity) / [`when_full`](Self::when_full) | 10 000 / [`WhenFull::Wait`] |
+/// | [`stream_timeout`](Self::stream_timeout) / [`stream_idle_timeout`](Self::stream_idle_timeout) | 10 min / 60 s |
 ///
 /// The limiter, whichever it is, gets every configured model's quota from the
 /// configuration (`set_quota`, which keeps any state it has).
@@ -83,6 +84,8 @@ pub struct GroqClientBuilder {
     event_capacity: usize,
     max_response_bytes: u64,
     seed: Option<u64>,
+    stream_timeout: Duration,
+    stream_idle_timeout: Duration,
 }
 
 impl Default for GroqClientBuilder {
@@ -104,6 +107,8 @@ impl Default for GroqClientBuilder {
             event_capacity: Self::DEFAULT_EVENT_CAPACITY,
             max_response_bytes: HyperTransport::DEFAULT_MAX_BODY_BYTES,
             seed: None,
+            stream_timeout: Self::DEFAULT_STREAM_TIMEOUT,
+            stream_idle_timeout: Self::DEFAULT_STREAM_IDLE_TIMEOUT,
         }
     }
 }
@@ -125,6 +130,8 @@ impl fmt::Debug for GroqClientBuilder {
             .field("lane_capacity", &self.lane_capacity)
             .field("when_full", &self.when_full)
             .field("event_capacity", &self.event_capacity)
+            .field("stream_timeout", &self.stream_timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +142,10 @@ impl GroqClientBuilder {
     pub const DEFAULT_MAX_RATE_LIMIT_RETRIES: u32 = 8;
     /// The default capacity of the event channel.
     pub const DEFAULT_EVENT_CAPACITY: usize = 4_096;
+    /// The default longest run of a streamed reply: 10 minutes.
+    pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The default longest wait for the next data event of a stream: 60 s.
+    pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
     /// The configuration: models and their limits, base URL, API key, defaults.
     pub fn config(mut self, config: Config) -> Self {
@@ -217,6 +228,24 @@ impl GroqClientBuilder {
     /// model pauses for the wait the server named.
     pub fn max_rate_limit_retries(mut self, retries: u32) -> Self {
         self.max_rate_limit_retries = retries;
+        self
+    }
+
+    /// The longest a streamed reply may run, from the moment its head arrives to its last
+    /// chunk (default [`DEFAULT_STREAM_TIMEOUT`](Self::DEFAULT_STREAM_TIMEOUT); at least 1 ms).
+    /// A stream still running then ends with [`Error::Stream`], so a server that never stops
+    /// sending cannot hold a request forever.
+    pub fn stream_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The longest a streamed reply may go without a data event (default
+    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT); at least 1 ms).
+    /// Only chunks reset it: SSE comments and keep-alives do not, so a server trickling
+    /// comments cannot keep a stream alive.
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_idle_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -357,6 +386,8 @@ impl GroqClientBuilder {
                 max_rate_limit_retries: self.max_rate_limit_retries,
                 events,
                 max_response_bytes: self.max_response_bytes,
+                stream_timeout: self.stream_timeout,
+                stream_idle_timeout: self.stream_idle_timeout,
                 in_flight: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 rng: Mutex::new(rng),

@@ -73,6 +73,10 @@ pub(crate) struct Inner {
     pub(crate) max_rate_limit_retries: u32,
     pub(crate) events: Arc<Events>,
     pub(crate) max_response_bytes: u64,
+    /// The longest a stream may run after its head arrived.
+    pub(crate) stream_timeout: Duration,
+    /// The longest a stream may go without a data event.
+    pub(crate) stream_idle_timeout: Duration,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) closed: AtomicBool,
     pub(crate) rng: Mutex<groq_transport::fastrand::Rng>,

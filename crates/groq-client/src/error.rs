@@ -514,12 +514,26 @@ mod tests {
 
     #[test]
     fn display_does_not_repeat_the_source() {
+        let error = Error::Config {
+            message: "bad config".to_owned(),
+            source: Some("inner detail".into()),
+        };
+        assert_eq!(error.to_string(), "bad config");
+        assert!(error.source().is_some());
+    }
+
+    #[test]
+    fn a_transport_error_names_its_root_cause() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let error = Error::Transport {
             attempts: 3,
-            source: TransportError::connection("secret detail"),
+            source: TransportError::connect(refused).with_target("127.0.0.1:8089"),
         };
         let text = error.to_string();
-        assert!(text.contains("3 attempts") && !text.contains("secret detail"));
+        assert!(
+            text.contains("after 3 attempts: connect to 127.0.0.1:8089: connection refused;"),
+            "{text}"
+        );
         assert!(error.source().is_some());
         assert!(error.is_retryable());
     }

@@ -12,6 +12,7 @@ use groq_transport::SseStream;
 use groq_types::{
     ChatCompletion, ChatCompletionAccumulator, ChatCompletionChunk, StreamPayload, Usage,
 };
+use tokio::time::Sleep;
 
 use crate::Error;
 use crate::call::Report;
@@ -56,7 +57,18 @@ pub struct ChatStream {
     id: RequestId,
     model: Arc<str>,
     done: bool,
+    /// Ends the stream when it runs past the stream timeout.
+    deadline: Pin<Box<Sleep>>,
+    /// Ends the stream when no data event arrives in time; reset by chunks only.
+    idle: Pin<Box<Sleep>>,
+    /// Chunks received so far, and how many the completion budget allows at most.
+    chunks: u64,
+    max_chunks: u64,
 }
+
+/// Chunks a reply may send beyond one per token of its completion budget (role, usage and
+/// empty chunks) before it counts as running past its budget.
+const SPARE_CHUNKS: u64 = 64;
 
 impl fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,7 +92,20 @@ impl ChatStream {
             Some(call) => Box::pin(Arc::clone(&call.cancelled).raised()),
             None => Box::pin(std::future::pending()),
         };
+        let now = tokio::time::Instant::now();
+        let deadline = Box::pin(tokio::time::sleep_until(now + inner.stream_timeout));
+        let idle = Box::pin(tokio::time::sleep_until(now + inner.stream_idle_timeout));
+        // A server sends at least one token per content chunk: twice the budget is far past it.
+        let max_chunks = report.estimate().map_or(u64::MAX, |e| {
+            e.completion_allowance
+                .saturating_mul(2)
+                .saturating_add(SPARE_CHUNKS)
+        });
         Self {
+            deadline,
+            idle,
+            chunks: 0,
+            max_chunks,
             inner,
             events: SseStream::new(body),
             accumulator: ChatCompletionAccumulator::new(),
@@ -185,6 +210,28 @@ impl Stream for ChatStream {
         if this.cancel.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Some(Err(this.finish_err(Error::Cancelled))));
         }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            let error = Error::Stream {
+                message: format!(
+                    "the reply was still streaming after the stream timeout of {:?}",
+                    this.inner.stream_timeout
+                ),
+                code: None,
+                source: None,
+            };
+            return Poll::Ready(Some(Err(this.finish_err(error))));
+        }
+        if this.idle.as_mut().poll(cx).is_ready() {
+            let error = Error::Stream {
+                message: format!(
+                    "no data arrived for {:?} (comments and keep-alives do not count)",
+                    this.inner.stream_idle_timeout
+                ),
+                code: None,
+                source: None,
+            };
+            return Poll::Ready(Some(Err(this.finish_err(error))));
+        }
         loop {
             match Pin::new(&mut this.events).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -206,6 +253,21 @@ impl Stream for ChatStream {
                     }
                     match StreamPayload::parse(&event.data) {
                         Ok(StreamPayload::Chunk(chunk)) => {
+                            this.chunks += 1;
+                            if this.chunks > this.max_chunks {
+                                let error = Error::Stream {
+                                    message: format!(
+                                        "the reply ran far past its completion budget ({} \
+                                         chunks); the server did not stop",
+                                        this.chunks
+                                    ),
+                                    code: None,
+                                    source: None,
+                                };
+                                return Poll::Ready(Some(Err(this.finish_err(error))));
+                            }
+                            let next = tokio::time::Instant::now() + this.inner.stream_idle_timeout;
+                            this.idle.as_mut().reset(next);
                             this.accumulator.push(&chunk);
                             return Poll::Ready(Some(Ok(*chunk)));
                         }

@@ -18,6 +18,31 @@ const KEY: &str = "gsk_hostile_test_key_0123456789";
 async fn serve(
     reply: impl Fn(usize) -> (u16, Vec<(String, String)>, String) + Send + Sync + 'static,
 ) -> (String, Arc<AtomicUsize>) {
+    serve_raw(move |n| {
+        let (status, headers, body) = reply(n);
+        let mut out = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            out += &format!("{name}: {value}\r\n");
+        }
+        out += "\r\n";
+        out += &body;
+        let writes: Writes = Box::new(std::iter::once((out.into_bytes(), Duration::ZERO)));
+        writes
+    })
+    .await
+}
+
+/// Writes of a raw reply: bytes, each after a pause.
+type Writes = Box<dyn Iterator<Item = (Vec<u8>, Duration)> + Send>;
+
+/// A raw HTTP/1.1 server writing `reply(n)` to the `n`th request, piece by piece, until the
+/// pieces run out or the client goes away.
+async fn serve_raw(
+    reply: impl Fn(usize) -> Writes + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
@@ -62,17 +87,12 @@ async fn serve(
                     seen.extend_from_slice(&buf[..n]);
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                let (status, headers, body) = reply(n);
-                let mut out = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    body.len()
-                );
-                for (name, value) in headers {
-                    out += &format!("{name}: {value}\r\n");
+                for (bytes, pause) in reply(n) {
+                    tokio::time::sleep(pause).await;
+                    if socket.write_all(&bytes).await.is_err() {
+                        return;
+                    }
                 }
-                out += "\r\n";
-                out += &body;
-                let _ = socket.write_all(out.as_bytes()).await;
                 let _ = socket.shutdown().await;
             });
         }
@@ -262,4 +282,106 @@ async fn a_transport_failure_names_its_cause() {
         "{text}"
     );
     assert!(!text.contains(KEY));
+}
+
+const STREAM_HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n";
+
+fn chunk_event() -> Vec<u8> {
+    let chunk = serde_json::json!({
+        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        "choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": null}]
+    });
+    format!("data: {chunk}\n\n").into_bytes()
+}
+
+fn stream_client(url: &str, timeout: Duration, idle: Duration) -> GroqClient {
+    let config = Config::builder()
+        .clear_models()
+        .base_url(url)
+        .api_key(KEY)
+        .model(ModelConfig::new("m").with_context_window(4_096u32))
+        .unknown_models(UnknownModelPolicy::Reject)
+        .build()
+        .unwrap();
+    GroqClient::builder()
+        .config(config)
+        .retry_policy(RetryPolicy::never())
+        .stream_timeout(timeout)
+        .stream_idle_timeout(idle)
+        .build()
+        .unwrap()
+}
+
+async fn stream_error(client: &GroqClient, budget: u32) -> String {
+    let request = ChatRequest::new("m")
+        .user("Say hi.")
+        .max_completion_tokens(budget);
+    let mut stream = client.chat_stream(request).await.unwrap();
+    let mut chunks = 0;
+    let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(_) => chunks += 1,
+                Err(error) => return error.to_string(),
+            }
+        }
+        panic!("the stream ended without an error after {chunks} chunks");
+    })
+    .await;
+    outcome.expect("the client ends a hostile stream by itself")
+}
+
+#[tokio::test]
+async fn comments_do_not_keep_a_stream_alive() {
+    let (url, _) = serve_raw(|_| {
+        let comments =
+            std::iter::repeat_with(|| (b": keep-alive\n\n".to_vec(), Duration::from_millis(20)));
+        Box::new(std::iter::once((STREAM_HEAD.to_vec(), Duration::ZERO)).chain(comments))
+    })
+    .await;
+    let client = stream_client(&url, Duration::from_secs(60), Duration::from_millis(300));
+    let start = tokio::time::Instant::now();
+    let error = stream_error(&client, 50).await;
+    assert!(error.contains("no data arrived for 300ms"), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_stream_that_never_stops_is_cut_past_its_budget() {
+    let (url, _) = serve_raw(|_| {
+        let chunks = std::iter::repeat_with(|| (chunk_event(), Duration::ZERO));
+        Box::new(std::iter::once((STREAM_HEAD.to_vec(), Duration::ZERO)).chain(chunks))
+    })
+    .await;
+    let client = stream_client(&url, Duration::from_secs(60), Duration::from_secs(60));
+    let error = stream_error(&client, 10).await;
+    assert!(
+        error.contains("ran far past its completion budget"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_endless_stream_meets_the_stream_timeout() {
+    let (url, _) = serve_raw(|_| {
+        let chunks = std::iter::repeat_with(|| (chunk_event(), Duration::from_millis(10)));
+        Box::new(std::iter::once((STREAM_HEAD.to_vec(), Duration::ZERO)).chain(chunks))
+    })
+    .await;
+    let client = stream_client(&url, Duration::from_millis(400), Duration::from_secs(60));
+    let error = stream_error(&client, 4_000).await;
+    assert!(error.contains("stream timeout of 400ms"), "{error}");
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_stream_is_an_error() {
+    let (url, _) = serve_raw(|_| {
+        let bad = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n".to_vec();
+        Box::new([(STREAM_HEAD.to_vec(), Duration::ZERO), (bad, Duration::ZERO)].into_iter())
+    })
+    .await;
+    let client = stream_client(&url, Duration::from_secs(60), Duration::from_secs(60));
+    let error = stream_error(&client, 10).await;
+    assert!(error.contains("the event stream broke off"), "{error}");
 }

@@ -87,6 +87,13 @@ pub enum SseError {
     /// Reading the response body failed.
     #[error("reading the event stream failed")]
     Transport(#[source] TransportError),
+    /// An event's data was not valid UTF-8: the server sent bytes that are not text, and
+    /// replacing them would silently change the reply.
+    #[error(
+        "a server-sent event's data is not valid UTF-8, so the reply cannot be read as sent; \
+         retry the request, or check that the base URL points at a Groq-compatible API"
+    )]
+    InvalidUtf8,
     /// The body ended before the `[DONE]` terminator.
     #[error(
         "the event stream ended before its [DONE] marker, so the response is incomplete; retry \
@@ -102,7 +109,7 @@ impl SseError {
         match self {
             Self::Transport(err) => err.is_retryable(),
             Self::UnexpectedEnd => true,
-            Self::EventTooLarge { .. } => false,
+            Self::EventTooLarge { .. } | Self::InvalidUtf8 => false,
         }
     }
 
@@ -110,7 +117,7 @@ impl SseError {
     pub fn transport_error(&self) -> Option<&TransportError> {
         match self {
             Self::Transport(err) => Some(err),
-            Self::EventTooLarge { .. } | Self::UnexpectedEnd => None,
+            Self::EventTooLarge { .. } | Self::UnexpectedEnd | Self::InvalidUtf8 => None,
         }
     }
 }
@@ -132,6 +139,10 @@ struct EventBuilder {
     retry: Option<Duration>,
     /// Bytes stored for this event so far (data, event and id values).
     bytes: usize,
+    /// A data line of this event was not valid UTF-8.
+    invalid_utf8: bool,
+    /// The last dispatch dropped an event for invalid UTF-8.
+    rejected: bool,
 }
 
 impl EventBuilder {
@@ -140,6 +151,7 @@ impl EventBuilder {
         self.event = None;
         self.retry = None;
         self.bytes = 0;
+        self.invalid_utf8 = false;
     }
 
     /// Handles one complete line; returns an event when the line dispatches one.
@@ -159,7 +171,10 @@ impl EventBuilder {
         };
         match field {
             b"data" => {
-                self.data.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(text) => self.data.push_str(text),
+                    Err(_) => self.invalid_utf8 = true,
+                }
                 self.data.push('\n');
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
@@ -185,6 +200,11 @@ impl EventBuilder {
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {
+        if self.invalid_utf8 {
+            self.reset_event();
+            self.rejected = true;
+            return None;
+        }
         if self.data.is_empty() {
             self.reset_event();
             return None;
@@ -371,7 +391,11 @@ impl SseDecoder {
             }
             self.line_dropped = false;
             self.discarding = false;
-            return Ok(self.state.dispatch());
+            let event = self.state.dispatch();
+            if std::mem::take(&mut self.state.rejected) {
+                return Err(SseError::InvalidUtf8);
+            }
+            return Ok(event);
         }
         if self.discarding {
             if pending > 0 {
@@ -404,7 +428,11 @@ impl SseDecoder {
                 return Err(self.start_discarding());
             }
         }
-        Ok(self.state.line(line))
+        let event = self.state.line(line);
+        if std::mem::take(&mut self.state.rejected) {
+            return Err(SseError::InvalidUtf8);
+        }
+        Ok(event)
     }
 
     fn start_discarding(&mut self) -> SseError {
@@ -594,6 +622,21 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_in_data_is_an_error_not_a_replacement() {
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"data: {\"a\":\"\xff\xfe\"}\n\ndata: ok \xc3\xa9\n\n");
+        assert!(matches!(decoder.next_event(), Err(SseError::InvalidUtf8)));
+        // The decoder goes on with the next event; valid multi-byte text is kept as sent.
+        assert_eq!(decoder.next_event().unwrap().unwrap().data, "ok \u{e9}");
+        // Also when the stream ends without a blank line.
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"data: \xc3");
+        decoder.end();
+        assert!(matches!(decoder.next_event(), Err(SseError::InvalidUtf8)));
+        assert!(!SseError::InvalidUtf8.is_retryable());
+    }
+
+    #[test]
     fn data_only_events_with_every_line_ending() {
         for input in [
             &b"data: a\n\ndata: b\n\n"[..],
@@ -659,12 +702,6 @@ mod tests {
             }
         }
         assert_eq!(events, vec![SseEvent::new("héllo €")]);
-    }
-
-    #[test]
-    fn invalid_utf8_is_replaced_not_fatal() {
-        let events = decode(b"data: \xFF\xFEok\n\n");
-        assert_eq!(events[0].data, "\u{FFFD}\u{FFFD}ok");
     }
 
     #[test]
@@ -786,7 +823,7 @@ mod tests {
                     match decoder.next_event() {
                         Ok(None) => break,
                         Ok(Some(event)) => prop_assert!(event.data.len() <= 4 * limit),
-                        Err(SseError::EventTooLarge { .. }) => {}
+                        Err(SseError::EventTooLarge { .. } | SseError::InvalidUtf8) => {}
                         Err(other) => prop_assert!(false, "unexpected error {other}"),
                     }
                     guard += 1;
