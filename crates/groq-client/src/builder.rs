@@ -303,13 +303,27 @@ impl GroqClientBuilder {
 
         let transport: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
-            None => Arc::new(
-                HyperTransport::builder()
+            None => {
+                let hyper = HyperTransport::builder()
                     .request_timeout(config.request_timeout)
                     .max_body_bytes(self.max_response_bytes)
                     .build()
-                    .map_err(|e| Error::config_from("the HTTP transport could not be built", e))?,
-            ),
+                    .map_err(|e| Error::config_from("the HTTP transport could not be built", e))?;
+                // A URL the transport would refuse is a configuration error, found before
+                // anything is sent rather than once per request.
+                let urls = std::iter::once(config.base_url.as_str())
+                    .chain(config.models.values().filter_map(|m| m.base_url.as_deref()));
+                for url in urls {
+                    let uri = crate::pipeline::endpoint(url, "/chat/completions")?;
+                    if let Err(e) = hyper.check_url(&uri) {
+                        return Err(Error::config_from(
+                            format!("the base URL {} cannot be used", redact_url(url)),
+                            e,
+                        ));
+                    }
+                }
+                Arc::new(hyper)
+            }
         };
         let limiter: Arc<dyn RateLimiter> = match self.limiter {
             Some(limiter) => limiter,
@@ -396,6 +410,18 @@ impl GroqClientBuilder {
                 serial: AtomicU64::new(0),
             }),
         })
+    }
+}
+
+/// `url` without userinfo (`https://user:key@host/…` → `https://***@host/…`).
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        None => url.to_owned(),
     }
 }
 

@@ -732,7 +732,66 @@ async fn attempt(
                 job,
             }
         }
-        _ => Next::Fail(api_error(status, envelope, &body, model)),
+        _ => Next::Fail(unknown_url_hint(
+            api_error(status, envelope, &body, model),
+            &prepared.uri,
+        )),
+    }
+}
+
+/// A 404 that says the URL is unknown names the URL that was called and, when it lacks
+/// `/openai/v1`, suggests it: the usual cause is a base URL written without it.
+pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
+    let Error::Api {
+        status: 404,
+        code,
+        kind,
+        message,
+        failed_generation,
+        body,
+    } = error
+    else {
+        return error;
+    };
+    let unknown_url = code.as_deref() == Some("unknown_url")
+        || message.to_ascii_lowercase().contains("unknown request url");
+    if !unknown_url {
+        return Error::Api {
+            status: 404,
+            code,
+            kind,
+            message,
+            failed_generation,
+            body,
+        };
+    }
+    // Scheme, host, port and path only: never userinfo or a query.
+    let origin = format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("https"),
+        uri.host().unwrap_or_default(),
+        uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default()
+    );
+    let called = format!("{origin}{}", uri.path());
+    let hint = if uri.path().contains(Config::API_PATH) {
+        String::new()
+    } else {
+        let base = uri
+            .path()
+            .strip_suffix("/chat/completions")
+            .unwrap_or_default();
+        format!(
+            "; the base URL {origin}{base} may lack {path}: try {origin}{base}{path}",
+            path = Config::API_PATH
+        )
+    };
+    Error::Api {
+        status: 404,
+        code,
+        kind,
+        message: format!("{message} (the URL called was {called}{hint})"),
+        failed_generation,
+        body,
     }
 }
 

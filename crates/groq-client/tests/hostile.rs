@@ -385,3 +385,50 @@ async fn invalid_utf8_in_a_stream_is_an_error() {
     let error = stream_error(&client, 10).await;
     assert!(error.contains("the event stream broke off"), "{error}");
 }
+
+#[tokio::test]
+async fn an_unknown_url_names_the_url_and_the_missing_api_path() {
+    let (url, _) = serve(|_| {
+        (
+            404,
+            vec![],
+            serde_json::json!({"error": {
+                "message": "Unknown request URL: POST /v1/chat/completions. Please check the URL for typos.",
+                "type": "invalid_request_error", "code": "unknown_url"}})
+            .to_string(),
+        )
+    })
+    .await;
+    // A base URL with a path is used as given, so this one misses /openai.
+    let base = url.replace("/openai/v1", "/v1");
+    let client = client(&base, RetryPolicy::never(), 0);
+    let text = client.chat(request()).await.unwrap_err().to_string();
+    let origin = base.trim_end_matches("/v1");
+    assert!(
+        text.contains(&format!("the URL called was {base}/chat/completions")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("try {origin}/v1/openai/v1")),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_insecure_base_url_is_a_configuration_error_before_anything_is_sent() {
+    for url in [
+        "http://10.255.255.1/openai/v1",
+        "http://user:gsk_userinfo_secret_0123@10.255.255.1/openai/v1",
+    ] {
+        let config = Config::builder()
+            .base_url(url)
+            .api_key(KEY)
+            .build()
+            .unwrap();
+        let error = GroqClient::builder().config(config).build().unwrap_err();
+        assert_eq!(error.kind(), groq_client::ErrorKind::Config, "{error}");
+        let text = error.to_string();
+        assert!(text.contains("10.255.255.1"), "{text}");
+        assert!(!text.contains("gsk_userinfo_secret_0123"), "{text}");
+    }
+}

@@ -71,7 +71,8 @@ impl Default for UnknownModelPolicy {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// The API base URL (default `https://api.groq.com/openai/v1`; trailing `/` removed).
+    /// The API base URL (default `https://api.groq.com/openai/v1`; trailing `/` removed; a
+    /// URL given without a path gets [`API_PATH`](Self::API_PATH) appended).
     pub base_url: String,
     /// The API key, if any. A model may override it.
     pub api_key: Option<ApiKey>,
@@ -117,6 +118,9 @@ const BUILDER_ORIGIN: &str = "Config::builder()";
 impl Config {
     /// Groq's OpenAI-compatible API.
     pub const DEFAULT_BASE_URL: &'static str = "https://api.groq.com/openai/v1";
+    /// The path of Groq's OpenAI-compatible API, appended to a base URL given without a path
+    /// (`https://api.groq.com` → `https://api.groq.com/openai/v1`), as the official SDKs do.
+    pub const API_PATH: &'static str = "/openai/v1";
     /// The default completion allowance: 1,024 tokens, a typical reply. Large enough that most
     /// replies fit the reservation (the excess is refunded once `usage` arrives), small enough
     /// that a 6,000 TPM free-plan model still admits several requests at once.
@@ -351,7 +355,8 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// Sets the base URL (a trailing `/` is removed).
+    /// Sets the base URL (a trailing `/` is removed; without a path, `/openai/v1` is
+    /// appended).
     #[must_use]
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.config.base_url = normalize_url(&base_url.into());
@@ -483,9 +488,20 @@ fn read_file(path: &Path) -> Result<FileLayer, ConfigError> {
     format::parse(&text, &path.display().to_string())
 }
 
-/// Removes trailing slashes and surrounding whitespace.
+/// Removes trailing slashes and surrounding whitespace, and reads a URL without a path as the
+/// official SDKs do: `https://api.groq.com` means `https://api.groq.com/openai/v1`. A URL with
+/// a path is kept as given.
 pub(crate) fn normalize_url(url: &str) -> String {
-    url.trim().trim_end_matches('/').to_owned()
+    let url = url.trim().trim_end_matches('/');
+    let after_scheme = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match after_scheme {
+        Some(rest) if !rest.is_empty() && !rest.contains(['/', '?', '#']) => {
+            format!("{url}{}", Config::API_PATH)
+        }
+        _ => url.to_owned(),
+    }
 }
 
 pub(crate) fn check_base_url(at: At<'_>, key: &str, url: &str) -> Result<(), ConfigError> {

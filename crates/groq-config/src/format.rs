@@ -73,7 +73,8 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<FileLayer, ConfigError> 
             &value,
         ));
     };
-    if map.keys().any(|k| NATIVE_KEYS.contains(&k.as_str())) {
+    // An empty object sets nothing: the defaults, catalog included.
+    if map.is_empty() || map.keys().any(|k| NATIVE_KEYS.contains(&k.as_str())) {
         parse_native(top, &map)
     } else {
         parse_seed(top, &map)
@@ -95,10 +96,13 @@ fn syntax_error(error: &serde_json::Error, origin: &str) -> ConfigError {
     }
 }
 
-/// The seed's format: every top-level key is a model.
+/// The seed's format: every top-level key is a model, and, as in the seed, only those models
+/// are served: the catalog is dropped and unknown models are refused. So a seed file with an
+/// `api_key` on every model gives every request a key without `GROQ_API_KEY`.
 fn parse_seed(top: At<'_>, map: &Map<String, Value>) -> Result<FileLayer, ConfigError> {
     let mut layer = FileLayer {
-        builtin_catalog: true,
+        builtin_catalog: false,
+        unknown_models: Some(UnknownModelPolicy::Reject),
         ..FileLayer::default()
     };
     for (id, entry) in map {

@@ -56,20 +56,22 @@ fn the_seed_example_config_loads() {
     );
     assert_eq!(large.limits.tokens_per_day, Some(Rate::per_day(100_000)));
 
-    // The seed's values are per model; nothing global is invented, the catalog stays.
+    // The seed's values are per model; nothing global is invented. As in the seed, only the
+    // listed models are served: the catalog is dropped and unknown models are refused.
     assert_eq!(config.api_key, None);
     assert_eq!(config.base_url, Config::DEFAULT_BASE_URL);
     assert_eq!(
         config.api_key_for(small).map(|k| k.expose_secret()),
         Some("gsk_...")
     );
+    assert_eq!(config.models.len(), 2);
+    assert_eq!(config.unknown_models, UnknownModelPolicy::Reject);
     for id in BUILTIN_MODEL_IDS {
-        assert!(config.model(id).is_some(), "{id}");
+        let listed = id == "llama-3.1-8b-instant" || id == "llama-3.3-70b-versatile";
+        assert_eq!(config.model(id).is_some(), listed, "{id}");
     }
-    assert_eq!(
-        config.model("qwen/qwen3-32b"),
-        builtin_model("qwen/qwen3-32b").as_ref()
-    );
+    assert!(builtin_model("qwen/qwen3-32b").is_some());
+    assert!(config.model("qwen/qwen3-32b").is_none());
 }
 
 #[test]
@@ -235,11 +237,9 @@ fn the_environment_fills_what_the_file_leaves_out() {
         Some(ENV_KEY)
     );
     assert_eq!(config.base_url, "http://127.0.0.1:9/v1");
-    let catalog_model = config.model("openai/gpt-oss-20b").unwrap();
-    assert_eq!(
-        config.api_key_for(catalog_model).map(|k| k.expose_secret()),
-        Some(ENV_KEY)
-    );
+    // The seed format serves only the models it lists, as the seed did.
+    assert!(config.model("openai/gpt-oss-20b").is_none());
+    assert!(config.resolve_model("openai/gpt-oss-20b").is_err());
     // ... while the file's per-model values win for its models.
     let seed_model = config.model("llama-3.1-8b-instant").unwrap();
     assert_eq!(
@@ -485,4 +485,44 @@ fn written_limits_use_integers_for_natural_periods() {
     assert_eq!(value["request_timeout"], "1m30s");
     // The written file carries the key in full, as documented.
     assert_eq!(value["api_key"], "gsk_native_file_key_0000ABCD");
+}
+
+#[test]
+fn a_base_url_without_a_path_gets_the_api_path_as_in_the_sdks() {
+    for (given, used) in [
+        ("https://api.groq.com", "https://api.groq.com/openai/v1"),
+        ("https://api.groq.com/", "https://api.groq.com/openai/v1"),
+        ("http://127.0.0.1:8089", "http://127.0.0.1:8089/openai/v1"),
+        ("http://127.0.0.1:8089/v1", "http://127.0.0.1:8089/v1"),
+        (
+            "https://proxy.example/openai/v1/",
+            "https://proxy.example/openai/v1",
+        ),
+    ] {
+        let config = Config::from_env_with(env(&[("GROQ_BASE_URL", given)])).unwrap();
+        assert_eq!(config.base_url, used, "{given}");
+        let file = format!(r#"{{ "base_url": "{given}" }}"#);
+        assert_eq!(Config::from_json_str(&file, "t").unwrap().base_url, used);
+    }
+}
+
+#[test]
+fn a_seed_file_serves_only_its_models_with_their_own_keys() {
+    let config = Config::from_json_str(
+        r#"{ "llama-3.1-8b-instant": { "api_key": "gsk_seed_model_key_0123", "req_per_minute": 30 } }"#,
+        "seed.json",
+    )
+    .unwrap();
+    assert_eq!(config.api_key, None);
+    assert_eq!(
+        config.models.keys().collect::<Vec<_>>(),
+        ["llama-3.1-8b-instant"]
+    );
+    assert_eq!(config.unknown_models, UnknownModelPolicy::Reject);
+    assert!(config.resolve_model("openai/gpt-oss-20b").is_err());
+    let model = config.model("llama-3.1-8b-instant").unwrap();
+    assert_eq!(
+        config.api_key_for(model).map(|k| k.expose_secret()),
+        Some("gsk_seed_model_key_0123")
+    );
 }

@@ -51,7 +51,7 @@ fn base_url() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(Config::DEFAULT_BASE_URL.to_owned()),
         (1u16..=u16::MAX).prop_map(|port| format!("http://127.0.0.1:{port}/openai/v1")),
-        "[a-z]{1,12}\\.[a-z]{2,5}(/[a-z0-9]{1,8}){0,3}".prop_map(|rest| format!("https://{rest}")),
+        "[a-z]{1,12}\\.[a-z]{2,5}(/[a-z0-9]{1,8}){1,3}".prop_map(|rest| format!("https://{rest}")),
     ]
 }
 

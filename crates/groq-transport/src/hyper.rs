@@ -382,6 +382,23 @@ impl HyperTransport {
     pub fn max_body_bytes(&self) -> u64 {
         self.limits.max_body_bytes
     }
+
+    /// Whether this transport would send a request to `uri`, checked before anything is sent:
+    /// the same error [`send`](Transport::send) would return for a plain-text `http://` URL to
+    /// a host that is not loopback, or a URL without a usable scheme and host.
+    ///
+    /// ```
+    /// use groq_transport::HyperTransport;
+    ///
+    /// let transport = HyperTransport::builder().build().unwrap();
+    /// assert!(transport.check_url(&"https://api.groq.com/openai/v1".parse().unwrap()).is_ok());
+    /// assert!(transport.check_url(&"http://127.0.0.1:8089/openai/v1".parse().unwrap()).is_ok());
+    /// let refused = transport.check_url(&"http://10.255.255.1/openai/v1".parse().unwrap());
+    /// assert!(refused.unwrap_err().is_insecure());
+    /// ```
+    pub fn check_url(&self, uri: &Uri) -> Result<(), TransportError> {
+        check_destination(uri, self.limits.allow_insecure_http)
+    }
 }
 
 impl fmt::Debug for HyperTransport {
