@@ -378,7 +378,8 @@ async fn drive(
         } => outcome,
     };
     report.prepared = Some(prepared);
-    outcome
+    // Server text in the error is scrubbed of the client's secrets before anyone sees it.
+    outcome.map_err(|e| e.scrubbed(&inner.secrets()))
 }
 
 #[cfg(test)]

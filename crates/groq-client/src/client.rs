@@ -173,8 +173,24 @@ impl Inner {
         }
     }
 
-    /// A GET to the API outside the rate-limit queue (model listing), with retries.
+    /// The secrets to scrub from server text, from the current configuration.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        crate::redact::secrets(&self.config())
+    }
+
+    /// A GET to the API outside the rate-limit queue (model listing), with retries; server
+    /// text in its error is scrubbed of secrets.
     async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        expected: &'static str,
+    ) -> Result<T, Error> {
+        self.get_unscrubbed(path, expected)
+            .await
+            .map_err(|e| e.scrubbed(&self.secrets()))
+    }
+
+    async fn get_unscrubbed<T: DeserializeOwned>(
         &self,
         path: &str,
         expected: &'static str,
@@ -521,6 +537,29 @@ impl GroqClient {
     /// The current configuration.
     pub fn config(&self) -> Arc<Config> {
         self.inner.config()
+    }
+
+    /// `text` with this client's secrets (every configured API key, and the userinfo of every
+    /// configured URL) replaced by [`REDACTED`](crate::REDACTED). Errors from the client are
+    /// scrubbed already; use this for server text stored elsewhere (logs, files).
+    ///
+    /// ```
+    /// use groq_client::GroqClient;
+    ///
+    /// let client = GroqClient::builder().api_key("gsk_scrub_me_0123456789").build()?;
+    /// let echoed = "invalid header: Bearer gsk_scrub_me_0123456789";
+    /// assert_eq!(client.redact(echoed), "invalid header: Bearer [REDACTED]");
+    /// # Ok::<(), groq_client::Error>(())
+    /// ```
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        crate::redact::scrub(text, &self.inner.secrets())
+    }
+
+    /// [`redact`](Self::redact) for raw bytes, such as a response body about to be written to
+    /// a file: the one permitted change to bytes the server sent. Borrowed when nothing
+    /// matched.
+    pub fn redact_bytes<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        crate::redact::scrub_bytes(bytes, &self.inner.secrets())
     }
 
     /// The rate limiter the client reserves through.

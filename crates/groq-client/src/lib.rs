@@ -95,6 +95,7 @@ mod client;
 mod error;
 mod event;
 mod pipeline;
+mod redact;
 mod stream;
 mod warmup;
 
@@ -103,6 +104,7 @@ pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFutur
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{Event, RequestId, RetryReason};
+pub use redact::REDACTED;
 pub use stream::ChatStream;
 
 pub use groq_config::{ApiKey, Config, ModelConfig};

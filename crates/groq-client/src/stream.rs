@@ -178,6 +178,7 @@ impl ChatStream {
 
     /// The stream failed: keep the estimate charged (or commit the usage, if it came).
     fn finish_err(&mut self, error: Error) -> Error {
+        let error = error.scrubbed(&self.inner.secrets());
         self.done = true;
         if let Some(sent) = self.sent.take() {
             match self.accumulator.usage() {

@@ -432,3 +432,38 @@ fn an_insecure_base_url_is_a_configuration_error_before_anything_is_sent() {
         assert!(!text.contains("gsk_userinfo_secret_0123"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_server_echoing_the_key_never_shows_it() {
+    let echo = format!("Invalid header value: Bearer {KEY}");
+    let (url, _) = serve(move |_| {
+        (
+            401,
+            vec![],
+            serde_json::json!({"error": {"message": echo, "type": "invalid_request_error",
+                "code": "invalid_api_key", "echo": KEY}})
+            .to_string(),
+        )
+    })
+    .await;
+    let client = client(&url, RetryPolicy::never(), 0);
+    let error = client.chat(request()).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(KEY), "{shown}");
+    assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
+    match &error {
+        groq_client::Error::Api { body, .. } => {
+            assert!(!body.contains(KEY));
+            assert!(
+                serde_json::from_str::<serde_json::Value>(body).is_ok(),
+                "still JSON"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let raw = format!("{{\"echo\":\"{KEY}\"}}");
+    assert_eq!(
+        &*client.redact_bytes(raw.as_bytes()),
+        b"{\"echo\":\"[REDACTED]\"}"
+    );
+}
