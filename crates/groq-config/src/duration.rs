@@ -10,10 +10,11 @@ use std::time::Duration;
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// The units, longest spelling first within each prefix, with their length in nanoseconds.
-const UNITS: [(&str, u128); 8] = [
+const UNITS: [(&str, u128); 9] = [
     ("ns", 1),
     ("us", 1_000),
     ("µs", 1_000),
+    ("\u{3bc}s", 1_000),
     ("ms", 1_000_000),
     ("s", NANOS_PER_SEC),
     ("m", 60 * NANOS_PER_SEC),
@@ -22,9 +23,49 @@ const UNITS: [(&str, u128); 8] = [
 ];
 
 /// Parses a duration string. The error says what is wrong with it, for the caller to wrap
-/// with the place it was found.
+/// with the place it was found. Fractions below one nanosecond are dropped.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+    let total = parse_nanos(text.trim(), false)?;
+    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
+    let nanos = u32::try_from(total % NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
+    Ok(Duration::new(secs, nanos))
+}
+
+/// Parses a Go duration as servers write them (Groq's rate-limit headers and 429 texts):
+/// `2m59.56s`, `7.66s`, `320ms`, `1h2m3s`, `1.5µs` (also `us` and `μs`), `0`, an optional
+/// leading `+`, or a bare number, which means seconds. The same grammar as configuration
+/// durations (`d` is accepted too), with fractions rounded **up** to the nanosecond, so a
+/// wait is never shortened.
+///
+/// Negative, empty, malformed values and values beyond `u64::MAX` nanoseconds (584 years)
+/// give `None`; it never panics and allocates nothing.
+///
+/// ```
+/// use groq_config::parse_go_duration;
+/// use std::time::Duration;
+///
+/// assert_eq!(parse_go_duration("2m59.56s"), Some(Duration::from_millis(179_560)));
+/// assert_eq!(parse_go_duration("1h2m3s"), Some(Duration::from_secs(3_723)));
+/// assert_eq!(parse_go_duration("0.5ns"), Some(Duration::from_nanos(1)));
+/// assert_eq!(parse_go_duration("12"), Some(Duration::from_secs(12)));
+/// assert_eq!(parse_go_duration("soon"), None);
+/// ```
+pub fn parse_go_duration(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let value = value.strip_prefix('+').unwrap_or(value);
+    if value.is_empty() {
+        return None;
+    }
+    let nanos = if value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        term_nanos(value, NANOS_PER_SEC, true).ok()?
+    } else {
+        parse_nanos(value, true).ok()?
+    };
+    u64::try_from(nanos).ok().map(Duration::from_nanos)
+}
+
+/// The nanoseconds of a non-empty sequence of `<number><unit>` terms.
+fn parse_nanos(text: &str, round_up: bool) -> Result<u128, String> {
     if text.is_empty() {
         return Err("it is empty".to_owned());
     }
@@ -50,19 +91,19 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             .find(|(name, _)| *name == unit)
             .map(|(_, nanos)| *nanos)
             .ok_or_else(|| format!("unknown unit {unit:?}"))?;
-        let term = term_nanos(number, unit_nanos)?;
+        let term = term_nanos(number, unit_nanos, round_up)?;
         total = total
             .checked_add(term)
             .ok_or_else(|| "it is too long".to_owned())?;
         rest = next;
     }
-    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
-    let nanos = u32::try_from(total % NANOS_PER_SEC).map_err(|_| "it is too long".to_owned())?;
-    Ok(Duration::new(secs, nanos))
+    Ok(total)
 }
 
-/// `number` (digits with an optional fraction) times `unit_nanos`, in whole nanoseconds.
-fn term_nanos(number: &str, unit_nanos: u128) -> Result<u128, String> {
+/// `number` (digits with an optional fraction) times `unit_nanos`, in whole nanoseconds:
+/// exact, with the part below a nanosecond dropped or, with `round_up`, counted as one.
+fn term_nanos(number: &str, unit_nanos: u128, round_up: bool) -> Result<u128, String> {
+    const MAX_SCALE: u128 = 100_000_000_000_000_000_000;
     let (whole, fraction) = match number.split_once('.') {
         Some((whole, fraction)) => (whole, fraction),
         None => (number, ""),
@@ -79,18 +120,24 @@ fn term_nanos(number: &str, unit_nanos: u128) -> Result<u128, String> {
             .ok_or_else(too_long)?;
     }
     nanos = nanos.checked_mul(unit_nanos).ok_or_else(too_long)?;
-    // The fraction contributes at most one unit; digits past nanosecond precision are dropped.
-    let mut scale = unit_nanos;
+    // Twenty digits of fraction are exact for every unit (a day is below 10^14 ns); any
+    // further digit only decides the rounding.
+    let (mut fraction_value, mut scale, mut beyond) = (0_u128, 1_u128, false);
     for digit in fraction.bytes() {
-        scale /= 10;
-        if scale == 0 {
-            break;
+        if scale < MAX_SCALE {
+            fraction_value = fraction_value * 10 + u128::from(digit - b'0');
+            scale *= 10;
+        } else if digit != b'0' {
+            beyond = true;
         }
-        nanos = nanos
-            .checked_add(u128::from(digit - b'0') * scale)
-            .ok_or_else(too_long)?;
     }
-    Ok(nanos)
+    let product = fraction_value * unit_nanos;
+    let part = if round_up {
+        product.div_ceil(scale) + u128::from(beyond && product % scale == 0)
+    } else {
+        product / scale
+    };
+    nanos.checked_add(part).ok_or_else(too_long)
 }
 
 /// Formats a duration in the canonical form that [`parse`] reads back exactly.
@@ -100,7 +147,11 @@ pub(crate) fn format(duration: Duration) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (name, nanos) in UNITS.iter().rev().filter(|(name, _)| *name != "µs") {
+    for (name, nanos) in UNITS
+        .iter()
+        .rev()
+        .filter(|(name, _)| *name != "µs" && *name != "\u{3bc}s")
+    {
         let count = rest / nanos;
         if count > 0 {
             out.push_str(&count.to_string());

@@ -138,6 +138,7 @@ mod rate;
 
 pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
+pub use duration::parse_go_duration;
 pub use error::ConfigError;
 pub use limits::{LimitKind, Limits};
 pub use model::ModelConfig;

@@ -151,7 +151,8 @@ fn parse_number(bytes: &[u8], unit_nanos: u128) -> Option<Parsed> {
 }
 
 /// Parses a Go duration as Groq writes them: `2m59.56s`, `7.66s`, `320ms`, `1h2m3s`, `1.5µs`
-/// (also `us` and `μs`), `0`, or a bare number, which means seconds.
+/// (also `us` and `μs`), `0`, or a bare number, which means seconds. This is
+/// [`groq_config::parse_go_duration`]: one parser for configuration files and server headers.
 ///
 /// Fractions are exact to the nanosecond (rounded up). Negative, empty, malformed or
 /// overflowing values give `None`.
@@ -168,45 +169,7 @@ fn parse_number(bytes: &[u8], unit_nanos: u128) -> Option<Parsed> {
 /// assert_eq!(parse_go_duration("soon"), None);
 /// ```
 pub fn parse_go_duration(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    let value = value.strip_prefix('+').unwrap_or(value);
-    let bytes = value.as_bytes();
-    if bytes.is_empty() {
-        return None;
-    }
-    // A bare number is a count of seconds.
-    if let Some(seconds) = parse_decimal(value, 1_000_000_000) {
-        return Some(seconds);
-    }
-    let mut total: u128 = 0;
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        // Parse the number with a unit of one nanosecond first, to find where the unit starts.
-        let number = parse_number(rest, 1)?;
-        let (unit_nanos, unit_len) = unit(&rest[number.consumed..])?;
-        let scaled = parse_number(rest, unit_nanos)?;
-        total = total.checked_add(scaled.nanos)?;
-        rest = &rest[number.consumed + unit_len..];
-    }
-    u64::try_from(total).ok().map(Duration::from_nanos)
-}
-
-/// The unit at the start of `bytes`: its length in nanoseconds and its length in bytes.
-fn unit(bytes: &[u8]) -> Option<(u128, usize)> {
-    const UNITS: [(&str, u128); 8] = [
-        ("ns", 1),
-        ("us", 1_000),
-        ("\u{b5}s", 1_000),
-        ("\u{3bc}s", 1_000),
-        ("ms", 1_000_000),
-        ("s", 1_000_000_000),
-        ("m", 60_000_000_000),
-        ("h", 3_600_000_000_000),
-    ];
-    UNITS
-        .iter()
-        .find(|(name, _)| bytes.starts_with(name.as_bytes()))
-        .map(|&(name, nanos)| (nanos, name.len()))
+    groq_config::parse_go_duration(value)
 }
 
 #[cfg(test)]
