@@ -133,7 +133,7 @@ fn term_nanos(number: &str, unit_nanos: u128, round_up: bool) -> Result<u128, St
     }
     let product = fraction_value * unit_nanos;
     let part = if round_up {
-        product.div_ceil(scale) + u128::from(beyond && product % scale == 0)
+        product.div_ceil(scale) + u128::from(beyond && product.is_multiple_of(scale))
     } else {
         product / scale
     };
