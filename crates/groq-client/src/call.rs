@@ -76,7 +76,7 @@ pub struct ChatCall {
 impl fmt::Debug for ChatCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatCall")
-            .field("model", &self.request.model)
+            .field("model", &self.request.model())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -170,7 +170,7 @@ pub struct ChatStreamCall {
 impl fmt::Debug for ChatStreamCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatStreamCall")
-            .field("model", &self.request.model)
+            .field("model", &self.request.model())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
@@ -301,7 +301,7 @@ async fn run(
         .request_id
         .clone()
         .unwrap_or_else(|| inner.events.next_id());
-    let model: Arc<str> = Arc::from(request.model.as_str());
+    let model: Arc<str> = Arc::from(request.model());
     let span = tracing::debug_span!(
         "groq_request",
         id = %id,

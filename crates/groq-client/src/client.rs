@@ -17,7 +17,6 @@ use groq_transport::{Attempt, RetryDecision, RetryPolicy, Transport};
 use groq_types::{ChatRequest, ErrorEnvelope, Model, ModelList};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode};
-use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
@@ -25,7 +24,7 @@ use crate::call::{ChatCall, ChatStreamCall};
 use crate::event::{Event, Events, RequestId};
 use crate::pipeline::{self, Payload, Routes};
 use crate::warmup::WarmUp;
-use crate::{Error, GroqClientBuilder};
+use crate::{Error, GroqClientBuilder, HttpResponse};
 
 /// The running calls' cancellation handles by request id: (serial, sender) per call.
 pub(crate) type Registry = HashMap<RequestId, Vec<(u64, Arc<CancelFlag>)>>;
@@ -180,20 +179,22 @@ impl Inner {
 
     /// A GET to the API outside the rate-limit queue (model listing), with retries; server
     /// text in its error is scrubbed of secrets.
-    async fn get<T: DeserializeOwned>(
+    async fn get<T>(
         &self,
         path: &str,
         expected: &'static str,
+        parse: fn(Bytes) -> Result<T, serde_json::Error>,
     ) -> Result<T, Error> {
-        self.get_unscrubbed(path, expected)
+        self.get_unscrubbed(path, expected, parse)
             .await
             .map_err(|e| e.scrubbed(&self.secrets()))
     }
 
-    async fn get_unscrubbed<T: DeserializeOwned>(
+    async fn get_unscrubbed<T>(
         &self,
         path: &str,
         expected: &'static str,
+        parse: fn(Bytes) -> Result<T, serde_json::Error>,
     ) -> Result<T, Error> {
         let config = self.config();
         let key = config.api_key.as_ref().ok_or_else(|| {
@@ -272,7 +273,7 @@ impl Inner {
                 }
             };
             if status.is_success() {
-                return serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
+                return parse(body).map_err(|source| Error::InvalidResponse {
                     status: status.as_u16(),
                     expected,
                     source,
@@ -293,7 +294,9 @@ impl Inner {
                 }
                 _ => {
                     let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
-                    return Err(get_error(status, envelope, &body, path));
+                    let answer =
+                        HttpResponse::new(status.as_u16(), pipeline::request_id(&headers), body);
+                    return Err(get_error(status, envelope, answer, path));
                 }
             }
         }
@@ -304,7 +307,7 @@ impl Inner {
 fn get_error(
     status: StatusCode,
     envelope: Option<ErrorEnvelope>,
-    body: &[u8],
+    answer: HttpResponse,
     path: &str,
 ) -> Error {
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -313,6 +316,7 @@ fn get_error(
             dimension: None,
             retry_after: None,
             message: envelope.map(|e| e.error.message).unwrap_or_default(),
+            response: Some(Box::new(answer)),
         };
     }
     if status == StatusCode::NOT_FOUND
@@ -324,9 +328,10 @@ fn get_error(
                 || "the API does not know it".to_owned(),
                 |e| e.error.message,
             ),
+            response: Some(Box::new(answer)),
         };
     }
-    pipeline::api_error(status, envelope, body, "")
+    pipeline::api_error(status, envelope, answer, "")
 }
 
 /// The quota for unconfigured models under the configuration's policy (`None`: rejected).
@@ -514,7 +519,9 @@ impl GroqClient {
 
     /// The models the API offers (`GET /models`). Not rate-limited by the client.
     pub async fn models(&self) -> Result<ModelList, Error> {
-        self.inner.get("/models", "a model list").await
+        self.inner
+            .get("/models", "a model list", ModelList::from_bytes)
+            .await
     }
 
     /// One model as the API describes it (`GET /models/{id}`); [`Error::ModelNotFound`] if
@@ -524,9 +531,12 @@ impl GroqClient {
             return Err(Error::ModelNotFound {
                 model: id.to_owned(),
                 message: "a model id is a non-empty name without spaces, '?' or '#'".to_owned(),
+                response: None,
             });
         }
-        self.inner.get(&format!("/models/{id}"), "a model").await
+        self.inner
+            .get(&format!("/models/{id}"), "a model", Model::from_bytes)
+            .await
     }
 
     /// The models of the configuration, by id.
@@ -572,7 +582,7 @@ impl GroqClient {
     pub fn count_tokens(&self, request: &ChatRequest) -> Estimate {
         let config = self.inner.config();
         let allowance = config
-            .resolve_model(&request.model)
+            .resolve_model(request.model())
             .map_or(config.default_completion_tokens, |model| {
                 config.completion_allowance(&model)
             });

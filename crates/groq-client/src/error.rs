@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
+use bytes::Bytes;
 use groq_queue::QueueError;
 use groq_ratelimit::Dimension;
 use groq_transport::TransportError;
@@ -55,6 +56,8 @@ pub enum Error {
         retry_after: Option<Duration>,
         /// The server's message.
         message: String,
+        /// The server's last 429 answer (absent for a local verdict).
+        response: Option<Box<HttpResponse>>,
     },
 
     /// The API answered with an error status that no retry can fix, or that kept failing
@@ -76,8 +79,8 @@ pub enum Error {
         message: String,
         /// The model output that failed validation (`json_validate_failed`, `tool_use_failed`).
         failed_generation: Option<String>,
-        /// The raw response body (at most 64 KiB of it).
-        body: String,
+        /// The answer: status, request id and the exact body bytes (at most 64 KiB).
+        response: Box<HttpResponse>,
     },
 
     /// The model is not known: the configuration rejects unknown models, or the server
@@ -91,6 +94,8 @@ pub enum Error {
         model: String,
         /// Where the verdict came from: the server's message or the configuration's.
         message: String,
+        /// The server's answer, when the verdict is the server's.
+        response: Option<Box<HttpResponse>>,
     },
 
     /// The prompt plus the completion allowance exceed the model's context window; the
@@ -134,6 +139,8 @@ pub enum Error {
         limit: Option<u64>,
         /// Whether the server said so (413) rather than the local limiter.
         from_server: bool,
+        /// The server's 413 answer, when it said so.
+        response: Option<Box<HttpResponse>>,
     },
 
     /// The request breaks a rule Groq enforces; it was not sent.
@@ -228,6 +235,42 @@ pub enum Error {
     /// The request queue failed in a way not covered above.
     #[error("the request queue could not take or keep the request")]
     Queue(#[source] QueueError),
+}
+
+/// An HTTP answer of the API that ended a call: its status, request id and the exact bytes
+/// of its body (at most 64 KiB), for whoever must write the server's answer back out (batch
+/// output, a gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    status: u16,
+    request_id: Option<String>,
+    body: Bytes,
+}
+
+impl HttpResponse {
+    /// An answer with `status`, the server's `request_id` (`x-request-id`) and `body`.
+    pub fn new(status: u16, request_id: Option<String>, body: Bytes) -> Self {
+        Self {
+            status,
+            request_id,
+            body,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The server's request id (the `x-request-id` header), when it sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    /// The exact bytes of the body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
 }
 
 fn advice(status: u16) -> &'static str {
@@ -402,11 +445,40 @@ impl Error {
         match self {
             Self::Api { status, .. } => Some(*status),
             Self::RateLimited { .. } => Some(429),
+            Self::ModelNotFound {
+                response: Some(response),
+                ..
+            } => Some(response.status()),
             Self::RequestTooLarge {
                 from_server: true, ..
             } => Some(413),
             _ => None,
         }
+    }
+
+    /// The server's HTTP answer that ended the call, when there was one: any error status
+    /// (400, 401, 404 `model_not_found`, the 429 past the retries, 413, 5xx). `None` when no
+    /// HTTP answer exists (transport failure, timeout, cancelled, refused before sending).
+    pub fn response(&self) -> Option<&HttpResponse> {
+        match self {
+            Self::Api { response, .. } => Some(response),
+            Self::RateLimited { response, .. }
+            | Self::ModelNotFound { response, .. }
+            | Self::RequestTooLarge { response, .. } => response.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The server's request id of the answer that ended the call (see
+    /// [`response`](Self::response)).
+    pub fn request_id(&self) -> Option<&str> {
+        self.response()?.request_id()
+    }
+
+    /// The exact bytes of the server's answer that ended the call (see
+    /// [`response`](Self::response)).
+    pub fn response_body(&self) -> Option<&Bytes> {
+        self.response().map(HttpResponse::body)
     }
 
     /// The wait the server asked for, for rate-limit errors.
@@ -457,7 +529,7 @@ mod tests {
             kind: None,
             message: "boom".to_owned(),
             failed_generation: None,
-            body: String::new(),
+            response: Box::new(HttpResponse::new(status, None, Bytes::new())),
         }
     }
 
@@ -490,6 +562,7 @@ mod tests {
             dimension: Some(Dimension::TokensPerMinute),
             retry_after: Some(Duration::from_secs(3)),
             message: String::new(),
+            response: None,
         };
         assert!(limited.is_rate_limited() && limited.is_retryable());
         assert_eq!(limited.status(), Some(429));
@@ -506,6 +579,7 @@ mod tests {
             requested: Some(9_000),
             limit: Some(6_000),
             from_server: true,
+            response: None,
         };
         assert_eq!(too_large.status(), Some(413));
         assert!(!too_large.is_retryable());

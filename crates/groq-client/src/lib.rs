@@ -102,7 +102,7 @@ mod warmup;
 pub use builder::{GroqClientBuilder, SchedulerFactory};
 pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
-pub use error::{BoxError, Error, ErrorKind};
+pub use error::{BoxError, Error, ErrorKind, HttpResponse};
 pub use event::{Event, RequestId, RetryReason};
 pub use redact::REDACTED;
 pub use stream::ChatStream;

@@ -19,9 +19,9 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::Error;
 use crate::client::Inner;
 use crate::event::{Event, RequestId, RetryReason};
+use crate::{Error, HttpResponse};
 
 /// The payload of a queued job: where the dispatcher hands the admitted job, and what the
 /// lane's admission ([`WarmUp`](crate::warmup::WarmUp)) needs to re-estimate its cost.
@@ -131,7 +131,7 @@ impl Inner {
         stream: bool,
     ) -> Result<Prepared, Error> {
         request.validate()?;
-        let route = self.route(&request.model)?;
+        let route = self.route(request.model())?;
         let estimate = self.counter.estimate(&request, route.allowance);
         if let Some(window) = route.context_window {
             // Refuse only when even the uncalibrated count does not fit: a false refusal
@@ -139,26 +139,23 @@ impl Inner {
             let prompt = estimate.prompt.min(estimate.raw_prompt);
             if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
                 return Err(Error::TokenLimitExceeded {
-                    model: request.model,
+                    model: request.model().to_owned(),
                     prompt,
                     allowance: estimate.completion_allowance,
                     context_window: window,
                 });
             }
         }
-        if stream {
-            request.stream = Some(true);
-        } else {
-            request.stream = None;
-            request.stream_options = None;
-        }
-        let body = serde_json::to_vec(&request)
-            .map_err(|e| Error::config_from("the request could not be serialized as JSON", e))?;
+        // The body goes out as given: its original bytes when nothing had to change, else
+        // its keys in order with their exact text. The one change is the call's kind: a
+        // streaming call sets `"stream": true`; a plain call takes out a `"stream": true`
+        // (and its `stream_options`), since it cannot read a stream.
+        request.prepare_for(stream);
         Ok(Prepared {
             model: Arc::clone(&route.model),
             uri: route.uri.clone(),
             authorization: route.authorization.clone(),
-            body: Bytes::from(body),
+            body: request.to_bytes(),
             estimate,
             stream,
             token_limited: route.token_limited,
@@ -246,6 +243,7 @@ pub(crate) fn resolve_model(config: &Config, id: &str) -> Result<ModelConfig, Er
                     configured.join(", ")
                 }
             ),
+            response: None,
         }),
         Err(other) => Err(Error::config_from(
             format!("model `{id}` cannot be used with this configuration"),
@@ -271,6 +269,7 @@ pub(crate) fn queue_error(error: QueueError, model: &str) -> Error {
                 requested: Some(cost),
                 limit: Some(capacity),
                 from_server: false,
+                response: None,
             },
             other => Error::Queue(QueueError::NeverFits {
                 model: model.to_owned(),
@@ -588,7 +587,7 @@ async fn attempt(
             }
         };
         drop(wire);
-        return match serde_json::from_slice::<ChatCompletion>(&body) {
+        return match ChatCompletion::from_bytes(body) {
             Ok(completion) => {
                 match &completion.usage {
                     Some(usage) => {
@@ -626,6 +625,11 @@ async fn attempt(
         .unwrap_or_default();
     drop(wire);
     let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
+    let answer = Box::new(HttpResponse::new(
+        status.as_u16(),
+        request_id(&headers),
+        body.clone(),
+    ));
     let message = envelope
         .as_ref()
         .and_then(|e| LimitMessage::parse(&e.error.message));
@@ -654,6 +658,7 @@ async fn attempt(
                 dimension,
                 retry_after,
                 message: envelope.map(|e| e.error.message).unwrap_or_default(),
+                response: Some(answer),
             });
         }
         inner.events.emit(Event::RateLimited {
@@ -687,6 +692,7 @@ async fn attempt(
             requested: message.as_ref().and_then(|m| m.requested),
             limit: message.as_ref().and_then(|m| m.limit),
             from_server: true,
+            response: Some(answer),
         });
     }
 
@@ -733,7 +739,7 @@ async fn attempt(
             }
         }
         _ => Next::Fail(unknown_url_hint(
-            api_error(status, envelope, &body, model),
+            api_error(status, envelope, *answer, model),
             &prepared.uri,
         )),
     }
@@ -748,7 +754,7 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
         kind,
         message,
         failed_generation,
-        body,
+        response,
     } = error
     else {
         return error;
@@ -762,7 +768,7 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
             kind,
             message,
             failed_generation,
-            body,
+            response,
         };
     }
     // Scheme, host, port and path only: never userinfo or a query.
@@ -791,7 +797,7 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
         kind,
         message: format!("{message} (the URL called was {called}{hint})"),
         failed_generation,
-        body,
+        response,
     }
 }
 
@@ -850,14 +856,22 @@ fn transport_failure(
     }
 }
 
-/// The error for a non-retryable (or exhausted) error status.
+/// The server's request id: the `x-request-id` header.
+pub(crate) fn request_id(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The error for a non-retryable (or exhausted) error status; it keeps the answer.
 pub(crate) fn api_error(
     status: StatusCode,
     envelope: Option<ErrorEnvelope>,
-    body: &[u8],
+    answer: HttpResponse,
     model: &str,
 ) -> Error {
-    let text = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(answer.body());
     let text: String = text.chars().take(ERROR_BODY_LIMIT as usize).collect();
     let error = envelope.map(|e| e.error);
     let code = error.as_ref().and_then(|e| e.code.clone());
@@ -865,6 +879,7 @@ pub(crate) fn api_error(
         return Error::ModelNotFound {
             model: model.to_owned(),
             message: error.map(|e| e.message).unwrap_or_default(),
+            response: Some(Box::new(answer)),
         };
     }
     let message = match &error {
@@ -887,6 +902,6 @@ pub(crate) fn api_error(
         kind: error.as_ref().and_then(|e| e.kind.clone()),
         message,
         failed_generation: error.and_then(|e| e.failed_generation),
-        body: text,
+        response: Box::new(answer),
     }
 }

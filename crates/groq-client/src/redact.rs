@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use groq_config::Config;
 
-use crate::Error;
+use crate::{Error, HttpResponse};
 
 /// What a secret is replaced with. Plain ASCII without quotes or backslashes, so JSON stays
 /// valid where a secret sat inside a string.
@@ -100,6 +100,21 @@ fn scrub_owned(text: String, secrets: &[String]) -> String {
     }
 }
 
+impl HttpResponse {
+    /// The answer with every secret scrubbed from its body (the one permitted change to the
+    /// server's bytes).
+    pub(crate) fn scrubbed(self, secrets: &[String]) -> Self {
+        match scrub_bytes(self.body(), secrets) {
+            Cow::Borrowed(_) => self,
+            Cow::Owned(body) => Self::new(
+                self.status(),
+                self.request_id().map(str::to_owned),
+                bytes::Bytes::from(body),
+            ),
+        }
+    }
+}
+
 impl Error {
     /// The error with every secret scrubbed from the server text it carries.
     pub(crate) fn scrubbed(self, secrets: &[String]) -> Self {
@@ -113,29 +128,36 @@ impl Error {
                 kind,
                 message,
                 failed_generation,
-                body,
+                response,
             } => Self::Api {
                 status,
                 code,
                 kind,
                 message: scrub_owned(message, secrets),
                 failed_generation: failed_generation.map(|g| scrub_owned(g, secrets)),
-                body: scrub_owned(body, secrets),
+                response: Box::new(response.scrubbed(secrets)),
             },
             Self::RateLimited {
                 model,
                 dimension,
                 retry_after,
                 message,
+                response,
             } => Self::RateLimited {
                 model,
                 dimension,
                 retry_after,
                 message: scrub_owned(message, secrets),
+                response: response.map(|r| Box::new(r.scrubbed(secrets))),
             },
-            Self::ModelNotFound { model, message } => Self::ModelNotFound {
+            Self::ModelNotFound {
+                model,
+                message,
+                response,
+            } => Self::ModelNotFound {
                 model,
                 message: scrub_owned(message, secrets),
+                response: response.map(|r| Box::new(r.scrubbed(secrets))),
             },
             Self::Stream {
                 message,

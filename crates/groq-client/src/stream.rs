@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_core::Stream;
 use groq_queue::QueuedJob;
 use groq_transport::SseStream;
@@ -252,7 +253,8 @@ impl Stream for ChatStream {
                     if event.data.trim().is_empty() {
                         continue;
                     }
-                    match StreamPayload::parse(&event.data) {
+                    // The chunk keeps the event's data as its raw bytes.
+                    match StreamPayload::from_bytes(Bytes::from(event.data)) {
                         Ok(StreamPayload::Chunk(chunk)) => {
                             this.chunks += 1;
                             if this.chunks > this.max_chunks {

@@ -182,6 +182,7 @@ pub(crate) struct EngineConfig {
     pub(crate) seed: u64,
     pub(crate) organization: String,
     pub(crate) start_unix: u64,
+    pub(crate) capture_bodies: bool,
 }
 
 /// The shared state of one server.
@@ -192,6 +193,7 @@ pub(crate) struct Engine {
     pub(crate) default_budget: u64,
     pub(crate) stream_interval: Duration,
     pub(crate) organization: String,
+    capture_bodies: bool,
     faults: Faults,
     seed: u64,
     start: Instant,
@@ -235,6 +237,7 @@ impl Engine {
             default_budget: config.default_budget,
             stream_interval: config.stream_interval,
             organization: config.organization,
+            capture_bodies: config.capture_bodies,
             faults: config.faults,
             seed: config.seed,
             start: Instant::now(),
@@ -441,6 +444,14 @@ impl Engine {
         });
     }
 
+    /// Keeps a chat request's body, when the server captures bodies.
+    pub(crate) fn capture_body(&self, body: &[u8]) {
+        if self.capture_bodies {
+            let text = String::from_utf8_lossy(body).into_owned();
+            self.lock().stats.bodies.push(text);
+        }
+    }
+
     pub(crate) fn stats(&self) -> MockStats {
         self.lock().stats.clone()
     }
@@ -470,6 +481,7 @@ mod tests {
             seed: 1,
             organization: "org_mock".to_owned(),
             start_unix: 0,
+            capture_bodies: false,
         })
     }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use groq_types::{
-    ApiError, ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, Delta,
-    ErrorEnvelope, FinishReason, FunctionCallDelta, Model, ModelList, ResponseMessage, ToolCall,
-    ToolCallDelta, Usage, XGroq,
+    ApiError, ChatCompletionChunk, ChatParams, ChatRequest, ChunkChoice, CompletionTokensDetails,
+    Delta, ErrorEnvelope, FinishReason, FunctionCallDelta, Model, ModelList, PromptTokensDetails,
+    ToolCall, ToolCallDelta, Usage,
 };
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -25,7 +25,7 @@ use crate::bucket::go_duration;
 use crate::engine::{Admission, Engine, RateView};
 use crate::faults::FaultPlan;
 use crate::tokens::{
-    count_prompt_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
+    count_params_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
     text_tokens, tool_arguments,
 };
 
@@ -390,6 +390,8 @@ fn check_properties(value: &Value) -> Result<(), ApiError> {
 /// The parsed, validated parts of a chat request.
 struct Parsed {
     request: ChatRequest,
+    /// The request's typed view, read once.
+    params: ChatParams,
     mock_tokens: Option<u64>,
 }
 
@@ -401,7 +403,7 @@ fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
         )
     })?;
     check_properties(&value)?;
-    let mut request: ChatRequest = serde_json::from_value(value)
+    let mut request = ChatRequest::from_slice(body)
         .map_err(|err| invalid_error(format!("Invalid request: {err}."), None))?;
     request.validate().map_err(|err| {
         invalid_error(
@@ -409,17 +411,19 @@ fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
             Some(err.field()),
         )
     })?;
-    let mock_tokens = match request.extra.remove("mock_completion_tokens") {
+    let mock_tokens = match request.remove("mock_completion_tokens") {
         None => None,
-        Some(value) => Some(value.as_u64().ok_or_else(|| {
+        Some(raw) => Some(serde_json::from_str::<u64>(raw.get()).map_err(|_| {
             invalid_error(
                 "'mock_completion_tokens' must be a non-negative integer",
                 Some("mock_completion_tokens"),
             )
         })?),
     };
+    let params = request.params();
     Ok(Parsed {
         request,
+        params,
         mock_tokens,
     })
 }
@@ -438,18 +442,20 @@ where
         Ok(body) => body,
         Err(reply) => return Ok(reply),
     };
+    engine.capture_body(&body);
     let Parsed {
         request,
+        params,
         mock_tokens,
     } = match parse_chat(&body) {
         Ok(parsed) => parsed,
         Err(api_error) => return Ok(error_reply(StatusCode::BAD_REQUEST, api_error)),
     };
-    let model_id = request.model.clone();
+    let model_id = request.model().to_owned();
     let Some(limits) = engine.model(&model_id) else {
         return Ok(model_not_found(&model_id));
     };
-    let prompt_tokens = count_prompt_tokens(&request);
+    let prompt_tokens = count_params_tokens(&params);
     let budget = request
         .completion_budget()
         .map_or(engine.default_budget, u64::from);
@@ -548,7 +554,7 @@ where
 
     let answer = Answer::new(
         engine,
-        &request,
+        &params,
         mock_tokens,
         budget,
         prompt_tokens,
@@ -573,7 +579,7 @@ where
         prompt_tokens,
         answer.completion_tokens,
         stream,
-        request_marker(&request),
+        request_marker(&params),
     );
     let settlement = Settlement {
         engine: Arc::clone(engine),
@@ -582,7 +588,7 @@ where
         tokens: unused,
     };
     let mut reply = if stream {
-        let include_usage = request
+        let include_usage = params
             .stream_options
             .as_ref()
             .and_then(|o| o.include_usage)
@@ -612,12 +618,14 @@ struct Answer {
     finish_reason: FinishReason,
     completion_tokens: u64,
     usage: Usage,
+    /// The request's seed, echoed in `x_groq.seed` (the emulator's own when none was given).
+    seed: i64,
 }
 
 impl Answer {
     fn new(
         engine: &Engine,
-        request: &ChatRequest,
+        request: &ChatParams,
         mock_tokens: Option<u64>,
         budget: u64,
         prompt_tokens: u64,
@@ -628,13 +636,9 @@ impl Answer {
         let (pieces, tool_call, finish_reason, completion_tokens) = match forced_tool(request) {
             Some(tool) => {
                 let arguments = tool_arguments(tool);
-                let tokens =
-                    (text_tokens(&tool.function.name) + text_tokens(&arguments)).min(budget);
-                let call = ToolCall::new(
-                    format!("call_{}", engine.next_id()),
-                    tool.function.name.clone(),
-                    arguments,
-                );
+                let name = tool.function_name().unwrap_or_default();
+                let tokens = (text_tokens(name) + text_tokens(&arguments)).min(budget);
+                let call = ToolCall::new(format!("call_{}", engine.next_id()), name, arguments);
                 (Vec::new(), Some(call), FinishReason::ToolCalls, tokens)
             }
             None => {
@@ -661,10 +665,15 @@ impl Answer {
         usage.prompt_time = Some(prompt_time);
         usage.completion_time = Some(completion_time);
         usage.total_time = Some(prompt_time + completion_time);
+        usage.prompt_tokens_details = Some(PromptTokensDetails::default());
+        usage.completion_tokens_details = Some(CompletionTokensDetails::default());
         Self {
             completion_id,
             request_id: request_id.to_owned(),
             model: request.model.clone(),
+            seed: request
+                .seed
+                .unwrap_or_else(|| i64::try_from(engine.unix_now()).unwrap_or_default()),
             created: engine.unix_now(),
             pieces,
             tool_call,
@@ -674,26 +683,54 @@ impl Answer {
         }
     }
 
-    fn completion(&self) -> ChatCompletion {
-        let mut message = ResponseMessage::default();
-        if self.tool_call.is_none() {
-            message.content = Some(self.pieces.concat());
+    /// The reply in the full shape of Groq's `CreateChatCompletionResponse`: every optional
+    /// field present (`null` where Groq sends `null`), the non-streaming `x_groq` with its
+    /// seed and cached-token usage.
+    fn completion(&self) -> Value {
+        let mut message = serde_json::json!({
+            "role": "assistant",
+            "content": if self.tool_call.is_none() { Value::String(self.pieces.concat()) } else { Value::Null },
+        });
+        if let Some(call) = &self.tool_call {
+            message["tool_calls"] = serde_json::json!([call]);
         }
-        message.tool_calls = self.tool_call.clone().map(|call| vec![call]);
-        let mut choice = Choice::default();
-        choice.message = message;
-        choice.finish_reason = Some(self.finish_reason);
-        let mut completion = ChatCompletion::default();
-        completion.id.clone_from(&self.completion_id);
-        "chat.completion".clone_into(&mut completion.object);
-        completion.created = self.created;
-        completion.model.clone_from(&self.model);
-        completion.system_fingerprint = Some("fp_mock".to_owned());
-        completion.service_tier = Some("on_demand".to_owned());
-        completion.choices = vec![choice];
-        completion.usage = Some(self.usage.clone());
-        completion.x_groq = Some(XGroq::with_id(self.request_id.clone()));
-        completion
+        serde_json::json!({
+            "id": self.completion_id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{
+                "index": 0,
+                "message": message,
+                "logprobs": null,
+                "finish_reason": self.finish_reason,
+            }],
+            "usage": self.usage,
+            "usage_breakdown": null,
+            "system_fingerprint": "fp_mock",
+            "service_tier": "on_demand",
+            "x_groq": {
+                "id": self.request_id,
+                "seed": self.seed,
+                "usage": {"sram_cached_tokens": 0, "dram_cached_tokens": 0},
+            },
+        })
+    }
+
+    /// A chunk in the full shape of `CreateChatCompletionStreamResponse`: each choice with
+    /// its `logprobs` and `finish_reason` (`null` until the last chunk), the service tier.
+    fn chunk_value(chunk: &ChatCompletionChunk) -> Value {
+        let mut value = serde_json::to_value(chunk).unwrap_or(Value::Null);
+        if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
+            for choice in choices.iter_mut().filter_map(Value::as_object_mut) {
+                choice.entry("logprobs").or_insert(Value::Null);
+                choice.entry("finish_reason").or_insert(Value::Null);
+            }
+        }
+        if let Some(object) = value.as_object_mut() {
+            object.insert("service_tier".to_owned(), "on_demand".into());
+        }
+        value
     }
 
     fn chunk(&self, delta: Delta) -> ChatCompletionChunk {
@@ -703,11 +740,11 @@ impl Answer {
         chunk
     }
 
-    fn first_chunk(&self) -> ChatCompletionChunk {
+    fn first_chunk(&self) -> Value {
         let mut delta = Delta::role("assistant");
         delta.content = Some(String::new());
-        let mut chunk = self.chunk(delta);
-        chunk.x_groq = Some(XGroq::with_id(self.request_id.clone()));
+        let mut chunk = Self::chunk_value(&self.chunk(delta));
+        chunk["x_groq"] = serde_json::json!({"id": self.request_id});
         chunk
     }
 
@@ -715,6 +752,7 @@ impl Answer {
     /// with `finish_reason` and `x_groq.usage`, then `[DONE]`.
     fn events(&self, include_usage: bool) -> VecDeque<Bytes> {
         let mut chunks = vec![self.first_chunk()];
+        let piece = |delta| Self::chunk_value(&self.chunk(delta));
         if let Some(call) = &self.tool_call {
             let mut function = FunctionCallDelta::default();
             function.name = Some(call.function.name.clone());
@@ -725,22 +763,21 @@ impl Answer {
             fragment.function = Some(function);
             let mut delta = Delta::default();
             delta.tool_calls = Some(vec![fragment]);
-            chunks.push(self.chunk(delta));
+            chunks.push(piece(delta));
         }
-        chunks.extend(
-            self.pieces
-                .iter()
-                .map(|piece| self.chunk(Delta::content(piece))),
-        );
+        chunks.extend(self.pieces.iter().map(|text| piece(Delta::content(text))));
         let mut last = self.chunk(Delta::default());
         if let Some(choice) = last.choices.first_mut() {
-            choice.finish_reason = Some(self.finish_reason);
+            choice.finish_reason = Some(self.finish_reason.clone());
         }
-        let mut x_groq = XGroq::with_id(self.request_id.clone());
-        x_groq.usage = Some(self.usage.clone());
-        last.x_groq = Some(x_groq);
+        let mut last = Self::chunk_value(&last);
+        last["x_groq"] = serde_json::json!({
+            "id": self.request_id,
+            "seed": self.seed,
+            "usage": self.usage,
+        });
         if include_usage {
-            last.usage = Some(self.usage.clone());
+            last["usage"] = serde_json::json!(self.usage);
         }
         chunks.push(last);
         let mut events: VecDeque<Bytes> = chunks.iter().map(sse_event).collect();
@@ -753,7 +790,9 @@ impl Answer {
         let mut events = VecDeque::new();
         events.push_back(sse_event(&self.first_chunk()));
         if let Some(piece) = self.pieces.first() {
-            events.push_back(sse_event(&self.chunk(Delta::content(piece))));
+            events.push_back(sse_event(&Self::chunk_value(
+                &self.chunk(Delta::content(piece)),
+            )));
         }
         let envelope = ErrorEnvelope::new(ApiError::new(
             "Internal Server Error: the stream was interrupted. Please try again later.",

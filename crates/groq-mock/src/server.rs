@@ -43,6 +43,7 @@ pub struct MockServerBuilder {
     seed: u64,
     addr: SocketAddr,
     organization: String,
+    capture_bodies: bool,
 }
 
 impl fmt::Debug for MockServerBuilder {
@@ -78,6 +79,7 @@ impl Default for MockServerBuilder {
             seed: 0,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             organization: "org_mock".to_owned(),
+            capture_bodies: false,
         }
     }
 }
@@ -177,6 +179,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// Keeps the exact body of every `POST /chat/completions` received (accepted or not),
+    /// in [`MockStats::bodies`](crate::MockStats::bodies). Off by default: long runs would
+    /// hold every body.
+    pub fn capture_bodies(mut self, capture: bool) -> Self {
+        self.capture_bodies = capture;
+        self
+    }
+
     /// The organization named in rate-limit messages. Default `org_mock`.
     #[must_use]
     pub fn organization(mut self, organization: impl Into<String>) -> Self {
@@ -220,6 +230,7 @@ impl MockServerBuilder {
             faults: self.faults,
             seed: self.seed,
             organization: self.organization,
+            capture_bodies: self.capture_bodies,
             start_unix: unix_time(),
         }));
         let (shutdown, signal) = watch::channel(false);

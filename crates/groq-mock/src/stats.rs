@@ -25,6 +25,10 @@ pub struct MockStats {
     pub dropped: u64,
     /// Every chat request accepted and charged, in order of admission.
     pub audit: Vec<AuditEntry>,
+    /// The exact body of every chat request received, in order of arrival, when the server
+    /// was built with [`capture_bodies`](crate::MockServerBuilder::capture_bodies).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bodies: Vec<String>,
 }
 
 impl MockStats {

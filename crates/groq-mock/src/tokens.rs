@@ -1,6 +1,8 @@
 //! The emulator's own token arithmetic and its deterministic replies.
 
-use groq_types::{ChatRequest, Content, Message, ResponseFormat, Tool, ToolChoice, ToolChoiceMode};
+use groq_types::{
+    ChatParams, ChatRequest, Message, ResponseFormat, Tool, ToolChoice, ToolChoiceMode,
+};
 use serde_json::{Map, Value};
 
 /// Tokens added for every message (role and framing).
@@ -31,12 +33,17 @@ pub fn text_tokens(text: &str) -> u64 {
 /// assert_eq!(count_prompt_tokens(&request), 12);
 /// ```
 pub fn count_prompt_tokens(request: &ChatRequest) -> u64 {
-    let messages: u64 = request
+    count_params_tokens(&request.params())
+}
+
+/// [`count_prompt_tokens`] of a request's typed view.
+pub(crate) fn count_params_tokens(params: &ChatParams) -> u64 {
+    let messages: u64 = params
         .messages
         .iter()
         .map(|message| TOKENS_PER_MESSAGE + text_tokens(&message_text(message)))
         .sum();
-    let tools = request
+    let tools = params
         .tools
         .as_ref()
         .filter(|tools| !tools.is_empty())
@@ -47,7 +54,7 @@ pub fn count_prompt_tokens(request: &ChatRequest) -> u64 {
 }
 
 fn message_text(message: &Message) -> String {
-    let mut text = message.content().map(Content::text).unwrap_or_default();
+    let mut text = message.text();
     if let Message::Assistant {
         tool_calls: Some(calls),
         ..
@@ -62,8 +69,8 @@ fn message_text(message: &Message) -> String {
 }
 
 /// The marker `[req:<id>]` in the last user message, if any: returns `<id>`.
-pub(crate) fn request_marker(request: &ChatRequest) -> Option<String> {
-    let last_user = request
+pub(crate) fn request_marker(params: &ChatParams) -> Option<String> {
+    let last_user = params
         .messages
         .iter()
         .rev()
@@ -96,14 +103,16 @@ pub(crate) fn reply_pieces(tokens: u64) -> Vec<String> {
 
 /// The function a request forces: a named `tool_choice`, or the first tool with
 /// `tool_choice: "required"`.
-pub(crate) fn forced_tool(request: &ChatRequest) -> Option<&Tool> {
-    let tools = request.tools.as_ref()?;
-    match request.tool_choice.as_ref()? {
+pub(crate) fn forced_tool(params: &ChatParams) -> Option<&Tool> {
+    let tools = params.tools.as_ref()?;
+    match params.tool_choice.as_ref()? {
         ToolChoice::Named(_) => {
-            let name = request.tool_choice.as_ref()?.forced_function()?;
-            tools.iter().find(|tool| tool.function.name == name)
+            let name = params.tool_choice.as_ref()?.forced_function()?;
+            tools.iter().find(|tool| tool.function_name() == Some(name))
         }
-        ToolChoice::Mode(ToolChoiceMode::Required) => tools.first(),
+        ToolChoice::Mode(ToolChoiceMode::Required) => {
+            tools.iter().find(|tool| tool.function.is_some())
+        }
         _ => None,
     }
 }
@@ -111,7 +120,7 @@ pub(crate) fn forced_tool(request: &ChatRequest) -> Option<&Tool> {
 /// Arguments for a forced tool call: every required property of the function's JSON
 /// schema, filled with a placeholder of its type.
 pub(crate) fn tool_arguments(tool: &Tool) -> String {
-    let schema = tool.function.parameters.as_ref();
+    let schema = tool.function.as_ref().and_then(|f| f.parameters.as_ref());
     schema_instance(schema, "mock", true).to_string()
 }
 
@@ -120,8 +129,8 @@ pub(crate) fn tool_arguments(tool: &Tool) -> String {
 /// `json_object` gets `{"answer": text}`; `json_schema` gets an object with every property of
 /// the schema, strings holding `text` and other types a placeholder, so that clients can parse
 /// the reply as they would Groq's.
-pub(crate) fn json_reply(request: &ChatRequest, text: &str) -> Option<String> {
-    let value = match request.response_format.as_ref()? {
+pub(crate) fn json_reply(params: &ChatParams, text: &str) -> Option<String> {
+    let value = match params.response_format.as_ref()? {
         ResponseFormat::JsonObject => serde_json::json!({ "answer": text }),
         ResponseFormat::JsonSchema { json_schema } => {
             schema_instance(json_schema.schema.as_ref(), text, false)
@@ -192,7 +201,8 @@ mod tests {
     #[test]
     fn json_mode_replies_parse() {
         let object = ChatRequest::new("m").user("hi").json_mode();
-        let reply: Value = serde_json::from_str(&json_reply(&object, "a b").unwrap()).unwrap();
+        let reply: Value =
+            serde_json::from_str(&json_reply(&object.params(), "a b").unwrap()).unwrap();
         assert_eq!(reply, json!({"answer": "a b"}));
 
         let schema = json!({
@@ -203,10 +213,14 @@ mod tests {
         let typed = ChatRequest::new("m")
             .user("hi")
             .json_schema(groq_types::JsonSchemaFormat::new("person", schema));
-        let reply: Value = serde_json::from_str(&json_reply(&typed, "Ada").unwrap()).unwrap();
+        let reply: Value =
+            serde_json::from_str(&json_reply(&typed.params(), "Ada").unwrap()).unwrap();
         assert_eq!(reply, json!({"name": "Ada", "born": 0}));
 
-        assert_eq!(json_reply(&ChatRequest::new("m").user("hi"), "x"), None);
+        assert_eq!(
+            json_reply(&ChatRequest::new("m").user("hi").params(), "x"),
+            None
+        );
     }
 
     #[test]
@@ -254,9 +268,9 @@ mod tests {
             .user("[req:old]")
             .assistant("[req:assistant]")
             .user("please [req:job-42] now");
-        assert_eq!(request_marker(&request).as_deref(), Some("job-42"));
+        assert_eq!(request_marker(&request.params()).as_deref(), Some("job-42"));
         assert_eq!(
-            request_marker(&ChatRequest::new("m").user("[req:open")),
+            request_marker(&ChatRequest::new("m").user("[req:open").params()),
             None
         );
     }
@@ -285,7 +299,7 @@ mod tests {
             .tool(weather.clone())
             .tool_choice(ToolChoice::function("weather"));
         assert_eq!(
-            forced_tool(&named).map(|t| t.function.name.as_str()),
+            forced_tool(&named.params()).and_then(Tool::function_name),
             Some("weather")
         );
         let required = ChatRequest::new("m")
@@ -293,13 +307,13 @@ mod tests {
             .tool(weather.clone())
             .tool_choice(ToolChoiceMode::Required);
         assert_eq!(
-            forced_tool(&required).map(|t| t.function.name.as_str()),
+            forced_tool(&required.params()).and_then(Tool::function_name),
             Some("other")
         );
         let auto = ChatRequest::new("m")
             .tool(weather.clone())
             .tool_choice(ToolChoiceMode::Auto);
-        assert!(forced_tool(&auto).is_none());
+        assert!(forced_tool(&auto.params()).is_none());
         let args: Value = serde_json::from_str(&tool_arguments(&weather)).unwrap();
         assert_eq!(args, json!({"city": "mock", "days": 0}));
     }

@@ -125,11 +125,16 @@ async fn sse_framing_is_byte_exact() {
         .iter()
         .map(|p| serde_json::from_str(p).unwrap())
         .collect();
-    // Byte-exact: each event is exactly `data: ` + the chunk's compact JSON + a blank line.
+    // Byte-exact: each event is exactly `data: ` + the chunk's compact JSON + a blank line,
+    // in the spec's full shape (every choice with `logprobs` and `finish_reason`).
     let mut expected = Vec::new();
-    for chunk in &chunks {
+    for payload in &payloads[..5] {
+        let value: serde_json::Value = serde_json::from_str(payload).unwrap();
+        for choice in value["choices"].as_array().unwrap() {
+            assert!(choice.get("logprobs").is_some() && choice.get("finish_reason").is_some());
+        }
         expected.extend_from_slice(b"data: ");
-        expected.extend(serde_json::to_vec(chunk).unwrap());
+        expected.extend(serde_json::to_vec(&value).unwrap());
         expected.extend_from_slice(b"\n\n");
     }
     expected.extend_from_slice(b"data: [DONE]\n\n");
@@ -271,7 +276,7 @@ async fn malformed_mode_truncates_json_and_charges_nothing() {
         let reply = chat(server.addr(), &body("hi", 10)).await;
         assert_eq!(reply.status, 200);
         assert!(serde_json::from_slice::<serde_json::Value>(&reply.body).is_err());
-        assert!(reply.text().starts_with("{\"id\":\"chatcmpl-"));
+        assert!(reply.text().starts_with('{') && reply.text().contains("chatcmpl-"));
     }
     assert!(server.stats().audit.is_empty());
 }
@@ -366,4 +371,62 @@ async fn json_mode_replies_are_json_streamed_or_not() {
     }
     let object: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(object["answer"].is_string(), "{text}");
+}
+
+#[tokio::test]
+async fn replies_carry_the_specs_full_shape() {
+    let server = server(MockLimits::unlimited().tpm(10_000)).await;
+    let mut request = body("hello", 100);
+    request["seed"] = json!(42);
+    let reply = chat(server.addr(), &request).await;
+    assert_eq!(reply.status, 200);
+    let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let choice = &value["choices"][0];
+    // Required by CreateChatCompletionResponse, even when null.
+    assert!(
+        choice
+            .get("logprobs")
+            .is_some_and(serde_json::Value::is_null)
+    );
+    assert!(choice["message"].get("content").is_some());
+    assert_eq!(value["service_tier"], "on_demand");
+    assert_eq!(value["system_fingerprint"], "fp_mock");
+    assert!(value.get("usage_breakdown").is_some());
+    assert_eq!(value["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    assert_eq!(
+        value["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        0
+    );
+    // The non-streaming x_groq: seed and cached-token usage, not a completion usage.
+    assert_eq!(value["x_groq"]["seed"], 42);
+    assert_eq!(
+        value["x_groq"]["usage"],
+        json!({"sram_cached_tokens": 0, "dram_cached_tokens": 0})
+    );
+    let completion = ChatCompletion::from_bytes(reply.body.clone().into()).unwrap();
+    assert_eq!(completion.raw(), &reply.body[..]);
+    let cached = completion.x_groq.unwrap().usage.unwrap();
+    assert_eq!(cached.sram_cached_tokens, Some(0));
+
+    request["stream"] = json!(true);
+    let reply = chat(server.addr(), &request).await;
+    let payloads = events(&reply.body);
+    let last: serde_json::Value = serde_json::from_str(&payloads[payloads.len() - 2]).unwrap();
+    assert_eq!(last["x_groq"]["seed"], 42);
+    assert_eq!(
+        last["x_groq"]["usage"]["prompt_tokens_details"]["cached_tokens"],
+        0
+    );
+    for payload in &payloads[..payloads.len() - 1] {
+        match StreamPayload::parse(payload).unwrap() {
+            StreamPayload::Chunk(chunk) => {
+                assert_eq!(chunk.raw(), payload.as_bytes());
+                assert_eq!(
+                    chunk.service_tier.as_ref().map(|t| t.as_str()),
+                    Some("on_demand")
+                );
+            }
+            other => panic!("expected a chunk, got {other:?}"),
+        }
+    }
 }

@@ -333,9 +333,9 @@ fn scale(tokens: u64, ratio: f64) -> u64 {
 /// // The reply's usage says the server counted 2 % more than the raw estimate: the ratio
 /// // moves from the prior towards 1.02, in proportion to the prompt's size.
 /// let actual = estimate.raw_prompt * 102 / 100;
-/// counter.observe(&request.model, estimate.raw_prompt, actual);
-/// assert!(counter.ratio(&request.model) < 1.25);
-/// assert_eq!(counter.calibration().observations(&request.model), 1);
+/// counter.observe(request.model(), estimate.raw_prompt, actual);
+/// assert!(counter.ratio(request.model()) < 1.25);
+/// assert_eq!(counter.calibration().observations(request.model()), 1);
 /// ```
 #[derive(Debug)]
 pub struct CalibratedCounter<C> {
@@ -399,12 +399,12 @@ impl<C: TokenCounter> TokenCounter for CalibratedCounter<C> {
     fn count_request(&self, request: &ChatRequest) -> u64 {
         // Count before taking the lock, so that observers never wait for a count.
         let raw = self.inner.count_request(request);
-        self.read().apply(&request.model, raw)
+        self.read().apply(request.model(), raw)
     }
 
     fn estimate(&self, request: &ChatRequest, default_completion: u32) -> Estimate {
         let inner = self.inner.estimate(request, default_completion);
-        let prompt = self.read().apply(&request.model, inner.prompt);
+        let prompt = self.read().apply(request.model(), inner.prompt);
         Estimate::new(prompt, inner.completion_allowance).with_raw_prompt(inner.prompt)
     }
 

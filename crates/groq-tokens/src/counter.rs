@@ -96,13 +96,14 @@ impl TiktokenCounter {
 
     fn count_message(&self, encoding: Encoding, message: &Message) -> u64 {
         let body = match message {
-            Message::System { content }
-            | Message::Developer { content }
-            | Message::User { content } => self.count_content(encoding, content),
+            Message::System { content, .. }
+            | Message::Developer { content, .. }
+            | Message::User { content, .. } => self.count_content(encoding, content),
             Message::Assistant {
                 content,
                 tool_calls,
                 reasoning,
+                ..
             } => {
                 let content = content
                     .as_ref()
@@ -122,15 +123,18 @@ impl TiktokenCounter {
             Message::Tool {
                 tool_call_id,
                 content,
+                ..
             } => encoding
                 .count(tool_call_id)
                 .saturating_add(self.count_content(encoding, content)),
             // A role newer than this crate: its JSON holds everything it could put in the prompt.
             other => count_json(encoding, other),
         };
+        let name = message.name().map_or(0, |name| encoding.count(name));
         TOKENS_PER_MESSAGE
             .saturating_add(encoding.count(message.role()))
             .saturating_add(body)
+            .saturating_add(name)
     }
 
     fn count_content(&self, encoding: Encoding, content: &Content) -> u64 {
@@ -145,9 +149,9 @@ impl TiktokenCounter {
 
     fn count_part(&self, encoding: Encoding, part: &ContentPart) -> u64 {
         match part {
-            ContentPart::Text { text } => encoding.count(text),
+            ContentPart::Text { text, .. } => encoding.count(text),
             ContentPart::ImageUrl { .. } => self.image_tokens,
-            ContentPart::Document { document } => {
+            ContentPart::Document { document, .. } => {
                 let id = document.id.as_deref().map_or(0, |id| encoding.count(id));
                 count_json(encoding, &document.data).saturating_add(id)
             }
@@ -168,12 +172,14 @@ impl TokenCounter for TiktokenCounter {
     }
 
     fn count_request(&self, request: &ChatRequest) -> u64 {
-        let encoding = self.encoding(&request.model);
-        let messages = request.messages.iter().fold(0, |sum: u64, message| {
+        let encoding = self.encoding(request.model());
+        let messages = request.message_list().iter().fold(0, |sum: u64, message| {
             sum.saturating_add(self.count_message(encoding, message))
         });
         let tools = request
-            .tools
+            .get::<Vec<Tool>>("tools")
+            .and_then(Result::ok)
+            .filter(|tools| !tools.is_empty())
             .as_deref()
             .filter(|tools| !tools.is_empty())
             .map_or(0, |tools| count_tools(encoding, tools));
@@ -193,7 +199,11 @@ fn count_tool_call(encoding: Encoding, call: &ToolCall) -> u64 {
 fn count_tools(encoding: Encoding, tools: &[Tool]) -> u64 {
     tools.iter().fold(TOOLS_BLOCK_TOKENS, |sum, tool| {
         sum.saturating_add(TOKENS_PER_TOOL)
-            .saturating_add(count_json(encoding, &tool.function))
+            .saturating_add(match &tool.function {
+                Some(function) => count_json(encoding, function),
+                // A built-in tool: its JSON is all it adds.
+                None => count_json(encoding, tool),
+            })
     })
 }
 

@@ -35,7 +35,7 @@
 //! assert_eq!(estimate.total, estimate.prompt + 50);
 //!
 //! // After the reply: feed the server's count back.
-//! counter.observe(&request.model, estimate.raw_prompt, 27);
+//! counter.observe(request.model(), estimate.raw_prompt, 27);
 //! ```
 //!
 //! # Features

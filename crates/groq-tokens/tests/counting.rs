@@ -155,8 +155,7 @@ fn tool_definitions_count_their_json_and_framing() {
         counter.count_request(&one) + TOKENS_PER_TOOL + json_tokens(&time)
     );
     // An empty tool list is no tool block.
-    let mut empty = base.clone();
-    empty.tools = Some(Vec::new());
+    let empty = base.clone().extra("tools", serde_json::json!([]));
     assert_eq!(counter.count_request(&empty), counter.count_request(&base));
 }
 

@@ -99,7 +99,9 @@ proptest! {
         default_completion in any::<u32>(),
     ) {
         let mut request = request_with(MODELS[0], messages);
-        request.max_completion_tokens = budget;
+        if let Some(budget) = budget {
+            request = request.max_completion_tokens(budget);
+        }
         let counter = TiktokenCounter::new();
         let estimate = counter.estimate(&request, default_completion);
         prop_assert_eq!(estimate.prompt, counter.count_request(&request));

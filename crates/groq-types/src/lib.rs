@@ -57,20 +57,25 @@
 
 mod error;
 mod models;
+mod raw;
 mod request;
 mod response;
 mod stream;
 
 pub use error::{ApiError, ErrorEnvelope};
 pub use models::{Model, ModelList};
+pub use raw::RawObject;
 pub use request::{
-    ChatRequest, Content, ContentPart, DocumentPart, FunctionDefinition, ImageUrl, InvalidRequest,
-    JsonSchemaFormat, Message, NamedFunction, ReasoningEffort, ReasoningFormat, ResponseFormat,
-    ServiceTier, Stop, StreamOptions, Tool, ToolChoice, ToolChoiceMode,
+    ChatParams, ChatRequest, CitationOptions, Content, ContentPart, DocumentPart,
+    FunctionDefinition, ImageUrl, InvalidRequest, JsonSchemaFormat, Message, NamedFunction,
+    ReasoningEffort, ReasoningFormat, ResponseFormat, Role, ServiceTier, Stop, StreamOptions, Tool,
+    ToolChoice, ToolChoiceMode, ToolType,
 };
 pub use response::{
-    ChatCompletion, Choice, CompletionTokensDetails, FinishReason, FunctionCall, FunctionName,
-    PromptTokensDetails, ResponseMessage, ToolCall, Usage, XGroq,
+    Annotation, CachedTokens, ChatCompletion, Choice, Citation, CompletionTokensDetails,
+    ExecutedTool, FinishReason, FunctionCall, FunctionName, Logprobs, ModelUsage,
+    PromptTokensDetails, ResponseMessage, StreamError, TokenLogprob, ToolCall, TopLogprob, Usage,
+    UsageBreakdown, XGroq, XGroqCompletion,
 };
 pub use stream::{
     ChatCompletionAccumulator, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta,

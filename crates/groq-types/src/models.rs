@@ -1,9 +1,11 @@
 //! `GET /models` and `GET /models/{id}`.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The reply of `GET /models`.
+/// The reply of `GET /models`: a typed view next to the exact bytes it was read from
+/// ([`raw`](Self::raw), kept by [`from_bytes`](Self::from_bytes)).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ModelList {
@@ -11,8 +13,11 @@ pub struct ModelList {
     #[serde(default = "list_object")]
     pub object: String,
     /// The models.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub data: Vec<Model>,
+    /// The bytes the list was read from.
+    #[serde(skip)]
+    raw: Bytes,
 }
 
 fn list_object() -> String {
@@ -25,12 +30,52 @@ impl ModelList {
         Self {
             object: list_object(),
             data: models,
+            raw: Bytes::new(),
+        }
+    }
+
+    /// Reads the list and keeps its bytes. Each model also keeps its own object's bytes
+    /// ([`Model::raw`]).
+    pub fn from_bytes(raw: Bytes) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Shape<'a> {
+            #[serde(default = "list_object")]
+            object: String,
+            #[serde(default, borrow)]
+            data: Vec<&'a serde_json::value::RawValue>,
+        }
+        let shape: Shape<'_> = serde_json::from_slice(&raw)?;
+        let data = shape
+            .data
+            .into_iter()
+            .map(|model| Model::from_bytes(raw.slice_ref(model.get().as_bytes())))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            object: shape.object,
+            data,
+            raw,
+        })
+    }
+
+    /// The exact bytes the list was read from; empty when it was built in code.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The list as JSON bytes: [`raw`](Self::raw) when there are any, else the typed view
+    /// serialized.
+    pub fn to_bytes(&self) -> Bytes {
+        if self.raw.is_empty() {
+            // Strings, numbers and JSON values always serialize.
+            Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+        } else {
+            self.raw.clone()
         }
     }
 }
 
-/// One model, as `GET /models` and `GET /models/{id}` describe it. Every field but `id` is
-/// optional.
+/// One model, as `GET /models` and `GET /models/{id}` describe it, next to the exact bytes
+/// of its JSON object ([`raw`](Self::raw)). Every field but `id` is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Model {
@@ -57,6 +102,9 @@ pub struct Model {
     /// Apps the model is public for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_apps: Option<Value>,
+    /// The bytes of the model's JSON object.
+    #[serde(skip)]
+    raw: Bytes,
 }
 
 fn model_object() -> String {
@@ -75,6 +123,30 @@ impl Model {
             context_window: None,
             max_completion_tokens: None,
             public_apps: None,
+            raw: Bytes::new(),
+        }
+    }
+
+    /// Reads a model object and keeps its bytes.
+    pub fn from_bytes(raw: Bytes) -> Result<Self, serde_json::Error> {
+        let mut model: Self = serde_json::from_slice(&raw)?;
+        model.raw = raw;
+        Ok(model)
+    }
+
+    /// The exact bytes of the model's JSON object; empty when it was built in code.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The model as JSON bytes: [`raw`](Self::raw) when there are any, else the typed view
+    /// serialized.
+    pub fn to_bytes(&self) -> Bytes {
+        if self.raw.is_empty() {
+            // Strings, numbers and JSON values always serialize.
+            Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+        } else {
+            self.raw.clone()
         }
     }
 }

@@ -1,17 +1,31 @@
 //! The chat completion request: `POST /chat/completions`.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::JsonObject;
-use crate::response::ToolCall;
+use crate::raw::{RawObject, open_enum};
+use crate::response::{FunctionCall, ToolCall};
 
-/// A request to `POST /chat/completions`.
+/// A request to `POST /chat/completions`, kept as the JSON object it is.
 ///
-/// Build it with [`ChatRequest::new`] and the chained setters; every option left unset is
-/// omitted on the wire, as Groq rejects properties it does not expect. Parameters that this
-/// crate does not model yet go into [`extra`](Self::extra), which is flattened into the
-/// top-level JSON object.
+/// The request *is* its JSON: every top-level key is held as its exact JSON text, in the
+/// order it was given, so what goes on the wire is what the caller wrote (key order, number
+/// spelling, nested unknown fields, whitespace inside values). A request read with
+/// [`from_slice`](Self::from_slice)/[`from_bytes`](Self::from_bytes) keeps its original bytes
+/// and [`to_bytes`](Self::to_bytes) returns exactly them until something is changed.
+///
+/// Build one with [`ChatRequest::new`] and the chained setters: each writes its key in place
+/// (a key set twice is one key with the last value), and a key never set is never sent.
+/// Typed reading goes through [`params`](Self::params) (every parameter of Groq's
+/// `CreateChatCompletionRequest`, parsed on demand) and the few direct accessors
+/// ([`model`](Self::model), [`completion_budget`](Self::completion_budget),
+/// [`is_stream`](Self::is_stream)).
 ///
 /// ```
 /// use groq_types::{ChatRequest, ReasoningEffort};
@@ -21,123 +35,274 @@ use crate::response::ToolCall;
 ///     .reasoning_effort(ReasoningEffort::Low)
 ///     .max_completion_tokens(200)
 ///     .extra("search_settings", serde_json::json!({"country": "fr"}));
-/// let json = serde_json::to_value(&request).unwrap();
+/// let json: serde_json::Value = serde_json::from_slice(&request.to_bytes()).unwrap();
 /// assert_eq!(json["reasoning_effort"], "low");
 /// assert_eq!(json["search_settings"]["country"], "fr");
 /// assert!(json.get("temperature").is_none());
+///
+/// // A body read from bytes goes out byte for byte.
+/// let body = br#"{"model":"m", "messages":[{"role":"user","content":"hi","x":1}], "seed":123456789012345678901234567890}"#;
+/// let request = ChatRequest::from_slice(body).unwrap();
+/// assert_eq!(&request.to_bytes()[..], &body[..]);
+/// assert_eq!(request.model(), "m");
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
+#[derive(Clone)]
 pub struct ChatRequest {
-    /// The model id, e.g. `llama-3.1-8b-instant`.
-    pub model: String,
-    /// The conversation so far; at least one message.
-    pub messages: Vec<Message>,
-    /// Sampling temperature, 0 to 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling probability mass, 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// Best-effort deterministic sampling seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<i64>,
-    /// Up to four stop sequences.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Stop>,
-    /// The most tokens the reply may have. Counts against the tokens-per-minute limit up front.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_completion_tokens: Option<u32>,
-    /// Deprecated alias of `max_completion_tokens`, still accepted by Groq.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Number of choices; Groq accepts only 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<u32>,
-    /// Presence penalty, -2 to 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    /// Frequency penalty, -2 to 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    /// Tools (functions) the model may call; at most 128.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tools: Option<Vec<Tool>>,
-    /// Whether and which tool the model must call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_choice: Option<ToolChoice>,
-    /// Whether the model may call several tools in one turn.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parallel_tool_calls: Option<bool>,
-    /// Plain text, JSON object mode or a JSON schema.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<ResponseFormat>,
-    /// How much a reasoning model thinks before answering.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_effort: Option<ReasoningEffort>,
-    /// How reasoning is returned: hidden, raw in the content, or parsed into its own field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning_format: Option<ReasoningFormat>,
-    /// Whether reasoning is included in the reply (gpt-oss models).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub include_reasoning: Option<bool>,
-    /// The service tier: `auto`, `on_demand`, `flex` or `performance`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<ServiceTier>,
-    /// An end-user identifier for abuse monitoring.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// Stream the reply as server-sent events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    /// Streaming options; send only when asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream_options: Option<StreamOptions>,
-    /// Parameters this crate does not model, flattened into the top-level JSON object.
-    #[serde(flatten, default, skip_serializing_if = "JsonObject::is_empty")]
-    pub extra: JsonObject,
+    /// The `model` key, read once: the client paces by it.
+    model: String,
+    /// Every top-level key, `model` included, as exact JSON text in order.
+    fields: RawObject,
+    /// The bytes the request was read from, while it is unchanged since.
+    bytes: Option<Bytes>,
+    /// The first value a setter could not write (reported by [`validate`](Self::validate)).
+    broken: Option<InvalidRequest>,
+}
+
+impl fmt::Debug for ChatRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatRequest")
+            .field("fields", &self.fields)
+            .field("original_bytes", &self.bytes.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for ChatRequest {
+    /// Two requests are equal when they would send the same keys with the same JSON text.
+    fn eq(&self, other: &Self) -> bool {
+        self.fields == other.fields
+    }
+}
+
+impl Serialize for ChatRequest {
+    /// Writes the keys in order with their exact text (compact between keys; use
+    /// [`to_bytes`](ChatRequest::to_bytes) for the original bytes).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChatRequest {
+    /// Reads the request's JSON object, keeping every value's text; it needs `model` as a
+    /// string. Only [`from_slice`](ChatRequest::from_slice) also keeps the exact bytes.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = RawObject::deserialize(deserializer)?;
+        Self::from_fields(fields, None).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Builder setters of a typed key: `$name(value)` writes `$key`.
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident($ty:ty) => $key:literal; )*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(self, value: $ty) -> Self {
+                self.put($key, &value)
+            }
+        )*
+    };
 }
 
 impl ChatRequest {
-    /// A request for `model` with no messages and no options yet.
+    /// A request for `model` with no messages and no options yet:
+    /// `{"model": ..., "messages": []}`.
     pub fn new(model: impl Into<String>) -> Self {
+        let model = model.into();
+        let mut fields = RawObject::new();
+        // A string and an empty array always serialize.
+        let _ = fields.set("model", &model);
+        let _ = fields.set_raw("messages", raw_text("[]"));
         Self {
-            model: model.into(),
-            messages: Vec::new(),
-            temperature: None,
-            top_p: None,
-            seed: None,
-            stop: None,
-            max_completion_tokens: None,
-            max_tokens: None,
-            n: None,
-            presence_penalty: None,
-            frequency_penalty: None,
-            tools: None,
-            tool_choice: None,
-            parallel_tool_calls: None,
-            response_format: None,
-            reasoning_effort: None,
-            reasoning_format: None,
-            include_reasoning: None,
-            service_tier: None,
-            user: None,
-            stream: None,
-            stream_options: None,
-            extra: JsonObject::new(),
+            model,
+            fields,
+            bytes: None,
+            broken: None,
         }
     }
 
-    /// Appends a message.
-    pub fn message(mut self, message: Message) -> Self {
-        self.messages.push(message);
+    /// Reads a request from its JSON bytes and keeps them: [`to_bytes`](Self::to_bytes)
+    /// returns exactly these bytes until the request is changed.
+    ///
+    /// The body must be a JSON object with a string `model` and no key twice; the typed
+    /// parameters are checked by [`validate`](Self::validate).
+    pub fn from_bytes(bytes: Bytes) -> Result<Self, InvalidRequest> {
+        let fields: RawObject = serde_json::from_slice(&bytes)
+            .map_err(|e| InvalidRequest::new("body", format!("is not a JSON object: {e}")))?;
+        Self::from_fields(fields, Some(bytes))
+    }
+
+    /// [`from_bytes`](Self::from_bytes) of a copy of `bytes`.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, InvalidRequest> {
+        Self::from_bytes(Bytes::copy_from_slice(bytes))
+    }
+
+    fn from_fields(fields: RawObject, bytes: Option<Bytes>) -> Result<Self, InvalidRequest> {
+        let model = match fields.get::<String>("model") {
+            Some(Ok(model)) => model,
+            Some(Err(_)) => return Err(InvalidRequest::new("model", "must be a string")),
+            None => return Err(InvalidRequest::new("model", "is missing")),
+        };
+        Ok(Self {
+            model,
+            fields,
+            bytes,
+            broken: None,
+        })
+    }
+
+    /// The body as sent: the original bytes when the request was read from bytes and not
+    /// changed since, else its keys in order, compact.
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.bytes {
+            Some(bytes) => bytes.clone(),
+            // Raw JSON values always serialize.
+            None => Bytes::from(serde_json::to_vec(&self.fields).unwrap_or_default()),
+        }
+    }
+
+    /// Whether [`to_bytes`](Self::to_bytes) returns the bytes the request was read from.
+    pub fn is_original(&self) -> bool {
+        self.bytes.is_some()
+    }
+
+    /// The model id, e.g. `llama-3.1-8b-instant`.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Sets the model, in place.
+    pub fn set_model(&mut self, model: impl Into<String>) {
+        let model = model.into();
+        let _ = self.set("model", &model);
+        self.model = model;
+    }
+
+    /// The top-level keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.fields.keys()
+    }
+
+    /// The exact JSON text of a top-level key.
+    pub fn get_raw(&self, key: &str) -> Option<&RawValue> {
+        self.fields.get_raw(key)
+    }
+
+    /// A top-level key read as a `T`: `None` when absent, an error naming the key when its
+    /// value is not a `T`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<Result<T, InvalidRequest>> {
+        self.fields.get(key).map(|result| {
+            result.map_err(|e| InvalidRequest::new(key.to_owned(), format!("cannot be read: {e}")))
+        })
+    }
+
+    /// Every parameter of the request, typed, parsed now from the JSON text. A key whose
+    /// value does not have the spec's type reads as absent ([`validate`](Self::validate)
+    /// names it); unknown keys are not part of this view (read them with
+    /// [`get_raw`](Self::get_raw)).
+    pub fn params(&self) -> ChatParams {
+        ChatParams::read(self)
+    }
+
+    /// The messages, typed (see [`params`](Self::params)).
+    pub fn message_list(&self) -> Vec<Message> {
+        self.fields
+            .get::<Vec<Message>>("messages")
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+
+    /// Sets a top-level key to `value` in place, like the typed setters. Setting `model`
+    /// sets the model. Returns an error naming the key when `value` cannot be serialized.
+    pub fn set<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), InvalidRequest> {
+        let raw = serde_json::value::to_raw_value(value)
+            .map_err(|e| InvalidRequest::new(key.to_owned(), format!("cannot be written: {e}")))?;
+        self.set_raw(key, raw)
+    }
+
+    /// Sets a top-level key to exact JSON text, in place (or at the end when new). `model`
+    /// must be a string and updates [`model`](Self::model).
+    pub fn set_raw(&mut self, key: &str, value: Box<RawValue>) -> Result<(), InvalidRequest> {
+        if key == "model" {
+            let model: String = serde_json::from_str(value.get())
+                .map_err(|_| InvalidRequest::new("model", "must be a string"))?;
+            self.model = model;
+        }
+        if self.fields.set_raw(key, value) {
+            self.bytes = None;
+        }
+        Ok(())
+    }
+
+    /// Removes a top-level key (never `model`), returning its JSON text.
+    pub fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
+        if key == "model" {
+            return None;
+        }
+        let removed = self.fields.remove(key);
+        if removed.is_some() {
+            self.bytes = None;
+        }
+        removed
+    }
+
+    /// Builder form of [`set`](Self::set): a value that cannot be written is reported by
+    /// [`validate`](Self::validate).
+    fn put<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Self {
+        if let Err(error) = self.set(key, value) {
+            self.broken.get_or_insert(error);
+        }
         self
     }
 
-    /// Appends several messages.
-    pub fn messages(mut self, messages: impl IntoIterator<Item = Message>) -> Self {
-        self.messages.extend(messages);
+    /// Appends the JSON text of `item` to the array at `key` (creating it).
+    fn push_to(mut self, key: &str, item: &impl Serialize) -> Self {
+        let item = match serde_json::to_string(item) {
+            Ok(item) => item,
+            Err(e) => {
+                self.broken.get_or_insert(InvalidRequest::new(
+                    key.to_owned(),
+                    format!("cannot be written: {e}"),
+                ));
+                return self;
+            }
+        };
+        let array = match self.fields.get_raw(key).map(RawValue::get) {
+            Some(text) if text.starts_with('[') && text.ends_with(']') => {
+                let inner = &text[1..text.len() - 1];
+                if inner.trim().is_empty() {
+                    format!("[{item}]")
+                } else {
+                    format!("{},{item}]", &text[..text.len() - 1])
+                }
+            }
+            _ => format!("[{item}]"),
+        };
+        match RawValue::from_string(array) {
+            Ok(raw) => {
+                let _ = self.set_raw(key, raw);
+            }
+            Err(e) => {
+                self.broken.get_or_insert(InvalidRequest::new(
+                    key.to_owned(),
+                    format!("cannot be written: {e}"),
+                ));
+            }
+        }
         self
+    }
+
+    /// Appends a message.
+    pub fn message(self, message: Message) -> Self {
+        self.push_to("messages", &message)
+    }
+
+    /// Appends several messages.
+    pub fn messages(self, messages: impl IntoIterator<Item = Message>) -> Self {
+        messages.into_iter().fold(self, Self::message)
     }
 
     /// Appends a system message.
@@ -160,76 +325,76 @@ impl ChatRequest {
         self.message(Message::assistant(content))
     }
 
-    /// Sets the sampling temperature (0 to 2).
-    pub fn temperature(mut self, temperature: f64) -> Self {
-        self.temperature = Some(temperature);
-        self
-    }
-
-    /// Sets nucleus sampling (0 to 1).
-    pub fn top_p(mut self, top_p: f64) -> Self {
-        self.top_p = Some(top_p);
-        self
-    }
-
-    /// Sets the sampling seed.
-    pub fn seed(mut self, seed: i64) -> Self {
-        self.seed = Some(seed);
-        self
+    setters! {
+        /// Sets the sampling temperature (0 to 2).
+        temperature(f64) => "temperature";
+        /// Sets nucleus sampling (0 to 1).
+        top_p(f64) => "top_p";
+        /// Sets the best-effort deterministic sampling seed.
+        seed(i64) => "seed";
+        /// Sets the reply's token budget. Groq charges it against tokens per minute up front.
+        max_completion_tokens(u32) => "max_completion_tokens";
+        /// Sets the deprecated `max_tokens` alias; prefer [`max_completion_tokens`](Self::max_completion_tokens).
+        max_tokens(u32) => "max_tokens";
+        /// Sets the number of choices (Groq accepts only 1).
+        n(u32) => "n";
+        /// Sets the presence penalty (-2 to 2).
+        presence_penalty(f64) => "presence_penalty";
+        /// Sets the frequency penalty (-2 to 2).
+        frequency_penalty(f64) => "frequency_penalty";
+        /// Allows or forbids several tool calls in one turn.
+        parallel_tool_calls(bool) => "parallel_tool_calls";
+        /// Sets the response format.
+        response_format(ResponseFormat) => "response_format";
+        /// Sets the reasoning effort.
+        reasoning_effort(ReasoningEffort) => "reasoning_effort";
+        /// Sets the reasoning format.
+        reasoning_format(ReasoningFormat) => "reasoning_format";
+        /// Includes or leaves out reasoning in the reply.
+        include_reasoning(bool) => "include_reasoning";
+        /// Sets the service tier.
+        service_tier(ServiceTier) => "service_tier";
+        /// Asks for a streamed reply (`stream`).
+        stream(bool) => "stream";
+        /// Asks for the log probabilities of the output tokens.
+        logprobs(bool) => "logprobs";
+        /// How many most likely tokens to return at each position (0 to 20; needs `logprobs`).
+        top_logprobs(u32) => "top_logprobs";
+        /// Biases tokens, by token id, between -100 and 100.
+        logit_bias(JsonObject) => "logit_bias";
+        /// Attaches metadata (string keys and values) to the request.
+        metadata(JsonObject) => "metadata";
+        /// Asks to store the request and its reply.
+        store(bool) => "store";
+        /// Sets the web search settings (compound models).
+        search_settings(JsonObject) => "search_settings";
+        /// Sets the compound system's custom configuration.
+        compound_custom(JsonObject) => "compound_custom";
+        /// Sets documents to answer from (`{"id"?, "source": {...}}` objects).
+        documents(Vec<JsonObject>) => "documents";
+        /// Enables or disables citations (`enabled`, `disabled`).
+        citation_options(CitationOptions) => "citation_options";
+        /// Turns off the validation of tool calls against the tools given.
+        disable_tool_validation(bool) => "disable_tool_validation";
+        /// Restricts web search to these domains (deprecated; use `search_settings`).
+        include_domains(Vec<String>) => "include_domains";
+        /// Excludes these domains from web search (deprecated; use `search_settings`).
+        exclude_domains(Vec<String>) => "exclude_domains";
     }
 
     /// Sets the stop sequences.
-    pub fn stop(mut self, stop: impl Into<Stop>) -> Self {
-        self.stop = Some(stop.into());
-        self
-    }
-
-    /// Sets the reply's token budget. Groq charges it against tokens per minute up front.
-    pub fn max_completion_tokens(mut self, tokens: u32) -> Self {
-        self.max_completion_tokens = Some(tokens);
-        self
-    }
-
-    /// Sets the deprecated `max_tokens` alias; prefer [`max_completion_tokens`](Self::max_completion_tokens).
-    pub fn max_tokens(mut self, tokens: u32) -> Self {
-        self.max_tokens = Some(tokens);
-        self
-    }
-
-    /// Sets the presence penalty (-2 to 2).
-    pub fn presence_penalty(mut self, penalty: f64) -> Self {
-        self.presence_penalty = Some(penalty);
-        self
-    }
-
-    /// Sets the frequency penalty (-2 to 2).
-    pub fn frequency_penalty(mut self, penalty: f64) -> Self {
-        self.frequency_penalty = Some(penalty);
-        self
+    pub fn stop(self, stop: impl Into<Stop>) -> Self {
+        self.put("stop", &stop.into())
     }
 
     /// Adds a tool the model may call.
-    pub fn tool(mut self, tool: Tool) -> Self {
-        self.tools.get_or_insert_with(Vec::new).push(tool);
-        self
+    pub fn tool(self, tool: Tool) -> Self {
+        self.push_to("tools", &tool)
     }
 
     /// Sets the tool choice.
-    pub fn tool_choice(mut self, choice: impl Into<ToolChoice>) -> Self {
-        self.tool_choice = Some(choice.into());
-        self
-    }
-
-    /// Allows or forbids several tool calls in one turn.
-    pub fn parallel_tool_calls(mut self, allowed: bool) -> Self {
-        self.parallel_tool_calls = Some(allowed);
-        self
-    }
-
-    /// Sets the response format.
-    pub fn response_format(mut self, format: ResponseFormat) -> Self {
-        self.response_format = Some(format);
-        self
+    pub fn tool_choice(self, choice: impl Into<ToolChoice>) -> Self {
+        self.put("tool_choice", &choice.into())
     }
 
     /// Asks for a JSON object reply (`response_format: {"type": "json_object"}`).
@@ -244,69 +409,68 @@ impl ChatRequest {
         })
     }
 
-    /// Sets the reasoning effort.
-    pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
-        self.reasoning_effort = Some(effort);
-        self
-    }
-
-    /// Sets the reasoning format.
-    pub fn reasoning_format(mut self, format: ReasoningFormat) -> Self {
-        self.reasoning_format = Some(format);
-        self
-    }
-
-    /// Includes or leaves out reasoning in the reply.
-    pub fn include_reasoning(mut self, include: bool) -> Self {
-        self.include_reasoning = Some(include);
-        self
-    }
-
-    /// Sets the service tier.
-    pub fn service_tier(mut self, tier: ServiceTier) -> Self {
-        self.service_tier = Some(tier);
-        self
-    }
-
     /// Sets the end-user identifier (the `user` field).
-    pub fn end_user(mut self, id: impl Into<String>) -> Self {
-        self.user = Some(id.into());
-        self
-    }
-
-    /// Asks for a streamed reply.
-    pub fn stream(mut self, stream: bool) -> Self {
-        self.stream = Some(stream);
-        self
+    pub fn end_user(self, id: impl Into<String>) -> Self {
+        self.put("user", &id.into())
     }
 
     /// Asks for a top-level `usage` in the last stream chunk (`stream_options.include_usage`).
-    pub fn include_usage(mut self) -> Self {
-        self.stream_options = Some(StreamOptions {
-            include_usage: Some(true),
-        });
-        self
+    /// `stream_options` is not in Groq's description of the request: it is sent only when
+    /// asked for here (or given in the body).
+    pub fn include_usage(self) -> Self {
+        let mut options = self
+            .fields
+            .get::<RawObject>("stream_options")
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let _ = options.set("include_usage", &true);
+        self.put("stream_options", &options)
     }
 
-    /// Sets a parameter this crate does not model; it is sent as a top-level property.
-    pub fn extra(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.extra.insert(key.into(), value);
-        self
+    /// Sets any top-level key, in place. A key this crate types (`temperature`, `tools`, ...)
+    /// is that parameter: there is only ever one of each key, and [`validate`](Self::validate)
+    /// refuses a value of the wrong type. `model` is the model: `.extra("model", json!("x"))`
+    /// is [`set_model`](Self::set_model)`("x")`, so the client paces the model it sends
+    /// (a `model` that is not a string is refused by `validate`).
+    pub fn extra(self, key: impl Into<String>, value: Value) -> Self {
+        let key = key.into();
+        self.put(&key, &value)
     }
 
     /// The reply's token budget: `max_completion_tokens`, else the deprecated `max_tokens`.
     pub fn completion_budget(&self) -> Option<u32> {
-        self.max_completion_tokens.or(self.max_tokens)
+        let read = |key| {
+            self.fields
+                .get::<Option<u32>>(key)
+                .and_then(Result::ok)
+                .flatten()
+        };
+        read("max_completion_tokens").or_else(|| read("max_tokens"))
     }
 
-    /// Whether the reply is requested as a stream.
+    /// Whether the reply is requested as a stream (`"stream": true`).
     pub fn is_stream(&self) -> bool {
-        self.stream == Some(true)
+        self.fields.get_raw("stream").map(RawValue::get) == Some("true")
+    }
+
+    /// Makes the body fit the call it is sent by: a streaming call needs `"stream": true`;
+    /// a plain call cannot read a stream, so a `"stream": true` (and its `stream_options`)
+    /// is taken out. Anything else is left as given.
+    pub fn prepare_for(&mut self, stream: bool) {
+        if stream {
+            if !self.is_stream() {
+                let _ = self.set_raw("stream", raw_text("true"));
+            }
+        } else if self.is_stream() {
+            self.remove("stream");
+            self.remove("stream_options");
+        }
     }
 
     /// Checks the rules Groq enforces on every request, so a bad request fails before it costs
-    /// quota: at least one message, `n` = 1, temperature in 0..=2, `top_p` in 0..=1, penalties in
-    /// -2..=2, at most 4 stop sequences, at most 128 tools, a non-empty model id.
+    /// quota: every typed parameter has its type, at least one message, `n` = 1, temperature
+    /// in 0..=2, `top_p` in 0..=1, penalties in -2..=2, at most 4 stop sequences, at most 128
+    /// tools, a non-empty model id.
     ///
     /// ```
     /// use groq_types::ChatRequest;
@@ -329,26 +493,38 @@ impl ChatRequest {
                 _ => Ok(()),
             }
         }
+        if let Some(broken) = &self.broken {
+            return Err(broken.clone());
+        }
         if self.model.trim().is_empty() {
             return Err(InvalidRequest::new("model", "must name a model"));
         }
-        if self.messages.is_empty() {
+        for (key, raw) in self.fields.iter() {
+            check_typed(key, raw).map_err(|e| {
+                InvalidRequest::new(
+                    key.to_owned(),
+                    format!("does not have the expected shape: {e}"),
+                )
+            })?;
+        }
+        let params = self.params();
+        if params.messages.is_empty() {
             return Err(InvalidRequest::new(
                 "messages",
                 "must contain at least one message",
             ));
         }
-        if let Some(n) = self.n.filter(|&n| n != 1) {
+        if let Some(n) = params.n.filter(|&n| n != 1) {
             return Err(InvalidRequest::new(
                 "n",
                 format!("Groq supports only n = 1, got {n}"),
             ));
         }
-        in_range("temperature", self.temperature, 0.0, 2.0)?;
-        in_range("top_p", self.top_p, 0.0, 1.0)?;
-        in_range("presence_penalty", self.presence_penalty, -2.0, 2.0)?;
-        in_range("frequency_penalty", self.frequency_penalty, -2.0, 2.0)?;
-        if let Some(Stop::Many(stops)) = &self.stop
+        in_range("temperature", params.temperature, 0.0, 2.0)?;
+        in_range("top_p", params.top_p, 0.0, 1.0)?;
+        in_range("presence_penalty", params.presence_penalty, -2.0, 2.0)?;
+        in_range("frequency_penalty", params.frequency_penalty, -2.0, 2.0)?;
+        if let Some(Stop::Many(stops)) = &params.stop
             && stops.len() > 4
         {
             return Err(InvalidRequest::new(
@@ -356,7 +532,7 @@ impl ChatRequest {
                 format!("at most 4 stop sequences, got {}", stops.len()),
             ));
         }
-        if let Some(tools) = &self.tools
+        if let Some(tools) = &params.tools
             && tools.len() > 128
         {
             return Err(InvalidRequest::new(
@@ -368,25 +544,157 @@ impl ChatRequest {
     }
 }
 
+/// `text`, known to be valid JSON.
+fn raw_text(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
+        // Only called with literal JSON; `null` is the neutral fallback.
+        serde_json::value::to_raw_value(&()).unwrap_or_default()
+    })
+}
+
+/// Declares [`ChatParams`] and the type check of each typed key from one list.
+macro_rules! chat_params {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty, )*) => {
+        /// Every parameter of a [`ChatRequest`], typed: a read-only view parsed from the
+        /// request's JSON by [`ChatRequest::params`]. Changing it changes nothing on the wire.
+        #[derive(Debug, Clone, PartialEq, Default)]
+        #[non_exhaustive]
+        pub struct ChatParams {
+            /// The model id.
+            pub model: String,
+            /// The conversation so far.
+            pub messages: Vec<Message>,
+            $( $(#[$doc])* pub $field: Option<$ty>, )*
+        }
+
+        impl ChatParams {
+            fn read(request: &ChatRequest) -> Self {
+                let mut params = Self {
+                    model: request.model.clone(),
+                    ..Self::default()
+                };
+                for (key, raw) in request.fields.iter() {
+                    match key {
+                        "messages" => {
+                            params.messages = serde_json::from_str(raw.get()).unwrap_or_default();
+                        }
+                        $(
+                            stringify!($field) => {
+                                params.$field = serde_json::from_str::<Option<$ty>>(raw.get())
+                                    .ok()
+                                    .flatten();
+                            }
+                        )*
+                        _ => {}
+                    }
+                }
+                params
+            }
+        }
+
+        /// Whether a typed key's value has its type.
+        fn check_typed(key: &str, raw: &RawValue) -> Result<(), serde_json::Error> {
+            match key {
+                "model" => serde_json::from_str::<String>(raw.get()).map(drop),
+                "messages" => serde_json::from_str::<Vec<Message>>(raw.get()).map(drop),
+                $( stringify!($field) => serde_json::from_str::<Option<$ty>>(raw.get()).map(drop), )*
+                _ => Ok(()),
+            }
+        }
+    };
+}
+
+chat_params! {
+    /// Sampling temperature, 0 to 2.
+    temperature: f64,
+    /// Nucleus sampling probability mass, 0 to 1.
+    top_p: f64,
+    /// Best-effort deterministic sampling seed.
+    seed: i64,
+    /// Up to four stop sequences.
+    stop: Stop,
+    /// The most tokens the reply may have.
+    max_completion_tokens: u32,
+    /// Deprecated alias of `max_completion_tokens`.
+    max_tokens: u32,
+    /// Number of choices; Groq accepts only 1.
+    n: u32,
+    /// Presence penalty, -2 to 2.
+    presence_penalty: f64,
+    /// Frequency penalty, -2 to 2.
+    frequency_penalty: f64,
+    /// Tools the model may call (functions and built-in tools); at most 128.
+    tools: Vec<Tool>,
+    /// Whether and which tool the model must call.
+    tool_choice: ToolChoice,
+    /// Whether the model may call several tools in one turn.
+    parallel_tool_calls: bool,
+    /// Turns off the validation of tool calls.
+    disable_tool_validation: bool,
+    /// Plain text, JSON object mode or a JSON schema.
+    response_format: ResponseFormat,
+    /// How much a reasoning model thinks before answering.
+    reasoning_effort: ReasoningEffort,
+    /// How reasoning is returned.
+    reasoning_format: ReasoningFormat,
+    /// Whether reasoning is included in the reply.
+    include_reasoning: bool,
+    /// The service tier.
+    service_tier: ServiceTier,
+    /// An end-user identifier.
+    user: String,
+    /// Stream the reply as server-sent events.
+    stream: bool,
+    /// Streaming options (not in Groq's description; sent only when set).
+    stream_options: StreamOptions,
+    /// Return log probabilities of the output tokens.
+    logprobs: bool,
+    /// Most likely tokens returned at each position.
+    top_logprobs: u32,
+    /// Token biases by token id.
+    logit_bias: JsonObject,
+    /// Request metadata.
+    metadata: JsonObject,
+    /// Store the request and reply.
+    store: bool,
+    /// Web search settings.
+    search_settings: JsonObject,
+    /// The compound system's custom configuration.
+    compound_custom: JsonObject,
+    /// Documents to answer from.
+    documents: Vec<JsonObject>,
+    /// Citations on or off.
+    citation_options: CitationOptions,
+    /// Domains web search is restricted to (deprecated).
+    include_domains: Vec<String>,
+    /// Domains web search excludes (deprecated).
+    exclude_domains: Vec<String>,
+    /// Deprecated: how the model calls functions.
+    function_call: Value,
+    /// Deprecated: the functions the model may call.
+    functions: Vec<JsonObject>,
+}
+
 /// A request that breaks one of the rules Groq enforces; see [`ChatRequest::validate`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid chat request: `{field}` {reason}")]
 pub struct InvalidRequest {
-    field: &'static str,
+    field: String,
     reason: String,
 }
 
 impl InvalidRequest {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             reason: reason.into(),
         }
     }
 
-    /// The request field at fault, e.g. `temperature`.
-    pub fn field(&self) -> &'static str {
-        self.field
+    /// The request field at fault, e.g. `temperature` (`body` when the body is not a JSON
+    /// object).
+    pub fn field(&self) -> &str {
+        &self.field
     }
 
     /// What is wrong with it.
@@ -395,7 +703,29 @@ impl InvalidRequest {
     }
 }
 
-/// One message of the conversation, tagged by its `role`.
+open_enum! {
+    /// The role of a request message.
+    pub enum Role {
+        /// Instructions that frame the conversation.
+        System = "system",
+        /// Instructions from the developer.
+        Developer = "developer",
+        /// The user.
+        User = "user",
+        /// A previous reply of the model.
+        Assistant = "assistant",
+        /// The result of a tool call.
+        Tool = "tool",
+        /// The result of a function call (deprecated role).
+        Function = "function",
+    }
+}
+
+/// One message of the conversation, tagged by its `role`: a typed view for building and
+/// reading. Each variant keeps the keys it does not type in `extra`, so a message built or
+/// read with unknown fields loses none of them (their values go through
+/// [`serde_json::Value`]; a body read with [`ChatRequest::from_slice`] keeps its exact text
+/// regardless).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 #[non_exhaustive]
@@ -404,28 +734,55 @@ pub enum Message {
     System {
         /// The instructions.
         content: Content,
+        /// A name that tells participants of the same role apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// Instructions from the developer (newer models' name for system instructions).
     Developer {
         /// The instructions.
         content: Content,
+        /// A name that tells participants of the same role apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// What the user said: text, or parts (text, images, documents).
     User {
         /// The user's content.
         content: Content,
+        /// A name that tells participants of the same role apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// A previous reply of the model.
     Assistant {
-        /// The reply's text, absent when the reply was only tool calls.
+        /// The reply's text, absent (or `null`) when the reply was only tool calls.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         content: Option<Content>,
+        /// A name that tells participants of the same role apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         /// Tool calls the model made.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tool_calls: Option<Vec<ToolCall>>,
         /// The model's reasoning, when it was returned parsed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reasoning: Option<String>,
+        /// The function the model called (deprecated).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function_call: Option<FunctionCall>,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// The result of a tool call.
     Tool {
@@ -433,6 +790,20 @@ pub enum Message {
         tool_call_id: String,
         /// The tool's output.
         content: Content,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
+    },
+    /// The result of a function call (the deprecated `function` role).
+    Function {
+        /// The function's name.
+        name: String,
+        /// The function's output.
+        #[serde(default)]
+        content: Option<String>,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
 }
 
@@ -441,6 +812,8 @@ impl Message {
     pub fn system(content: impl Into<Content>) -> Self {
         Self::System {
             content: content.into(),
+            name: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -448,6 +821,8 @@ impl Message {
     pub fn developer(content: impl Into<Content>) -> Self {
         Self::Developer {
             content: content.into(),
+            name: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -455,6 +830,8 @@ impl Message {
     pub fn user(content: impl Into<Content>) -> Self {
         Self::User {
             content: content.into(),
+            name: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -462,8 +839,11 @@ impl Message {
     pub fn assistant(content: impl Into<Content>) -> Self {
         Self::Assistant {
             content: Some(content.into()),
+            name: None,
             tool_calls: None,
             reasoning: None,
+            function_call: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -471,8 +851,11 @@ impl Message {
     pub fn assistant_tool_calls(tool_calls: Vec<ToolCall>) -> Self {
         Self::Assistant {
             content: None,
+            name: None,
             tool_calls: Some(tool_calls),
             reasoning: None,
+            function_call: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -481,6 +864,64 @@ impl Message {
         Self::Tool {
             tool_call_id: tool_call_id.into(),
             content: content.into(),
+            extra: JsonObject::new(),
+        }
+    }
+
+    /// The result of the function `name` (the deprecated `function` role).
+    pub fn function(name: impl Into<String>, content: impl Into<String>) -> Self {
+        Self::Function {
+            name: name.into(),
+            content: Some(content.into()),
+            extra: JsonObject::new(),
+        }
+    }
+
+    /// Sets the participant `name` (system, developer, user and assistant messages; the
+    /// function name of a `function` message). A tool message has no name: it is kept in
+    /// its extra keys.
+    pub fn with_name(mut self, new_name: impl Into<String>) -> Self {
+        let new_name = new_name.into();
+        match &mut self {
+            Self::System { name, .. }
+            | Self::Developer { name, .. }
+            | Self::User { name, .. }
+            | Self::Assistant { name, .. } => *name = Some(new_name),
+            Self::Function { name, .. } => *name = new_name,
+            Self::Tool { extra, .. } => {
+                extra.insert("name".to_owned(), Value::String(new_name));
+            }
+        }
+        self
+    }
+
+    /// Sets a key this crate does not type (a typed key given here would be sent twice:
+    /// use the typed constructor or setter for it).
+    pub fn with_extra(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.extra_mut().insert(key.into(), value);
+        self
+    }
+
+    fn extra_mut(&mut self) -> &mut JsonObject {
+        match self {
+            Self::System { extra, .. }
+            | Self::Developer { extra, .. }
+            | Self::User { extra, .. }
+            | Self::Assistant { extra, .. }
+            | Self::Tool { extra, .. }
+            | Self::Function { extra, .. } => extra,
+        }
+    }
+
+    /// The keys this crate does not type.
+    pub fn extra(&self) -> &JsonObject {
+        match self {
+            Self::System { extra, .. }
+            | Self::Developer { extra, .. }
+            | Self::User { extra, .. }
+            | Self::Assistant { extra, .. }
+            | Self::Tool { extra, .. }
+            | Self::Function { extra, .. } => extra,
         }
     }
 
@@ -492,17 +933,40 @@ impl Message {
             Self::User { .. } => "user",
             Self::Assistant { .. } => "assistant",
             Self::Tool { .. } => "tool",
+            Self::Function { .. } => "function",
         }
     }
 
-    /// The message's content, if it has any.
+    /// The participant name, if the message has one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::System { name, .. }
+            | Self::Developer { name, .. }
+            | Self::User { name, .. }
+            | Self::Assistant { name, .. } => name.as_deref(),
+            Self::Function { name, .. } => Some(name),
+            Self::Tool { extra, .. } => extra.get("name").and_then(Value::as_str),
+        }
+    }
+
+    /// The message's content, if it has any (a `function` message's text is in
+    /// [`text`](Self::text)).
     pub fn content(&self) -> Option<&Content> {
         match self {
-            Self::System { content }
-            | Self::Developer { content }
-            | Self::User { content }
+            Self::System { content, .. }
+            | Self::Developer { content, .. }
+            | Self::User { content, .. }
             | Self::Tool { content, .. } => Some(content),
             Self::Assistant { content, .. } => content.as_ref(),
+            Self::Function { .. } => None,
+        }
+    }
+
+    /// All the message's text (see [`Content::text`]).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Function { content, .. } => content.clone().unwrap_or_default(),
+            other => other.content().map(Content::text).unwrap_or_default(),
         }
     }
 }
@@ -526,7 +990,7 @@ impl Content {
             Self::Parts(parts) => parts
                 .iter()
                 .filter_map(|part| match part {
-                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Text { text, .. } => Some(text.as_str()),
                     _ => None,
                 })
                 .collect::<Vec<_>>()
@@ -553,7 +1017,7 @@ impl From<Vec<ContentPart>> for Content {
     }
 }
 
-/// One part of a multi-part user message.
+/// One part of a multi-part user message; each keeps the keys this crate does not type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -562,23 +1026,35 @@ pub enum ContentPart {
     Text {
         /// The text.
         text: String,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// An image, by URL or `data:` URI (vision models).
     ImageUrl {
         /// The image reference.
         image_url: ImageUrl,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
     /// A JSON document the model may cite.
     Document {
         /// The document.
         document: DocumentPart,
+        /// Keys this crate does not type.
+        #[serde(flatten)]
+        extra: JsonObject,
     },
 }
 
 impl ContentPart {
     /// A text part.
     pub fn text(text: impl Into<String>) -> Self {
-        Self::Text { text: text.into() }
+        Self::Text {
+            text: text.into(),
+            extra: JsonObject::new(),
+        }
     }
 
     /// An image part from a URL or `data:` URI.
@@ -587,7 +1063,9 @@ impl ContentPart {
             image_url: ImageUrl {
                 url: url.into(),
                 detail: None,
+                extra: JsonObject::new(),
             },
+            extra: JsonObject::new(),
         }
     }
 }
@@ -601,6 +1079,9 @@ pub struct ImageUrl {
     /// Detail level: `auto`, `low` or `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 /// The document of a [`ContentPart::Document`] part.
@@ -612,6 +1093,9 @@ pub struct DocumentPart {
     /// An optional identifier used in citations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 /// Stop sequences: one string or a list of up to four.
@@ -643,15 +1127,34 @@ impl From<Vec<String>> for Stop {
     }
 }
 
-/// A tool the model may call. Groq supports function tools.
+open_enum! {
+    /// The type of a tool.
+    pub enum ToolType {
+        /// A function the caller runs.
+        Function = "function",
+        /// Groq's built-in web browsing.
+        BrowserSearch = "browser_search",
+        /// Groq's built-in code execution.
+        CodeInterpreter = "code_interpreter",
+        /// A remote MCP server.
+        Mcp = "mcp",
+    }
+}
+
+/// A tool the model may call: a function (with its definition) or a built-in tool such as
+/// `{"type": "browser_search"}` (no `function`). Keys this crate does not type are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Tool {
-    /// Always `function`.
+    /// `function`, or a built-in tool's type.
     #[serde(rename = "type")]
-    pub kind: String,
-    /// The function's name, description and parameter schema.
-    pub function: FunctionDefinition,
+    pub kind: ToolType,
+    /// The function's name, description and parameter schema (function tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<FunctionDefinition>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 impl Tool {
@@ -662,14 +1165,30 @@ impl Tool {
         parameters: Value,
     ) -> Self {
         Self {
-            kind: "function".to_owned(),
-            function: FunctionDefinition {
+            kind: ToolType::Function,
+            function: Some(FunctionDefinition {
                 name: name.into(),
                 description: Some(description.into()),
                 parameters: Some(parameters),
                 strict: None,
-            },
+                extra: JsonObject::new(),
+            }),
+            extra: JsonObject::new(),
         }
+    }
+
+    /// A built-in tool of type `kind`, e.g. `browser_search`.
+    pub fn built_in(kind: impl Into<String>) -> Self {
+        Self {
+            kind: ToolType::from(kind.into().as_str()),
+            function: None,
+            extra: JsonObject::new(),
+        }
+    }
+
+    /// The function's name, for a function tool.
+    pub fn function_name(&self) -> Option<&str> {
+        self.function.as_ref().map(|f| f.name.as_str())
     }
 }
 
@@ -688,6 +1207,9 @@ pub struct FunctionDefinition {
     /// Whether arguments must follow the schema exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 /// Whether the model calls a tool: a mode, or one named function.
@@ -780,6 +1302,9 @@ pub struct JsonSchemaFormat {
     /// Whether the reply must follow the schema exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 impl JsonSchemaFormat {
@@ -790,6 +1315,7 @@ impl JsonSchemaFormat {
             description: None,
             schema: Some(schema),
             strict: None,
+            extra: JsonObject::new(),
         }
     }
 
@@ -830,28 +1356,41 @@ pub enum ReasoningFormat {
     Parsed,
 }
 
-/// The service tier a request runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ServiceTier {
-    /// The highest tier available within the organization's limits.
-    Auto,
-    /// The standard tier.
-    OnDemand,
-    /// Fails fast with 498 when capacity is short.
-    Flex,
-    /// The performance tier.
-    Performance,
+open_enum! {
+    /// The service tier a request runs on (request and reply).
+    pub enum ServiceTier {
+        /// The highest tier available within the organization's limits.
+        Auto = "auto",
+        /// The standard tier.
+        OnDemand = "on_demand",
+        /// Fails fast with 498 when capacity is short.
+        Flex = "flex",
+        /// The performance tier.
+        Performance = "performance",
+    }
 }
 
-/// Streaming options.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Whether answers cite their sources (`citation_options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum CitationOptions {
+    /// Citations on (the default).
+    Enabled,
+    /// Citations off.
+    Disabled,
+}
+
+/// Streaming options (`stream_options`); keys this crate does not type are kept.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StreamOptions {
     /// Put a top-level `usage` in the last chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
+    /// Keys this crate does not type.
+    #[serde(flatten)]
+    pub extra: JsonObject,
 }
 
 #[cfg(test)]
@@ -859,13 +1398,96 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn text(request: &ChatRequest) -> String {
+        String::from_utf8(request.to_bytes().to_vec()).unwrap()
+    }
+
     #[test]
     fn absent_options_are_omitted() {
-        let json = serde_json::to_value(ChatRequest::new("m").user("hi")).unwrap();
+        let request = ChatRequest::new("m").user("hi");
         assert_eq!(
-            json,
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            text(&request),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#
         );
+    }
+
+    #[test]
+    fn setters_write_in_place_and_extra_never_duplicates() {
+        let request = ChatRequest::new("m")
+            .user("hi")
+            .temperature(0.5)
+            .extra("temperature", json!(0.7))
+            .extra("custom", json!({"z": 1, "a": 2}))
+            .temperature(0.9);
+        assert_eq!(
+            text(&request),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.9,"custom":{"a":2,"z":1}}"#
+        );
+        assert_eq!(request.params().temperature, Some(0.9));
+    }
+
+    #[test]
+    fn extra_model_sets_the_model() {
+        let request = ChatRequest::new("a").user("hi").extra("model", json!("b"));
+        assert_eq!(request.model(), "b");
+        assert_eq!(
+            text(&request),
+            r#"{"model":"b","messages":[{"role":"user","content":"hi"}]}"#
+        );
+        let bad = ChatRequest::new("a").user("hi").extra("model", json!(3));
+        assert_eq!(bad.validate().unwrap_err().field(), "model");
+        assert_eq!(bad.model(), "a");
+    }
+
+    #[test]
+    fn a_typed_key_of_the_wrong_type_is_refused_by_name() {
+        let request = ChatRequest::new("m")
+            .user("hi")
+            .extra("max_completion_tokens", json!("many"));
+        let err = request.validate().unwrap_err();
+        assert_eq!(err.field(), "max_completion_tokens");
+    }
+
+    #[test]
+    fn bytes_are_kept_until_a_change() {
+        let body =
+            br#"{ "messages": [{"role":"user","content":"hi","name":"ann","x":{"b":1,"a":2}}],
+            "model": "m", "seed": 123456789012345678901234567890 }"#;
+        let mut request = ChatRequest::from_slice(body).unwrap();
+        assert!(request.is_original());
+        assert_eq!(&request.to_bytes()[..], &body[..]);
+        assert_eq!(request.message_list()[0].name(), Some("ann"));
+        request.prepare_for(false);
+        assert_eq!(&request.to_bytes()[..], &body[..], "nothing to change");
+        request.prepare_for(true);
+        assert_eq!(
+            text(&request),
+            r#"{"messages":[{"role":"user","content":"hi","name":"ann","x":{"b":1,"a":2}}],"model":"m","seed":123456789012345678901234567890,"stream":true}"#
+        );
+        request.prepare_for(false);
+        assert!(!text(&request).contains("stream"));
+    }
+
+    #[test]
+    fn bad_bodies_name_what_is_wrong() {
+        let err = ChatRequest::from_slice(b"[1]").unwrap_err();
+        assert_eq!(err.field(), "body");
+        let err = ChatRequest::from_slice(br#"{"messages":[]}"#).unwrap_err();
+        assert_eq!(err.field(), "model");
+        let err = ChatRequest::from_slice(br#"{"model":"m","model":"n"}"#).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+    }
+
+    #[test]
+    fn built_in_tools_and_the_function_role_are_accepted() {
+        let body = br#"{"model":"m","messages":[{"role":"function","name":"f","content":"4"}],
+            "tools":[{"type":"browser_search"},{"type":"code_interpreter"},{"type":"function","function":{"name":"f","x":1}}]}"#;
+        let request = ChatRequest::from_slice(body).unwrap();
+        request.validate().unwrap();
+        let tools = request.params().tools.unwrap();
+        assert_eq!(tools[0].kind, ToolType::BrowserSearch);
+        assert_eq!(tools[2].function_name(), Some("f"));
+        assert_eq!(request.message_list()[0].role(), "function");
     }
 
     #[test]
@@ -878,6 +1500,7 @@ mod tests {
             (base.clone().presence_penalty(3.0), "presence_penalty"),
             (base.clone().frequency_penalty(-3.0), "frequency_penalty"),
             (base.clone().stop(vec!["a".to_owned(); 5]), "stop"),
+            (base.clone().n(2), "n"),
             (ChatRequest::new(" ").user("x"), "model"),
             (ChatRequest::new("m"), "messages"),
         ];
@@ -886,9 +1509,6 @@ mod tests {
             assert_eq!(err.field(), field, "{err}");
             assert!(err.to_string().contains(field));
         }
-        let mut n = base.clone();
-        n.n = Some(2);
-        assert_eq!(n.validate().unwrap_err().field(), "n");
         let mut tools = base;
         for i in 0..129 {
             tools = tools.tool(Tool::function(format!("f{i}"), "d", json!({})));
@@ -927,5 +1547,25 @@ mod tests {
             ContentPart::text("b"),
         ]);
         assert_eq!(content.text(), "a\nb");
+    }
+
+    #[test]
+    fn typed_messages_keep_name_and_unknown_keys() {
+        let message = Message::user("hi")
+            .with_name("ann")
+            .with_extra("x", json!(1));
+        let request = ChatRequest::new("m").message(message);
+        assert_eq!(
+            text(&request),
+            r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann","x":1}]}"#
+        );
+        assert_eq!(request.message_list()[0].extra()["x"], json!(1));
+    }
+
+    #[test]
+    fn unknown_service_tiers_are_kept() {
+        let tier: ServiceTier = serde_json::from_str("\"turbo\"").unwrap();
+        assert_eq!(tier, ServiceTier::Other("turbo".into()));
+        assert_eq!(serde_json::to_string(&tier).unwrap(), "\"turbo\"");
     }
 }

@@ -2,35 +2,42 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::request::ServiceTier;
 use crate::response::{
-    ChatCompletion, Choice, FinishReason, FunctionCall, ResponseMessage, ToolCall, Usage, XGroq,
+    Annotation, ChatCompletion, Choice, ExecutedTool, FinishReason, FunctionCall, Logprobs,
+    ResponseMessage, ToolCall, Usage, XGroq, XGroqCompletion,
 };
 
-/// One chunk of a streamed reply (`object: "chat.completion.chunk"`).
+/// One chunk of a streamed reply (`object: "chat.completion.chunk"`): a typed view next to
+/// the exact bytes of its event's `data:` ([`raw`](Self::raw), kept by
+/// [`StreamPayload::from_bytes`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ChatCompletionChunk {
     /// The completion id, the same in every chunk.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub id: String,
     /// Always `chat.completion.chunk`.
     #[serde(default = "chunk_object")]
     pub object: String,
     /// Creation time, Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub created: u64,
     /// The model that answers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub model: String,
     /// The backend configuration fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<String>,
+    /// The tier the request runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<ServiceTier>,
     /// The choices' deltas.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub choices: Vec<ChunkChoice>,
     /// Usage, in the last chunk when `stream_options.include_usage` was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +45,9 @@ pub struct ChatCompletionChunk {
     /// Groq's extension: request id in the first and last chunk, usage in the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub x_groq: Option<XGroq>,
+    /// The exact bytes of the event's data (empty for a chunk built in code).
+    #[serde(skip)]
+    raw: Bytes,
 }
 
 fn chunk_object() -> String {
@@ -53,9 +63,11 @@ impl Default for ChatCompletionChunk {
             created: 0,
             model: String::new(),
             system_fingerprint: None,
+            service_tier: None,
             choices: Vec::new(),
             usage: None,
             x_groq: None,
+            raw: Bytes::new(),
         }
     }
 }
@@ -68,6 +80,22 @@ impl ChatCompletionChunk {
             created,
             model: model.into(),
             ..Self::default()
+        }
+    }
+
+    /// The exact bytes of the event's data; empty for a chunk built in code.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The chunk as JSON bytes: [`raw`](Self::raw) when there are any, else the typed view
+    /// serialized.
+    pub fn to_bytes(&self) -> Bytes {
+        if self.raw.is_empty() {
+            // A struct of strings, numbers and JSON values always serializes.
+            Bytes::from(serde_json::to_vec(self).unwrap_or_default())
+        } else {
+            self.raw.clone()
         }
     }
 
@@ -90,17 +118,17 @@ impl ChatCompletionChunk {
 #[non_exhaustive]
 pub struct ChunkChoice {
     /// The choice's index.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub index: u32,
     /// What this chunk adds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub delta: Delta,
     /// Set in the last chunk of the choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
-    /// Log probabilities (Groq returns `null`).
+    /// Log probabilities of this chunk's tokens, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub logprobs: Option<Value>,
+    pub logprobs: Option<Logprobs>,
 }
 
 impl ChunkChoice {
@@ -114,7 +142,7 @@ impl ChunkChoice {
 }
 
 /// The fragment a chunk adds to a choice.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Delta {
     /// The role, in the first chunk.
@@ -129,6 +157,15 @@ pub struct Delta {
     /// Fragments of tool calls, merged by their `index`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// Built-in tools the server ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executed_tools: Option<Vec<ExecutedTool>>,
+    /// Citations in the content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Vec<Annotation>>,
+    /// A fragment of a function call (deprecated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<FunctionCallDelta>,
 }
 
 impl Delta {
@@ -154,7 +191,7 @@ impl Delta {
 #[non_exhaustive]
 pub struct ToolCallDelta {
     /// Which tool call of the choice this fragment belongs to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::raw::null_default")]
     pub index: u32,
     /// The call's id, in its first fragment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,22 +228,48 @@ pub enum StreamPayload {
 }
 
 impl StreamPayload {
-    /// Parses the `data:` of one event.
+    /// Parses the `data:` of one event (see [`from_bytes`](Self::from_bytes)).
     ///
     /// ```
     /// use groq_types::StreamPayload;
     ///
     /// let error = StreamPayload::parse(r#"{"error":{"message":"boom","type":"internal_server_error"}}"#).unwrap();
     /// assert!(matches!(error, StreamPayload::Error(e) if e.message == "boom"));
+    /// let error = StreamPayload::parse(r#"{"id":"c","choices":[],"x_groq":{"error":"model overloaded"}}"#).unwrap();
+    /// assert!(matches!(error, StreamPayload::Error(e) if e.message == "model overloaded"));
     /// ```
     pub fn parse(data: &str) -> Result<Self, serde_json::Error> {
-        let mut value: Value = serde_json::from_str(data)?;
-        if let Some(error) = value.get_mut("error").filter(|e| !e.is_null()) {
-            return Ok(Self::Error(serde_json::from_value(error.take())?));
+        Self::from_bytes(Bytes::copy_from_slice(data.as_bytes()))
+    }
+
+    /// Parses the `data:` of one event; a chunk keeps these exact bytes as its
+    /// [`raw`](ChatCompletionChunk::raw). An `error` object, or an `x_groq.error` (a string
+    /// or an object), is an [`Error`](Self::Error) carrying the server's text.
+    pub fn from_bytes(data: Bytes) -> Result<Self, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            error: Option<ApiErrorOrText>,
         }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value)?;
-        match chunk.x_groq.as_ref().and_then(|x| x.error.clone()) {
-            Some(error) => Ok(Self::Error(error)),
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum ApiErrorOrText {
+            Object(ApiError),
+            Text(String),
+        }
+        if let Some(error) = serde_json::from_slice::<Probe>(&data)?.error {
+            return Ok(Self::Error(match error {
+                ApiErrorOrText::Object(error) => error,
+                ApiErrorOrText::Text(message) => ApiError {
+                    message,
+                    ..ApiError::default()
+                },
+            }));
+        }
+        let mut chunk: ChatCompletionChunk = serde_json::from_slice(&data)?;
+        chunk.raw = data;
+        match chunk.x_groq.as_ref().and_then(|x| x.error.as_ref()) {
+            Some(error) => Ok(Self::Error(error.to_api_error())),
             None => Ok(Self::Chunk(Box::new(chunk))),
         }
     }
@@ -214,7 +277,10 @@ impl StreamPayload {
 
 /// Merges the chunks of a stream into the [`ChatCompletion`] a non-streamed request would
 /// have returned: content and reasoning concatenated, tool-call fragments merged by index,
-/// the finish reason, usage and `x_groq` id kept.
+/// log probabilities, executed tools and annotations gathered, the finish reason, service
+/// tier, usage, usage breakdown, seed and `x_groq` id kept. The merged completion has no
+/// [`raw`](ChatCompletion::raw) bytes: the server never sent it whole (each chunk keeps its
+/// own).
 ///
 /// ```
 /// use groq_types::{ChatCompletionAccumulator, ChatCompletionChunk};
@@ -239,9 +305,12 @@ pub struct ChatCompletionAccumulator {
     created: u64,
     model: String,
     system_fingerprint: Option<String>,
+    service_tier: Option<ServiceTier>,
     choices: BTreeMap<u32, ChoiceState>,
     usage: Option<Usage>,
+    usage_breakdown: Option<crate::response::UsageBreakdown>,
     request_id: Option<String>,
+    seed: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -251,6 +320,10 @@ struct ChoiceState {
     reasoning: Option<String>,
     tool_calls: BTreeMap<u32, ToolCallState>,
     finish_reason: Option<FinishReason>,
+    logprobs: Option<Logprobs>,
+    executed_tools: Vec<ExecutedTool>,
+    annotations: Vec<Annotation>,
+    function_call: Option<FunctionCall>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -288,8 +361,19 @@ impl ChatCompletionAccumulator {
             self.system_fingerprint
                 .clone_from(&chunk.system_fingerprint);
         }
-        if let Some(id) = chunk.x_groq.as_ref().and_then(|x| x.id.as_ref()) {
-            self.request_id = Some(id.clone());
+        if chunk.service_tier.is_some() {
+            self.service_tier.clone_from(&chunk.service_tier);
+        }
+        if let Some(x_groq) = &chunk.x_groq {
+            if let Some(id) = &x_groq.id {
+                self.request_id = Some(id.clone());
+            }
+            if x_groq.seed.is_some() {
+                self.seed = x_groq.seed;
+            }
+            if x_groq.usage_breakdown.is_some() {
+                self.usage_breakdown.clone_from(&x_groq.usage_breakdown);
+            }
         }
         if let Some(usage) = chunk.usage() {
             self.usage = Some(usage.clone());
@@ -319,8 +403,33 @@ impl ChatCompletionAccumulator {
                     }
                 }
             }
+            if let Some(function) = &delta.function_call {
+                let call = state.function_call.get_or_insert_with(|| FunctionCall {
+                    name: String::new(),
+                    arguments: String::new(),
+                });
+                call.name
+                    .push_str(function.name.as_deref().unwrap_or_default());
+                call.arguments
+                    .push_str(function.arguments.as_deref().unwrap_or_default());
+            }
+            state
+                .executed_tools
+                .extend(delta.executed_tools.iter().flatten().cloned());
+            state
+                .annotations
+                .extend(delta.annotations.iter().flatten().cloned());
+            if let Some(logprobs) = &choice.logprobs {
+                let merged = state.logprobs.get_or_insert_with(Logprobs::default);
+                if let Some(content) = &logprobs.content {
+                    merged
+                        .content
+                        .get_or_insert_with(Vec::new)
+                        .extend(content.iter().cloned());
+                }
+            }
             if choice.finish_reason.is_some() {
-                state.finish_reason = choice.finish_reason;
+                state.finish_reason.clone_from(&choice.finish_reason);
             }
         }
     }
@@ -355,22 +464,32 @@ impl ChatCompletionAccumulator {
                         content: state.content,
                         reasoning: state.reasoning,
                         tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+                        executed_tools: (!state.executed_tools.is_empty())
+                            .then_some(state.executed_tools),
+                        annotations: (!state.annotations.is_empty()).then_some(state.annotations),
+                        function_call: state.function_call,
                     },
                     finish_reason: state.finish_reason,
-                    logprobs: None,
+                    logprobs: state.logprobs,
                 }
             })
             .collect();
+        let x_groq = (self.request_id.is_some() || self.seed.is_some()).then(|| XGroqCompletion {
+            id: self.request_id,
+            seed: self.seed,
+            ..XGroqCompletion::default()
+        });
         ChatCompletion {
             id: self.id,
-            object: "chat.completion".to_owned(),
             created: self.created,
             model: self.model,
             system_fingerprint: self.system_fingerprint,
-            service_tier: None,
+            service_tier: self.service_tier,
             choices,
             usage: self.usage,
-            x_groq: self.request_id.map(XGroq::with_id),
+            usage_breakdown: self.usage_breakdown,
+            x_groq,
+            ..ChatCompletion::default()
         }
     }
 }
@@ -395,6 +514,25 @@ mod tests {
             StreamPayload::parse(data).unwrap(),
             StreamPayload::Chunk(_)
         ));
+    }
+
+    #[test]
+    fn a_string_x_groq_error_carries_the_server_text() {
+        let data =
+            r#"{"id":"c","choices":[],"x_groq":{"id":"req_1","error":"the model is overloaded"}}"#;
+        match StreamPayload::parse(data).unwrap() {
+            StreamPayload::Error(e) => assert_eq!(e.message, "the model is overloaded"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn chunks_keep_their_bytes() {
+        let data = r#"{"id":"c","choices":[{"index":0,"delta":{"content":"x","new":[1,2]},"logprobs":null,"finish_reason":null}],"z":123456789012345678901234567890}"#;
+        match StreamPayload::parse(data).unwrap() {
+            StreamPayload::Chunk(chunk) => assert_eq!(chunk.raw(), data.as_bytes()),
+            other => panic!("expected a chunk, got {other:?}"),
+        }
     }
 
     #[test]

@@ -30,12 +30,12 @@ prop_compose! {
         tools in prop::collection::vec("[a-z_]{1,12}", 0..3),
     ) -> ChatRequest {
         let mut request = ChatRequest::new(model).messages(messages);
-        request.temperature = temperature;
-        request.max_completion_tokens = max_completion_tokens;
-        request.seed = seed;
-        request.stream = stream;
-        request.reasoning_effort = effort;
-        request.service_tier = tier;
+        if let Some(t) = temperature { request = request.temperature(t); }
+        if let Some(m) = max_completion_tokens { request = request.max_completion_tokens(m); }
+        if let Some(s) = seed { request = request.seed(s); }
+        if let Some(s) = stream { request = request.stream(s); }
+        if let Some(e) = effort { request = request.reasoning_effort(e); }
+        if let Some(t) = tier { request = request.service_tier(t); }
         for name in tools {
             request = request.tool(Tool::function(name, "d", serde_json::json!({"type": "object"})));
         }
@@ -47,8 +47,11 @@ proptest! {
     #[test]
     fn request_round_trips(request in request()) {
         let json = serde_json::to_string(&request).unwrap();
-        let back: ChatRequest = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(json.as_bytes(), &request.to_bytes()[..]);
+        let back = ChatRequest::from_slice(json.as_bytes()).unwrap();
         prop_assert_eq!(&back, &request);
+        prop_assert_eq!(&back.to_bytes()[..], json.as_bytes());
+        prop_assert_eq!(back.params().messages.len(), request.params().messages.len());
         // Absent options never appear as nulls on the wire.
         prop_assert!(!json.contains(":null"));
     }

@@ -25,11 +25,12 @@ fn sse_data(name: &str) -> Vec<String> {
 fn full_request_round_trips_exactly() {
     let text = fixture("request_full.json");
     let original: Value = serde_json::from_str(&text).unwrap();
-    let request: ChatRequest = serde_json::from_str(&text).unwrap();
+    let request = ChatRequest::from_slice(text.as_bytes()).unwrap();
+    let params = request.params();
 
-    assert_eq!(request.model, "llama-3.3-70b-versatile");
-    assert_eq!(request.messages.len(), 6);
-    let roles: Vec<_> = request.messages.iter().map(Message::role).collect();
+    assert_eq!(request.model(), "llama-3.3-70b-versatile");
+    assert_eq!(params.messages.len(), 6);
+    let roles: Vec<_> = params.messages.iter().map(Message::role).collect();
     assert_eq!(
         roles,
         [
@@ -41,47 +42,51 @@ fn full_request_round_trips_exactly() {
             "assistant"
         ]
     );
-    match &request.messages[2] {
+    match &params.messages[2] {
         Message::User {
             content: Content::Parts(parts),
+            ..
         } => {
             assert_eq!(parts.len(), 3);
             assert!(
-                matches!(&parts[1], ContentPart::ImageUrl { image_url } if image_url.detail.as_deref() == Some("low"))
+                matches!(&parts[1], ContentPart::ImageUrl { image_url, .. } if image_url.detail.as_deref() == Some("low"))
             );
             assert!(
-                matches!(&parts[2], ContentPart::Document { document } if document.id.as_deref() == Some("doc-1"))
+                matches!(&parts[2], ContentPart::Document { document, .. } if document.id.as_deref() == Some("doc-1"))
             );
         }
         other => panic!("expected a multi-part user message, got {other:?}"),
     }
     assert_eq!(
-        request.stop,
+        params.stop,
         Some(Stop::Many(vec!["\n\n".into(), "END".into()]))
     );
     assert_eq!(request.completion_budget(), Some(512));
     assert_eq!(
-        request
+        params
             .tool_choice
             .as_ref()
             .and_then(ToolChoice::forced_function),
         Some("get_weather")
     );
     assert!(matches!(
-        request.response_format,
+        params.response_format,
         Some(ResponseFormat::JsonSchema { .. })
     ));
-    assert_eq!(request.reasoning_effort, Some(ReasoningEffort::Medium));
-    assert_eq!(request.service_tier, Some(ServiceTier::Flex));
+    assert_eq!(params.reasoning_effort, Some(ReasoningEffort::Medium));
+    assert_eq!(params.service_tier, Some(ServiceTier::Flex));
     assert!(request.is_stream());
     assert_eq!(
-        request.extra.get("search_settings"),
-        Some(&serde_json::json!({"include_images": false})),
-        "unknown parameters are kept in `extra`"
+        params.search_settings.map(Value::Object),
+        Some(serde_json::json!({"include_images": false})),
     );
     assert!(request.validate().is_ok());
 
+    // The body goes out byte for byte, and a serde round trip keeps every key in order.
+    assert_eq!(&request.to_bytes()[..], text.as_bytes());
     assert_eq!(serde_json::to_value(&request).unwrap(), original);
+    let again: ChatRequest = serde_json::from_str(&text).unwrap();
+    assert_eq!(again, request);
 }
 
 #[test]
@@ -113,7 +118,7 @@ fn completion_parses_leniently_and_round_trips() {
     );
     assert_eq!(usage.queue_time, Some(0.037493756));
     assert_eq!(usage.billable_tokens(), 574);
-    assert_eq!(completion.service_tier.as_deref(), Some("on_demand"));
+    assert_eq!(completion.service_tier, Some(ServiceTier::OnDemand));
 
     let again: ChatCompletion =
         serde_json::from_value(serde_json::to_value(&completion).unwrap()).unwrap();

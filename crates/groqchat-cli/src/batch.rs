@@ -14,7 +14,6 @@ use groq_client::{
 use groq_config::Config;
 use groq_ratelimit::Dimension;
 use groq_tokens::{CalibratedCounter, TiktokenCounter};
-use serde_json::Value;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -22,9 +21,7 @@ use tokio::time::Instant;
 use crate::connect::{self, ConnectArgs};
 use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
 use crate::input::{BatchRequest, parse_input};
-use crate::output::{
-    ErrorPart, IdGenerator, ResponsePart, ResultLine, ResultWriter, prepare_output,
-};
+use crate::output::{IdGenerator, ResultLine, ResultWriter, prepare_output};
 use crate::plan::{Plan, estimate, format_duration, minimum_time, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
 use crate::signals::Interrupts;
@@ -146,12 +143,10 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         let config = dry_run_config(&args.connect)?;
         let counter = CalibratedCounter::new(TiktokenCounter::new());
         let plan = Plan::build(
-            parsed.requests.iter().map(|r| {
-                (
-                    r.request.model.as_str(),
-                    estimate(&r.request, &config, &counter),
-                )
-            }),
+            parsed
+                .requests
+                .iter()
+                .map(|r| (r.request.model(), estimate(&r.request, &config, &counter))),
             &config,
         );
         print!("{}", plan.render());
@@ -211,7 +206,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         to_run
             .iter()
             .zip(&estimates)
-            .map(|(r, &tokens)| (r.request.model.as_str(), tokens)),
+            .map(|(r, &tokens)| (r.request.model(), tokens)),
         &connection.config,
     );
     if to_run.is_empty() {
@@ -295,7 +290,7 @@ async fn execute(
     // Per model: requests and estimated tokens still to finish, for the ETA.
     let mut remaining: HashMap<&str, (u64, u64)> = HashMap::new();
     for (request, &tokens) in requests.iter().zip(estimates) {
-        let entry = remaining.entry(request.request.model.as_str()).or_default();
+        let entry = remaining.entry(request.request.model()).or_default();
         entry.0 += 1;
         entry.1 += tokens;
     }
@@ -331,7 +326,7 @@ async fn execute(
                 let Some((position, outcome)) = received else { break };
                 finished += 1;
                 let request = requests[position];
-                if let Some(entry) = remaining.get_mut(request.request.model.as_str()) {
+                if let Some(entry) = remaining.get_mut(request.request.model()) {
                     entry.0 = entry.0.saturating_sub(1);
                     entry.1 = entry.1.saturating_sub(estimates[position]);
                 }
@@ -434,41 +429,14 @@ fn eta(client: &GroqClient, config: &Config, remaining: &HashMap<&str, (u64, u64
         .unwrap_or_default()
 }
 
-/// The result line of a success.
+/// The result line of a success: the server's body as received.
 fn success_line(id: String, request: &BatchRequest, completion: &ChatCompletion) -> ResultLine {
-    ResultLine {
-        id,
-        custom_id: request.custom_id.clone(),
-        response: Some(ResponsePart {
-            status_code: 200,
-            request_id: completion.x_groq.as_ref().and_then(|x| x.id.clone()),
-            body: serde_json::to_value(completion).unwrap_or(Value::Null),
-        }),
-        error: None,
-    }
+    ResultLine::success(id, request.custom_id.clone(), completion)
 }
 
-/// The result line of a failure: the API's status and body when it answered, and the error.
+/// The result line of a failure: the API's answer when it answered, else the error.
 fn failure_line(id: String, request: &BatchRequest, error: &ClientError) -> ResultLine {
-    let response = match error {
-        ClientError::Api { status, body, .. } => Some(ResponsePart {
-            status_code: *status,
-            request_id: None,
-            body: serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.clone())),
-        }),
-        _ => None,
-    };
-    ResultLine {
-        id,
-        custom_id: request.custom_id.clone(),
-        response,
-        error: Some(ErrorPart {
-            code: error
-                .code()
-                .map_or_else(|| error.kind().as_str().to_owned(), str::to_owned),
-            message: error.to_string(),
-        }),
-    }
+    ResultLine::failure(id, request.custom_id.clone(), error)
 }
 
 #[cfg(test)]
@@ -489,18 +457,13 @@ mod tests {
 
     #[test]
     fn success_lines_carry_the_completion_and_request_id() {
-        let completion: ChatCompletion = serde_json::from_value(serde_json::json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "7"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            "x_groq": {"id": "req_abc"}
-        }))
-        .unwrap();
+        let body = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"7"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4},"x_groq":{"id":"req_abc"}}"#;
+        let completion = ChatCompletion::from_bytes(body.as_bytes().to_vec().into()).unwrap();
         let line = success_line("batch_req_1".into(), &request("q"), &completion);
         assert!(line.is_success());
         let response = line.response.unwrap();
         assert_eq!(response.request_id.as_deref(), Some("req_abc"));
-        assert_eq!(response.body["choices"][0]["message"]["content"], "7");
+        assert_eq!(response.body.get(), body);
     }
 
     #[test]

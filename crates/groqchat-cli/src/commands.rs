@@ -34,10 +34,20 @@ pub(crate) async fn models(args: ModelsArgs) -> Result<ExitCode, CliError> {
     connection.close().await;
     let list = listed.map_err(|e| CliError::client("cannot list the models", e))?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        // The server's own bytes, not the typed view re-serialized.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let written = out
+            .write_all(&list.to_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            return Err(CliError::file(
+                "write the model list to",
+                std::path::Path::new("standard output"),
+                e,
+            ));
+        }
     } else {
         let width = list
             .data
@@ -202,7 +212,7 @@ pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
             ))
         })?;
         let count = counter.count_request(&request);
-        (request.model, count)
+        (request.model().to_owned(), count)
     } else {
         let model = args.model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
         let text = match (&args.file, &args.text) {
@@ -300,17 +310,17 @@ mod tests {
     #[test]
     fn chats_from_arrays_and_request_objects() {
         let request = chat_request(r#"[{"role":"user","content":"hi"}]"#, None).unwrap();
-        assert_eq!(request.model, DEFAULT_MODEL);
-        assert_eq!(request.messages.len(), 1);
+        assert_eq!(request.model(), DEFAULT_MODEL);
+        assert_eq!(request.message_list().len(), 1);
         let request = chat_request(
             r#"{"model":"openai/gpt-oss-20b","messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}]}"#,
             None,
         )
         .unwrap();
-        assert_eq!(request.model, "openai/gpt-oss-20b");
-        assert_eq!(request.messages.len(), 2);
+        assert_eq!(request.model(), "openai/gpt-oss-20b");
+        assert_eq!(request.message_list().len(), 2);
         let request = chat_request(r#"{"model":"x","messages":[]}"#, Some("y")).unwrap();
-        assert_eq!(request.model, "y");
+        assert_eq!(request.model(), "y");
         assert!(
             chat_request("{}", None)
                 .unwrap_err()

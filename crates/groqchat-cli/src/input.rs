@@ -3,7 +3,10 @@
 //! A batch-format line is `{"custom_id", "method": "POST", "url": "/v1/chat/completions",
 //! "body": {...}}`; a bare line is the chat request body itself, whose custom id is its line
 //! number. Either may carry a top-level `"priority"` (`"high"`, `"normal"`, `"low"`), which
-//! is taken off before the body is sent (Groq rejects unknown properties).
+//! is taken off before the body is sent (Groq rejects unknown properties). The body is
+//! otherwise sent exactly as written (key order, numbers, spacing inside it): a batch
+//! line's `body` byte for byte; a bare line byte for byte when it has no `priority`, else
+//! its keys in order without `priority`.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -156,9 +159,21 @@ fn parse_line(line: usize, text: &str) -> Result<BatchRequest, String> {
     };
     let priority = take_priority(&mut object)?;
     let (custom_id, request) = if object.contains_key("body") || object.contains_key("custom_id") {
-        parse_batch_line(object)?
+        let (custom_id, body) = parse_batch_line(object)?;
+        // The body goes out as given: its exact text, read apart from the checks above.
+        #[derive(serde::Deserialize)]
+        struct Line<'a> {
+            #[serde(borrow)]
+            body: &'a serde_json::value::RawValue,
+        }
+        let raw = serde_json::from_str::<Line<'_>>(text)
+            .map_err(|e| format!("the \"body\" cannot be read: {e}"))?;
+        (custom_id, parse_body(&body, raw.body.get())?)
     } else {
-        (line.to_string(), parse_body(Value::Object(object))?)
+        // A bare line is the body; the only change is taking off its `priority`.
+        let mut request = parse_body(&Value::Object(object), text)?;
+        request.remove("priority");
+        (line.to_string(), request)
     };
     Ok(BatchRequest {
         line,
@@ -186,7 +201,7 @@ fn take_priority(object: &mut Map<String, Value>) -> Result<Priority, String> {
 }
 
 /// Parses a batch-format line (its priority already taken off): its custom id and request.
-fn parse_batch_line(mut object: Map<String, Value>) -> Result<(String, ChatRequest), String> {
+fn parse_batch_line(mut object: Map<String, Value>) -> Result<(String, Value), String> {
     if let Some(key) = object.keys().find(|k| !BATCH_KEYS.contains(&k.as_str())) {
         return Err(format!(
             "unknown key \"{key}\" in a batch-format line; the keys are {}",
@@ -227,15 +242,15 @@ fn parse_batch_line(mut object: Map<String, Value>) -> Result<(String, ChatReque
     let body = object
         .remove("body")
         .ok_or_else(|| "a batch-format line needs a \"body\" with the chat request".to_owned())?;
-    Ok((custom_id, parse_body(body)?))
+    Ok((custom_id, body))
 }
 
-/// Parses a chat request body.
-fn parse_body(body: Value) -> Result<ChatRequest, String> {
-    let Value::Object(object) = &body else {
+/// Parses a chat request body from its exact text `raw` (checked through its `body` value).
+fn parse_body(body: &Value, raw: &str) -> Result<ChatRequest, String> {
+    let Value::Object(object) = body else {
         return Err(format!(
             "the chat request body must be a JSON object, got {}",
-            json_kind(&body)
+            json_kind(body)
         ));
     };
     for key in ["model", "messages"] {
@@ -243,7 +258,12 @@ fn parse_body(body: Value) -> Result<ChatRequest, String> {
             return Err(format!("the chat request has no \"{key}\""));
         }
     }
-    serde_json::from_value(body).map_err(|e| format!("not a valid chat request: {e}"))
+    let request = ChatRequest::from_slice(raw.as_bytes())
+        .map_err(|e| format!("not a valid chat request: {e}"))?;
+    request
+        .validate()
+        .map_err(|e| format!("not a valid chat request: {e}"))?;
+    Ok(request)
 }
 
 /// "a number", "an array", ... for messages.
@@ -302,11 +322,25 @@ mod tests {
                 (4, "4", Priority::Low)
             ]
         );
-        assert_eq!(parsed.requests[0].request.max_completion_tokens, Some(32));
-        // The priority never reaches the body sent to Groq.
-        let sent = serde_json::to_value(&parsed.requests[2].request).unwrap();
-        assert!(sent.get("priority").is_none());
-        assert_eq!(sent["model"], "qwen/qwen3-32b");
+        assert_eq!(parsed.requests[0].request.completion_budget(), Some(32));
+        // Bodies go out byte for byte; the priority never reaches the body sent to Groq.
+        assert_eq!(&parsed.requests[0].request.to_bytes()[..], BODY.as_bytes());
+        assert_eq!(&parsed.requests[1].request.to_bytes()[..], BODY.as_bytes());
+        assert_eq!(
+            &parsed.requests[2].request.to_bytes()[..],
+            br#"{"model":"qwen/qwen3-32b","messages":[{"role":"user","content":"x"}]}"#
+        );
+    }
+
+    #[test]
+    fn bodies_keep_order_numbers_and_unknown_fields() {
+        let body = r#"{"messages": [{"role":"user","content":"hi","name":"ann","x":{"z":1,"a":123456789012345678901234567890}}], "model": "m", "seed": 7, "response_format": {"type":"json_schema","json_schema":{"name":"s","schema":{"properties":{"b":{},"a":{}}},"extra":true}}}"#;
+        let text = format!("{{\"custom_id\":\"a\",\"body\":{body}}}\n{body}\n");
+        let parsed = parse(&text);
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        for request in &parsed.requests {
+            assert_eq!(&request.request.to_bytes()[..], body.as_bytes());
+        }
     }
 
     #[test]

@@ -9,9 +9,16 @@
 //!  "error": null}
 //! ```
 //!
-//! A request the API refused keeps the API's status and error body in `response` and names the
-//! error in `error`; a request that never got an answer (transport failure, timeout) has
-//! `"response": null`. Only a line with a 2xx status and no error counts as a success.
+//! as in OpenAI's batch output format. Whenever the API answered, whatever the status (a 200,
+//! a 400, a 404 `model_not_found`, the 429 that ended a request), `response` holds its status,
+//! request id and body, and `error` is `null`; `error` (a code and a message with the cause)
+//! is set only when no HTTP answer exists: a transport failure, a timeout, a cancelled
+//! request, one refused before sending. Only a line with a 2xx status counts as a success.
+//!
+//! `response.body` is the server's body exactly as received, never a re-serialized typed
+//! view: the one change is that line breaks between JSON tokens are dropped (a JSONL line
+//! cannot hold them; they carry no meaning in JSON). A body that is not JSON at all (an HTML
+//! error page) is written as a JSON string of its text.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -19,8 +26,10 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use groq_client::Error as ClientError;
+use groq_types::ChatCompletion;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// One line of batch output.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,14 +45,51 @@ pub(crate) struct ResultLine {
 }
 
 /// The HTTP answer of a result line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ResponsePart {
     /// The HTTP status.
     pub(crate) status_code: u16,
     /// The server's request id (`req_...`), when known.
     pub(crate) request_id: Option<String>,
-    /// The response body: the chat completion, or the API's error envelope.
-    pub(crate) body: Value,
+    /// The response body as the server sent it: the chat completion, or the API's error
+    /// envelope.
+    pub(crate) body: Box<RawValue>,
+}
+
+impl PartialEq for ResponsePart {
+    fn eq(&self, other: &Self) -> bool {
+        self.status_code == other.status_code
+            && self.request_id == other.request_id
+            && self.body.get() == other.body.get()
+    }
+}
+
+impl ResponsePart {
+    /// The part for an answer with `status`, `request_id` and the exact `body` bytes.
+    pub(crate) fn new(status_code: u16, request_id: Option<String>, body: &[u8]) -> Self {
+        Self {
+            status_code,
+            request_id,
+            body: raw_body(body),
+        }
+    }
+}
+
+/// `body` as a JSON value for a JSONL line: its exact text when it is JSON (line breaks
+/// between tokens dropped), else a JSON string of its text.
+fn raw_body(body: &[u8]) -> Box<RawValue> {
+    let text = String::from_utf8_lossy(body);
+    let text = if text.contains(['\n', '\r']) {
+        // Outside strings a raw line break is only whitespace between tokens (inside one it
+        // would be invalid JSON), so dropping them changes nothing a JSON reader sees.
+        text.replace(['\n', '\r'], "")
+    } else {
+        text.into_owned()
+    };
+    RawValue::from_string(text).unwrap_or_else(|_| {
+        let quoted = serde_json::to_string(&String::from_utf8_lossy(body)).unwrap_or_default();
+        RawValue::from_string(quoted).unwrap_or_default()
+    })
 }
 
 /// The error of a failed result line.
@@ -57,6 +103,55 @@ pub(crate) struct ErrorPart {
 }
 
 impl ResultLine {
+    /// The line of a completed request: status 200, the request id, the server's body.
+    pub(crate) fn success(id: String, custom_id: String, completion: &ChatCompletion) -> Self {
+        Self {
+            id,
+            custom_id,
+            response: Some(ResponsePart::new(
+                200,
+                completion.request_id().map(str::to_owned),
+                &completion.to_bytes(),
+            )),
+            error: None,
+        }
+    }
+
+    /// The line of a failed request: the server's answer when there was one (and no
+    /// error), else the error's code and its message with every cause.
+    pub(crate) fn failure(id: String, custom_id: String, error: &ClientError) -> Self {
+        if let Some(answer) = error.response() {
+            return Self {
+                id,
+                custom_id,
+                response: Some(ResponsePart::new(
+                    answer.status(),
+                    answer.request_id().map(str::to_owned),
+                    answer.body(),
+                )),
+                error: None,
+            };
+        }
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self {
+            id,
+            custom_id,
+            response: None,
+            error: Some(ErrorPart {
+                code: error
+                    .code()
+                    .map_or_else(|| error.kind().as_str().to_owned(), str::to_owned),
+                message,
+            }),
+        }
+    }
+
     /// Whether this line records a success: a 2xx answer and no error.
     pub(crate) fn is_success(&self) -> bool {
         self.error.is_none()
@@ -379,17 +474,17 @@ pub(crate) fn prepare_output(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn success(custom_id: &str) -> ResultLine {
         ResultLine {
             id: format!("batch_req_{custom_id}"),
             custom_id: custom_id.to_owned(),
-            response: Some(ResponsePart {
-                status_code: 200,
-                request_id: Some("req_1".into()),
-                body: json!({"id": "chatcmpl-1"}),
-            }),
+            response: Some(ResponsePart::new(
+                200,
+                Some("req_1".into()),
+                br#"{"id":"chatcmpl-1"}"#,
+            )),
             error: None,
         }
     }

@@ -49,7 +49,7 @@ pub(crate) fn minimum_time(
 /// allowance (`max_completion_tokens`, else the configured default for its model).
 pub(crate) fn estimate(request: &ChatRequest, config: &Config, counter: &dyn TokenCounter) -> u64 {
     let allowance = config
-        .resolve_model(&request.model)
+        .resolve_model(request.model())
         .map_or(config.default_completion_tokens, |model| {
             config.completion_allowance(&model)
         });
@@ -317,7 +317,7 @@ mod tests {
         let plan = Plan::build(
             requests
                 .iter()
-                .map(|r| (r.model.as_str(), estimate(r, &config, &counter))),
+                .map(|r| (r.model(), estimate(r, &config, &counter))),
             &config,
         );
         assert_eq!(plan.models.len(), 2);

@@ -368,9 +368,17 @@ fn failures_are_kept_or_retried_without_duplicating_lines() {
         .code(1);
     let results = read_results(&f.output);
     let bad = results.iter().find(|r| r["custom_id"] == "bad").unwrap();
-    assert_eq!(bad["error"]["code"], "model_not_found");
+    // The API answered: OpenAI's batch output keeps its answer, and `error` is null.
+    assert_eq!(bad["error"], Value::Null, "{bad}");
+    assert_eq!(bad["response"]["status_code"], 404, "{bad}");
     assert!(
-        bad["error"]["message"]
+        bad["response"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("req_"))
+    );
+    assert_eq!(bad["response"]["body"]["error"]["code"], "model_not_found");
+    assert!(
+        bad["response"]["body"]["error"]["message"]
             .as_str()
             .is_some_and(|m| m.contains("nobody/no-such-model")),
         "{bad}"
