@@ -136,6 +136,7 @@ mod error;
 mod faults;
 mod http;
 mod limits;
+mod schema;
 mod server;
 mod stats;
 mod tokens;
