@@ -65,6 +65,9 @@ pub(crate) struct BatchArgs {
     /// Connection.
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
+    /// The model check before the run.
+    #[command(flatten)]
+    pub(crate) models: crate::model_check::ModelCheckArgs,
 }
 
 /// What the event listener learns, shared with the main loop.
@@ -131,7 +134,7 @@ impl Observed {
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     let bytes = std::fs::read(&args.input).map_err(|e| CliError::file("read", &args.input, e))?;
-    let parsed = parse_input(&bytes);
+    let mut parsed = parse_input(&bytes);
     for problem in &parsed.problems {
         eprintln!("{}: {problem}", args.input.display());
     }
@@ -173,6 +176,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let connection = connect::connect(&args.connect).await?;
+    let skipped = crate::model_check::check(args.models, &connection, &mut parsed.requests).await?;
     let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
         eprintln!(
@@ -229,6 +233,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         failed_earlier: resume.failed_kept,
         requests: to_run.len(),
         mock: connection.mock.is_some(),
+        not_run: skipped,
         ..Summary::default()
     };
     summary.set_minimum(plan.minimum());
