@@ -233,7 +233,6 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         failed_earlier: resume.failed_kept,
         requests: to_run.len(),
         mock: connection.mock.is_some(),
-        not_run: skipped,
         ..Summary::default()
     };
     summary.set_minimum(plan.minimum());
@@ -265,11 +264,13 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| CliError::file("write", path, e))?;
     }
-    Ok(ExitCode::from(if summary.is_complete_success() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }))
+    Ok(ExitCode::from(
+        if summary.is_complete_success() && skipped == 0 {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        },
+    ))
 }
 
 /// The configuration for `--dry-run`: no key needed.

@@ -39,7 +39,7 @@ pub(crate) async fn check(
     let known = match connection.client.models().await {
         Ok(list) => Known {
             ids: list.data.into_iter().map(|m| m.id).collect(),
-            source: "the API's model list",
+            source: "the API",
         },
         Err(e) => {
             eprintln!(
@@ -48,7 +48,7 @@ pub(crate) async fn check(
             );
             Known {
                 ids: connection.config.models.keys().cloned().collect(),
-                source: "the configured models",
+                source: "the configuration",
             }
         }
     };
@@ -71,7 +71,11 @@ pub(crate) async fn check(
     let before = requests.len();
     requests.retain(|r| !unknown.contains(&r.request.model));
     let skipped = before - requests.len();
-    eprintln!("skipping those {skipped} requests (--skip-unknown-models)");
+    eprintln!(
+        "skipping those {skipped} request{} (--skip-unknown-models): they get no result line, \
+         and the run exits 1",
+        if skipped == 1 { "" } else { "s" }
+    );
     Ok(skipped)
 }
 
@@ -211,7 +215,7 @@ mod tests {
             &unknown,
             &Known {
                 ids: known(&["llama-3.1-8b-instant"]),
-                source: "the API's model list",
+                source: "the API",
             },
         );
         assert!(
