@@ -365,9 +365,15 @@ async fn piped(client: &GroqClient, session: &mut Session) -> Result<bool, CliEr
         if line.is_empty() {
             continue;
         }
-        session.history.push(Message::user(line));
-        if turn(client, session, &counter, None).await? == TurnEnd::Failed {
-            failed = true;
+        match parse_command(line) {
+            Command::Exit => break,
+            Command::Question(question) => {
+                session.history.push(Message::user(question));
+                if turn(client, session, &counter, None).await? == TurnEnd::Failed {
+                    failed = true;
+                }
+            }
+            command => local_command(session, &command, &counter),
         }
     }
     Ok(!failed)
@@ -559,51 +565,7 @@ async fn interactive(client: &GroqClient, session: &mut Session) -> Result<(), C
         }
         editor.remember(line);
         match parse_command(line) {
-            Command::Help => eprintln!("{HELP}"),
             Command::Exit => break,
-            Command::Reset => {
-                session.history.clear();
-                eprintln!("(conversation forgotten)");
-            }
-            Command::Model("") => {
-                eprintln!("(the model is {}; /model NAME changes it)", session.model)
-            }
-            Command::Model(name) => {
-                session.model = name.to_owned();
-                eprintln!("(now talking to {name})");
-            }
-            Command::System("") => {
-                session.system = None;
-                eprintln!("(no system message)");
-            }
-            Command::System(text) => {
-                session.system = Some(text.to_owned());
-                eprintln!("(system message set)");
-            }
-            Command::Tokens => {
-                let tokens = session.prompt_tokens(&counter);
-                let budget = session.budget().map_or_else(
-                    || format!("{}'s context window is not configured", session.model),
-                    |b| {
-                        format!(
-                            "{}'s context window leaves {b} for the prompt",
-                            session.model
-                        )
-                    },
-                );
-                eprintln!(
-                    "({tokens} prompt tokens in {} messages; {budget})",
-                    session.messages().len()
-                );
-            }
-            Command::Save("") => eprintln!("(/save needs a file name)"),
-            Command::Save(file) => match save(session, file) {
-                Ok(()) => eprintln!("(saved {} messages to {file})", session.messages().len()),
-                Err(e) => eprintln!("groqchat: {}", e.report()),
-            },
-            Command::Unknown(name) => {
-                eprintln!("(unknown command /{name}: /help lists them; //{name} sends it as text)");
-            }
             Command::Question(question) => {
                 session.history.push(Message::user(question));
                 if turn(client, session, &counter, Some(&mut interrupt)).await?
@@ -612,11 +574,70 @@ async fn interactive(client: &GroqClient, session: &mut Session) -> Result<(), C
                     armed = true;
                 }
             }
+            command => local_command(session, &command, &counter),
         }
     }
     // Leave the shell's prompt on a line of its own.
     print_out("\n")?;
     Ok(())
+}
+
+/// Runs a local command (any but a question or `/exit`); what it says goes to stderr.
+#[allow(clippy::print_stderr)]
+fn local_command(session: &mut Session, command: &Command<'_>, counter: &TiktokenCounter) {
+    match *command {
+        Command::Help => eprintln!("{HELP}"),
+        Command::Reset => {
+            session.history.clear();
+            eprintln!("(conversation forgotten)");
+        }
+        Command::Model("") => eprintln!("(the model is {}; /model NAME changes it)", session.model),
+        Command::Model(name) => {
+            session.model = name.to_owned();
+            eprintln!("(now talking to {name})");
+        }
+        Command::System("") => {
+            session.system = None;
+            eprintln!("(no system message)");
+        }
+        Command::System(text) => {
+            session.system = Some(text.to_owned());
+            eprintln!("(system message set)");
+        }
+        Command::Tokens => {
+            let tokens = session.prompt_tokens(counter);
+            let budget = session.budget().map_or_else(
+                || format!("{}'s context window is not configured", session.model),
+                |b| {
+                    format!(
+                        "{}'s context window leaves {b} for the prompt",
+                        session.model
+                    )
+                },
+            );
+            eprintln!(
+                "({tokens} prompt tokens in {}; {budget})",
+                count_messages(session.messages().len())
+            );
+        }
+        Command::Save("") => eprintln!("(/save needs a file name)"),
+        Command::Save(file) => match save(session, file) {
+            Ok(()) => eprintln!(
+                "(saved {} to {file})",
+                count_messages(session.messages().len())
+            ),
+            Err(e) => eprintln!("groqchat: {}", e.report()),
+        },
+        Command::Unknown(name) => {
+            eprintln!("(unknown command /{name}: /help lists them; //{name} sends it as text)");
+        }
+        Command::Exit | Command::Question(_) => {}
+    }
+}
+
+/// `1 message`, `2 messages`.
+fn count_messages(n: usize) -> String {
+    format!("{n} message{}", if n == 1 { "" } else { "s" })
 }
 
 /// Writes the conversation (system message included) as a JSON array of messages.
