@@ -29,6 +29,7 @@
 //!
 //! None.
 
+mod bar_target;
 mod batch;
 mod chat;
 mod commands;

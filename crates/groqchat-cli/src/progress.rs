@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 
 use crate::plan::{format_duration, thousands};
@@ -13,7 +13,7 @@ use crate::plan::{format_duration, thousands};
 pub(crate) enum ProgressMode {
     /// A bar when stderr is a terminal, plain lines otherwise.
     Auto,
-    /// Always the bar.
+    /// Always the bar (redrawn with carriage returns when stderr is not a terminal).
     Bar,
     /// Plain lines on stderr every `--progress-interval`.
     Plain,
@@ -99,7 +99,8 @@ impl Progress {
             other => other,
         };
         let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total), crate::bar_target::stderr_target());
             if let Ok(style) =
                 ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             {

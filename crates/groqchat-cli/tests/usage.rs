@@ -408,3 +408,26 @@ fn verbose_flags_and_rust_log_turn_on_tracing() {
         .unwrap();
     assert!(stderr_of(&env).contains("DEBUG"), "{}", stderr_of(&env));
 }
+
+#[test]
+fn progress_bar_draws_off_a_terminal_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    // 45 requests against 30 RPM with a one-second "minute": about half a second of waiting.
+    write_lines(&input, &["llama-3.1-8b-instant"; 45]);
+    let run = groqchat()
+        .args([
+            "batch",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .args(["--mock", "--mock-time-scale", "1", "--progress", "bar"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    let stderr = stderr_of(&run);
+    assert!(stderr.contains("/45"), "{stderr:?}");
+    assert!(stderr.contains('\r'), "{stderr:?}");
+}
