@@ -22,9 +22,7 @@ use tokio::time::Instant;
 use crate::connect::{self, ConnectArgs};
 use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
 use crate::input::{BatchRequest, parse_input};
-use crate::output::{
-    ErrorPart, IdGenerator, ResponsePart, ResultLine, ResultWriter, prepare_output,
-};
+use crate::output::{ErrorPart, IdGenerator, ResponsePart, ResultLine, ResultWriter};
 use crate::plan::{Plan, estimate, format_duration, minimum_time, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
 use crate::signals::Interrupts;
@@ -33,13 +31,14 @@ use crate::summary::Summary;
 /// Arguments of `groqchat batch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BatchArgs {
-    /// JSON Lines input: batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
+    /// JSON Lines input (`-` reads stdin): batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
     /// request bodies (custom_id = line number), each with an optional "priority"
     /// ("high", "normal", "low").
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
     /// Where results go, one batch-format line per request. If it exists, the run resumes:
-    /// requests with a result there are not sent again.
+    /// requests with a result there are not sent again. `-` writes to stdout (no resume; the
+    /// plan and the summary then go to stderr).
     #[arg(short, long, value_name = "OUTPUT")]
     pub(crate) output: PathBuf,
     /// Write results in input order instead of as they finish (finished results wait in
@@ -133,7 +132,7 @@ impl Observed {
 /// Runs `groqchat batch`.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
-    let bytes = std::fs::read(&args.input).map_err(|e| CliError::file("read", &args.input, e))?;
+    let bytes = crate::stdio::read_bytes(&args.input)?;
     let mut parsed = parse_input(&bytes);
     for problem in &parsed.problems {
         eprintln!("{}: {problem}", args.input.display());
@@ -157,7 +156,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
             }),
             &config,
         );
-        print!("{}", plan.render());
+        crate::stdio::report(&args.output, &plan.render())?;
         return Ok(ExitCode::from(if parsed.problems.is_empty() {
             EXIT_OK
         } else {
@@ -177,7 +176,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     }
     let connection = connect::connect(&args.connect).await?;
     let skipped = crate::model_check::check(args.models, &connection, &mut parsed.requests).await?;
-    let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
+    let (file, resume, existing) = crate::stdio::open_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
         eprintln!(
             "{}: dropped an incomplete last line left by an interrupted run",
@@ -219,9 +218,12 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         &connection.config,
     );
     if to_run.is_empty() {
-        println!("nothing to send: every request already has a result");
+        crate::stdio::report(
+            &args.output,
+            "nothing to send: every request already has a result\n",
+        )?;
     } else {
-        print!("{}", plan.render());
+        crate::stdio::report(&args.output, &plan.render())?;
     }
 
     let mut summary = Summary {
@@ -259,7 +261,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     connection.close().await;
     outcome?;
 
-    println!("{}", summary.render());
+    crate::stdio::report(&args.output, &format!("{}\n", summary.render()))?;
     if let Some(path) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| CliError::file("write", path, e))?;

@@ -1,7 +1,6 @@
 //! The small subcommands: `models`, `limits`, `tokens` and `mock`.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -257,7 +256,7 @@ const DEFAULT_MODEL: &str = "llama-3.1-8b-instant";
 pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
     let counter = TiktokenCounter::new();
     let (model, count) = if let Some(path) = &args.chat {
-        let text = read_input(path)?;
+        let text = crate::stdio::read_text(path)?;
         let request = chat_request(&text, args.model.as_deref()).map_err(|why| {
             CliError::Usage(format!(
                 "{} is not a chat: {why}; give a JSON array of messages or an object with \"messages\"",
@@ -269,7 +268,7 @@ pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
     } else {
         let model = args.model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
         let text = match (&args.file, &args.text) {
-            (Some(path), _) => read_input(path)?,
+            (Some(path), _) => crate::stdio::read_text(path)?,
             (None, Some(text)) => text.clone(),
             (None, None) => {
                 return Err(CliError::Usage(
@@ -291,19 +290,6 @@ pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
         print_out(&format!("{count}\n"))?;
     }
     Ok(ExitCode::from(EXIT_OK))
-}
-
-/// The text of `path`, or of stdin when it is `-`.
-fn read_input(path: &Path) -> Result<String, CliError> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::file("read", Path::new("stdin"), e))?;
-        Ok(text)
-    } else {
-        std::fs::read_to_string(path).map_err(|e| CliError::file("read", path, e))
-    }
 }
 
 /// Reads a chat from JSON: an array of messages or a request object with `messages`.

@@ -42,6 +42,7 @@ mod output;
 mod plan;
 mod progress;
 mod signals;
+mod stdio;
 mod summary;
 mod tools;
 

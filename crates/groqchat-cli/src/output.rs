@@ -163,7 +163,11 @@ impl ResultWriter {
                 .collect();
             rest.iter().try_for_each(|line| self.append(line))?;
         }
-        self.file.sync_data()
+        match self.file.sync_data() {
+            // A pipe or a terminal (`-o -`) has nothing to sync.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            other => other,
+        }
     }
 
     /// The output path.

@@ -431,3 +431,44 @@ fn progress_bar_draws_off_a_terminal_when_asked() {
     assert!(stderr.contains("/45"), "{stderr:?}");
     assert!(stderr.contains('\r'), "{stderr:?}");
 }
+
+#[test]
+fn a_dash_is_stdin_and_stdout_for_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let input: String = (0..3)
+        .map(|i| {
+            let line = json!({"custom_id": format!("c{i}"), "body": {
+                "model": "llama-3.1-8b-instant",
+                "messages": [{"role": "user", "content": format!("question {i}")}],
+                "max_completion_tokens": 8}});
+            format!("{line}\n")
+        })
+        .collect();
+    let run = groqchat()
+        .current_dir(dir.path())
+        .args(["batch", "-", "-o", "-", "--mock", "--progress", "off"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&run);
+    assert!(run.status.success(), "{stderr}");
+    let mut ids: Vec<String> = stdout_of(&run)
+        .lines()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).expect("stdout holds only result lines");
+            assert_eq!(line["response"]["status_code"], 200);
+            line["custom_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["c0", "c1", "c2"]);
+    assert!(
+        stderr.contains("3 requests"),
+        "the plan goes to stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("3 ok, 0 failed"),
+        "the summary too: {stderr}"
+    );
+    assert!(!dir.path().join("-").exists(), "no file named -");
+}
