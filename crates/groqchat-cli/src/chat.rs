@@ -319,11 +319,19 @@ async fn turn(
                     );
                     continue;
                 }
+                let alone = session.history.len() == 1;
                 session.history.pop();
-                if too_long {
+                if too_long && alone {
                     eprintln!(
                         "groqchat: {}; the question alone is too long for {}'s context window \
                          (shorten it, lower --max-completion-tokens, or /model to a larger one)",
+                        error.report(),
+                        session.model
+                    );
+                } else if too_long {
+                    eprintln!(
+                        "groqchat: {}; the conversation still does not fit {}'s context window \
+                         after trimming (/reset starts over, /model switches to a larger one)",
                         error.report(),
                         session.model
                     );
