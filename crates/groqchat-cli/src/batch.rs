@@ -203,7 +203,8 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter(|r| !resume.done.contains(&r.custom_id))
         .collect();
-    let already_done = parsed.requests.len() - to_run.len();
+    // Successes only: the failures kept from earlier runs are counted apart.
+    let already_done = (parsed.requests.len() - to_run.len()).saturating_sub(resume.failed_kept);
 
     let counter = CalibratedCounter::new(TiktokenCounter::new());
     let estimates: Vec<u64> = to_run
@@ -361,7 +362,7 @@ async fn execute(
                     Err(error) => {
                         summary.failed += 1;
                         status.failed += 1;
-                        *summary.failed_by_kind.entry(error.kind().as_str().to_owned()).or_default() += 1;
+                        *summary.failed_by_kind.entry(error.code().map_or_else(|| error.kind().as_str().to_owned(), str::to_owned)).or_default() += 1;
                         writer.write(position, failure_line(ids.next_id(), request, &error))
                     }
                 };

@@ -472,3 +472,59 @@ fn a_dash_is_stdin_and_stdout_for_batch() {
     );
     assert!(!dir.path().join("-").exists(), "no file named -");
 }
+
+#[test]
+fn the_summary_and_the_result_lines_share_one_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let summary = dir.path().join("summary.json");
+    let ok = json!({"custom_id": "ok", "body": {"model": "llama-3.1-8b-instant",
+        "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 8}});
+    // A completion budget over the context window of 131072 tokens.
+    let long = json!({"custom_id": "long", "body": {"model": "llama-3.1-8b-instant",
+        "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 200_000}});
+    fs::write(&input, format!("{ok}\n{long}\n")).unwrap();
+    let args = [
+        "batch",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--mock",
+        "--progress",
+        "off",
+        "--summary-json",
+        summary.to_str().unwrap(),
+    ];
+    let run = groqchat().args(args).output().unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", stderr_of(&run));
+    let lines: Vec<Value> = fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let failed = lines.iter().find(|l| l["custom_id"] == "long").unwrap();
+    assert_eq!(failed["error"]["code"], "context_length_exceeded");
+    let stdout = stdout_of(&run);
+    assert!(
+        stdout.contains("1 ok, 1 failed (context_length_exceeded: 1)"),
+        "{stdout}"
+    );
+    let written: Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        written["failed_by_kind"],
+        json!({"context_length_exceeded": 1})
+    );
+
+    // Resumed: the earlier success and the kept failure are counted apart.
+    let run = groqchat().args(args).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stdout = stdout_of(&run);
+    assert!(
+        stdout.contains("1 failed in an earlier run, 1 already done"),
+        "{stdout}"
+    );
+    let written: Value = serde_json::from_str(&fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(written["already_done"], 1);
+    assert_eq!(written["failed_earlier"], 1);
+}
