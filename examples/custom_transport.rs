@@ -5,7 +5,7 @@
 //! offline:
 //!
 //! ```text
-//! cargo run -p groq-transport --example custom_transport
+//! cargo run -p groqchat --example custom_transport
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use groq_transport::{
+use groqchat::transport::{
     Body, HyperTransport, SseStream, Transport, TransportFuture, mark_sensitive_headers,
 };
 use hyper::service::service_fn;

@@ -86,14 +86,16 @@ async fn main() -> common::BoxResult<()> {
                 Ok(Event::RateLimited {
                     id, retry_after, ..
                 }) => println!(
-                    "  [{:5.2} s] {id}: the server answered 429 (wait {retry_after:?}); requeued",
-                    started.elapsed().as_secs_f64()
+                    "  [{:5.2} s] {id}: the server answered 429 (wait {}); requeued",
+                    started.elapsed().as_secs_f64(),
+                    seconds(retry_after)
                 ),
                 Ok(Event::Retrying {
                     id, after, reason, ..
                 }) => println!(
-                    "  [{:5.2} s] {id}: {reason}, retrying in {after:?}",
-                    started.elapsed().as_secs_f64()
+                    "  [{:5.2} s] {id}: {reason}, retrying in {:.2} s",
+                    started.elapsed().as_secs_f64(),
+                    after.as_secs_f64()
                 ),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
@@ -127,8 +129,8 @@ async fn main() -> common::BoxResult<()> {
             (Err(error), _) if error.is_rate_limited() => {
                 failed += 1;
                 println!(
-                    "rate-limited after the allowed retries: {question} (server wait: {:?})",
-                    error.retry_after()
+                    "rate-limited after the allowed retries: {question} (server wait: {})",
+                    seconds(error.retry_after())
                 );
             }
             (Err(error), _) => {
@@ -153,4 +155,12 @@ async fn main() -> common::BoxResult<()> {
     drop(client);
     reporter.abort();
     Ok(())
+}
+
+/// A wait the server may or may not have given, as text.
+fn seconds(wait: Option<Duration>) -> String {
+    wait.map_or_else(
+        || "not given".to_owned(),
+        |wait| format!("{:.2} s", wait.as_secs_f64()),
+    )
 }

@@ -4,10 +4,11 @@
 //! In JSON mode (`response_format: json_object`) and with a JSON schema, Groq checks the
 //! reply itself and answers 400 `json_validate_failed` (with the failed generation) when the
 //! model's output does not conform; the example shows how to read that error. A forced tool
-//! call is a third way to get arguments that follow a schema. Offline, the embedded emulator
-//! answers JSON mode with `{"answer": ...}` (which the example then fails to read as its
-//! struct, as a real model's unexpected JSON would be), and the schema and the tool call with
-//! objects of the requested shape holding placeholder values.
+//! call is a third way to get arguments that follow a schema. JSON mode guarantees a JSON
+//! object but not its fields, so its reply is read as a `serde_json::Value`; the schema and
+//! the tool call are read into the `Sentiment` struct. Offline, the embedded emulator answers
+//! JSON mode with `{"answer": ...}` and the schema and the tool call with JSON valid against
+//! the schema (the enum's first value, a number within its bounds).
 //!
 //! ```text
 //! cargo run -p groqchat --example json_mode
@@ -23,10 +24,18 @@ use serde_json::json;
 
 /// What the model is asked to produce.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code, reason = "the fields are read through Debug")]
 struct Sentiment {
     sentiment: String,
     confidence: f64,
+}
+
+impl Sentiment {
+    fn describe(&self) -> String {
+        format!(
+            "sentiment {}, confidence {}",
+            self.sentiment, self.confidence
+        )
+    }
 }
 
 const REVIEW: &str =
@@ -44,19 +53,10 @@ fn schema() -> serde_json::Value {
     })
 }
 
-/// Sends `request` and parses the reply's text as a [`Sentiment`], reporting each outcome.
-async fn ask(client: &groqchat::GroqClient, request: ChatRequest) {
+/// Sends `request` and returns the reply's text, reporting a failure.
+async fn ask(client: &groqchat::GroqClient, request: ChatRequest) -> Option<String> {
     match client.chat(request).await {
-        Ok(reply) => {
-            let text = reply.text().unwrap_or_default();
-            match serde_json::from_str::<Sentiment>(text) {
-                Ok(parsed) => println!("  parsed: {parsed:?}"),
-                Err(error) => println!(
-                    "  the reply is not the expected JSON ({error}): {}",
-                    common::clip(text, 80)
-                ),
-            }
-        }
+        Ok(reply) => Some(reply.text().unwrap_or_default().to_owned()),
         Err(error) if error.code() == Some("json_validate_failed") => {
             let failed = match &error {
                 Error::Api {
@@ -64,9 +64,27 @@ async fn ask(client: &groqchat::GroqClient, request: ChatRequest) {
                 } => failed_generation.clone(),
                 _ => None,
             };
-            println!("  Groq rejected the model's output as invalid JSON: {failed:?}");
+            println!(
+                "  Groq rejected the model's output as invalid JSON: {}",
+                failed.as_deref().unwrap_or("(no generation returned)")
+            );
+            None
         }
-        Err(error) => println!("  failed: {error}"),
+        Err(error) => {
+            println!("  failed: {error}");
+            None
+        }
+    }
+}
+
+/// Parses `text` as a `T`, printing it with `show`, or says why it does not fit.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, show: impl Fn(&T) -> String) {
+    match serde_json::from_str::<T>(text) {
+        Ok(parsed) => println!("  parsed: {}", show(&parsed)),
+        Err(error) => println!(
+            "  the reply is not the expected JSON ({error}): {}",
+            common::clip(text, 80)
+        ),
     }
 }
 
@@ -87,7 +105,10 @@ async fn main() -> common::BoxResult<()> {
         .user(REVIEW)
         .json_mode()
         .max_completion_tokens(300);
-    ask(&client, request).await;
+    // JSON mode promises an object, not these fields: read it as any JSON.
+    if let Some(text) = ask(&client, request).await {
+        parse::<serde_json::Value>(&text, ToString::to_string);
+    }
 
     println!("2. A strict JSON schema");
     let request = ChatRequest::new(model.as_str())
@@ -95,7 +116,9 @@ async fn main() -> common::BoxResult<()> {
         .user(REVIEW)
         .json_schema(JsonSchemaFormat::new("sentiment", schema()).strict(true))
         .max_completion_tokens(300);
-    ask(&client, request).await;
+    if let Some(text) = ask(&client, request).await {
+        parse::<Sentiment>(&text, Sentiment::describe);
+    }
 
     println!("3. A forced tool call");
     let request = ChatRequest::new(model.as_str())
@@ -110,13 +133,7 @@ async fn main() -> common::BoxResult<()> {
         .max_completion_tokens(300);
     let reply = client.chat(request).await?;
     match reply.tool_calls().first() {
-        Some(call) => match serde_json::from_str::<Sentiment>(&call.function.arguments) {
-            Ok(parsed) => println!("  parsed: {parsed:?}"),
-            Err(error) => println!(
-                "  the arguments do not match ({error}): {}",
-                call.function.arguments
-            ),
-        },
+        Some(call) => parse::<Sentiment>(&call.function.arguments, Sentiment::describe),
         None => println!(
             "  no tool call in the reply: {}",
             reply.text().unwrap_or_default()

@@ -113,15 +113,22 @@ async fn main() -> common::BoxResult<()> {
             limit,
             from_server,
             ..
-        }) => println!(
-            "  refused {} sending: {} (requested {requested:?}, limit {limit:?})",
-            if from_server {
-                "by the server after"
-            } else {
-                "before"
-            },
-            dimension.map_or_else(|| "a limit".to_owned(), |d| d.to_string())
-        ),
+        }) => {
+            let tokens = |value: Option<u64>| {
+                value.map_or_else(|| "unknown".to_owned(), |n| format!("{n} tokens"))
+            };
+            println!(
+                "  refused {} sending: {} (requested {}, limit {})",
+                if from_server {
+                    "by the server after"
+                } else {
+                    "before"
+                },
+                dimension.map_or_else(|| "a limit".to_owned(), |d| d.to_string()),
+                tokens(requested),
+                tokens(limit)
+            );
+        }
         Err(error) => println!("  failed: {error}"),
         Ok(_) => println!("  unexpectedly accepted"),
     }

@@ -3,7 +3,8 @@
 //! `cargo xtask ci` runs exactly the steps that `.ci/run` runs, in the same order, so a
 //! green local run predicts a green CI run. `cargo xtask test` runs only the test command
 //! that the README documents. `cargo xtask bench` runs every benchmark in release mode and
-//! regenerates `docs/benchmarks.md` from the figures of that run.
+//! regenerates `docs/benchmarks.md` from the figures of that run. `cargo xtask man` writes
+//! the `groqchat` manual pages (groqchat.1 and one per command) into `target/man`.
 #![allow(clippy::print_stderr)]
 
 use std::env;
@@ -117,10 +118,11 @@ fn run(step: &Step) -> Result<(), String> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo xtask <ci|test|bench>");
+    eprintln!("usage: cargo xtask <ci|test|bench|man>");
     eprintln!("  ci     run every check CI runs (fmt, clippy, tests, docs, bench build)");
     eprintln!("  test   run the workspace tests exactly as the README documents");
     eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
+    eprintln!("  man    write the groqchat manual pages into target/man");
     ExitCode::from(2)
 }
 
@@ -195,6 +197,39 @@ fn bench() -> Result<(), String> {
     Ok(())
 }
 
+/// Writes the manual pages with the CLI's own generator (`groqchat man --dir`), so they
+/// always match the command definitions.
+fn man() -> Result<(), String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let dir = target_dir().join("man");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let args = [
+        "run",
+        "--quiet",
+        "-p",
+        "groqchat-cli",
+        "--",
+        "man",
+        "--dir",
+        dir_arg.as_str(),
+    ];
+    eprintln!("==> man: cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not start `{cargo}`: {e}"))?;
+    if !status.success() {
+        return Err(format!("generating the manual pages failed ({status})"));
+    }
+    eprintln!(
+        "xtask: manual pages in {}; read one with `man {}/groqchat.1`",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let task = env::args().nth(1);
     let steps: &[Step] = match task.as_deref() {
@@ -202,6 +237,15 @@ fn main() -> ExitCode {
         Some("test") => std::slice::from_ref(&TEST),
         Some("bench") => {
             return match bench() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some("man") => {
+            return match man() {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("xtask: {message}");

@@ -36,8 +36,10 @@ pub struct MockArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
     pub addr: SocketAddr,
-    /// JSON file mapping model ids to {rpm, rpd, tpm, tpd, context_window} (a missing field
-    /// is unlimited). Without it the built-in Groq catalog's free-plan limits apply.
+    /// Limits file: JSON mapping model ids to {rpm, rpd, tpm, tpd, context_window} (a missing
+    /// field is unlimited), or any groqchat configuration file (either groq-config format, as
+    /// `groqchat --config` reads it). Without it the built-in Groq catalog's free-plan limits
+    /// apply.
     #[arg(long, value_name = "FILE")]
     pub limits: Option<PathBuf>,
     /// How many seconds a "minute" lasts (a "day" lasts 1440 of them); 60 is real time.
@@ -149,16 +151,125 @@ impl MockArgs {
             builder = builder.api_key(key.clone());
         }
         builder = match &self.limits {
-            Some(path) => builder.models(MockLimits::load_file(path)?),
+            Some(path) => builder.models(load_limits(path)?),
             None => builder.catalog_models(),
         };
         Ok(builder)
     }
 }
 
+/// The keys only the emulator's own limits format has.
+const OWN_ONLY_KEYS: [&str; 4] = ["rpm", "rpd", "tpm", "tpd"];
+
+/// Reads `--limits`: the emulator's own format (see [`MockLimits`]) when the file is a JSON
+/// object of model entries using only its keys (or any of `rpm`, `rpd`, `tpm`, `tpd`), else a
+/// groq-config file of either format, each model's limits converted as
+/// [`MockLimits::from_model_config`] does.
+fn load_limits(path: &std::path::Path) -> Result<Vec<(String, MockLimits)>, MockError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MockError::LimitsFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    if is_own_format(&text) {
+        return Ok(MockLimits::load_file(path)?.into_iter().collect());
+    }
+    let config = groq_config::Config::from_json_str(&text, &path.display().to_string()).map_err(
+        |source| MockError::LimitsConfig {
+            path: path.to_owned(),
+            source: Box::new(source),
+        },
+    )?;
+    Ok(config
+        .models
+        .values()
+        .map(|model| (model.id.clone(), MockLimits::from_model_config(model)))
+        .collect())
+}
+
+/// Whether `text` is meant in the emulator's own format: not JSON at all (its parser reports
+/// the syntax error), or an object of model entries that either use only the own format's
+/// keys or use one of `rpm`, `rpd`, `tpm`, `tpd`.
+fn is_own_format(text: &str) -> bool {
+    let Ok(serde_json::Value::Object(top)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return true;
+    };
+    let entries: Vec<&serde_json::Map<String, serde_json::Value>> = top
+        .values()
+        .filter_map(serde_json::Value::as_object)
+        .collect();
+    if entries.len() != top.len() {
+        return false;
+    }
+    let own_key = |key: &String| OWN_ONLY_KEYS.contains(&key.as_str()) || key == "context_window";
+    entries.iter().all(|entry| entry.keys().all(own_key))
+        || entries
+            .iter()
+            .any(|entry| entry.keys().any(|k| OWN_ONLY_KEYS.contains(&k.as_str())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    fn limits_file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("limits.json");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn limits_files_in_every_format() {
+        let (_d, own) = limits_file(r#"{"m": {"rpm": 30, "context_window": 8192}}"#);
+        assert_eq!(
+            load_limits(&own).unwrap(),
+            vec![(
+                "m".to_owned(),
+                MockLimits::unlimited().rpm(30).context_window(8192)
+            )]
+        );
+        let (_d, seed) = limits_file(
+            r#"{"m": {"req_per_minute": {"limit": 30, "per": "6s"}, "token_per_day": 1000}}"#,
+        );
+        let models: BTreeMap<String, MockLimits> =
+            load_limits(&seed).unwrap().into_iter().collect();
+        assert_eq!(models["m"], MockLimits::unlimited().rpm(300).tpd(1000));
+        let (_d, native) =
+            limits_file(r#"{"builtin_catalog": false, "models": {"n": {"req_per_minute": 5}}}"#);
+        let models: BTreeMap<String, MockLimits> =
+            load_limits(&native).unwrap().into_iter().collect();
+        assert_eq!(models.len(), 1);
+        assert_eq!(models["n"], MockLimits::unlimited().rpm(5));
+    }
+
+    #[test]
+    fn bad_limits_files_are_explained_without_foreign_flags() {
+        let (_d, mixed) = limits_file(r#"{"m": {"rpm": 30, "req_per_day": 5}}"#);
+        let err = load_limits(&mixed).unwrap_err();
+        assert!(matches!(err, MockError::LimitsParse { .. }), "{err}");
+        let (_d, zero) = limits_file(r#"{"m": {"req_per_minute": 0}}"#);
+        let err = load_limits(&zero).unwrap_err();
+        assert!(matches!(err, MockError::LimitsConfig { .. }), "{err}");
+        let (_d, syntax) = limits_file("{nope");
+        assert!(matches!(
+            load_limits(&syntax).unwrap_err(),
+            MockError::LimitsParse { .. }
+        ));
+        for err in [
+            load_limits(&mixed).unwrap_err(),
+            load_limits(&zero).unwrap_err(),
+        ] {
+            let mut text = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            assert!(!text.contains("--mock"), "{text}");
+            assert!(!text.contains("--config"), "{text}");
+        }
+    }
 
     #[test]
     fn latency_forms() {

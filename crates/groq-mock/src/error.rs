@@ -27,7 +27,7 @@ pub enum MockError {
     },
     /// The limits file is not a JSON object of model → `{rpm, rpd, tpm, tpd, context_window}`.
     #[error(
-        "the limits file {} is not valid: it must map model ids to {{rpm, rpd, tpm, tpd, context_window}}",
+        "the limits file {} is not valid: it must map model ids to {{rpm, rpd, tpm, tpd, context_window}}, or be a groqchat configuration file",
         path.display()
     )]
     LimitsParse {
@@ -36,6 +36,18 @@ pub enum MockError {
         /// The parser's error, with line and column.
         #[source]
         source: serde_json::Error,
+    },
+    /// The limits file is not in the emulator's own format and not a valid groq-config file.
+    #[error(
+        "the limits file {} is not valid as a groqchat configuration (nor as {{model: {{rpm, rpd, tpm, tpd, context_window}}}})",
+        path.display()
+    )]
+    LimitsConfig {
+        /// The file.
+        path: PathBuf,
+        /// The configuration's error, naming the model and key.
+        #[source]
+        source: Box<groq_config::ConfigError>,
     },
     /// A setting is out of range; the message names it and the accepted values.
     #[error("invalid emulator setting: {0}")]

@@ -93,7 +93,11 @@
 //! length is the request's `mock_completion_tokens` extension field or the server's setting
 //! (16); `finish_reason` is `length` when the budget cut it, `stop` otherwise. With `tools`
 //! and a `tool_choice` that forces a function (named, or `required`: the first tool), the
-//! reply is a tool call whose arguments fill the schema's required properties.
+//! reply is a tool call whose arguments fill the schema's required properties with values
+//! valid against it. `response_format: json_object` gets `{"answer": TEXT}`; `json_schema`
+//! gets JSON valid against the schema: every declared property, nested objects and arrays,
+//! the first value of an `enum`, numbers within their bounds, strings holding the reply's
+//! words.
 //!
 //! A stream sends a first chunk with the role, one chunk per token (or the tool call), a
 //! final chunk with `finish_reason` and `x_groq.usage` (and top-level `usage` when
@@ -136,6 +140,7 @@ mod error;
 mod faults;
 mod http;
 mod limits;
+mod schema;
 mod server;
 mod stats;
 mod tokens;

@@ -120,67 +120,30 @@ pub(crate) fn forced_tool(params: &ChatParams) -> Option<&Tool> {
 /// Arguments for a forced tool call: every required property of the function's JSON
 /// schema, filled with a placeholder of its type.
 pub(crate) fn tool_arguments(tool: &Tool) -> String {
-    let schema = tool.function.as_ref().and_then(|f| f.parameters.as_ref());
-    schema_instance(schema, "mock", true).to_string()
+    let empty = Value::Object(Map::new());
+    let schema = tool
+        .function
+        .as_ref()
+        .and_then(|f| f.parameters.as_ref())
+        .unwrap_or(&empty);
+    crate::schema::instance(schema, "mock", true).to_string()
 }
 
 /// The reply text of a request in JSON mode, or `None` when it asks for free text.
 ///
-/// `json_object` gets `{"answer": text}`; `json_schema` gets an object with every property of
-/// the schema, strings holding `text` and other types a placeholder, so that clients can parse
-/// the reply as they would Groq's.
+/// `json_object` gets `{"answer": text}`; `json_schema` gets JSON valid against the schema
+/// (every declared property, nested objects, arrays and enums; see [`crate::schema`]), strings
+/// holding `text`, so that clients can parse the reply as they would Groq's.
 pub(crate) fn json_reply(params: &ChatParams, text: &str) -> Option<String> {
     let value = match params.response_format.as_ref()? {
         ResponseFormat::JsonObject => serde_json::json!({ "answer": text }),
-        ResponseFormat::JsonSchema { json_schema } => {
-            schema_instance(json_schema.schema.as_ref(), text, false)
-        }
+        ResponseFormat::JsonSchema { json_schema } => match json_schema.schema.as_ref() {
+            Some(schema) => crate::schema::instance(schema, text, false),
+            None => serde_json::json!({ "answer": text }),
+        },
         _ => return None,
     };
     Some(value.to_string())
-}
-
-/// An object following `schema`'s properties (only the required ones if `required_only`),
-/// each filled with a placeholder of its type; string properties hold `text`.
-fn schema_instance(schema: Option<&Value>, text: &str, required_only: bool) -> Value {
-    let mut object = Map::new();
-    let properties = schema
-        .and_then(|s| s.get("properties"))
-        .and_then(Value::as_object);
-    let names: Vec<&str> = if required_only {
-        schema
-            .and_then(|s| s.get("required"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect()
-    } else {
-        properties
-            .into_iter()
-            .flat_map(|props| props.keys().map(String::as_str))
-            .collect()
-    };
-    for name in names {
-        let kind = properties
-            .and_then(|props| props.get(name))
-            .and_then(|prop| prop.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("string");
-        let placeholder = match kind {
-            "integer" | "number" => Value::from(0),
-            "boolean" => Value::Bool(false),
-            "array" => Value::Array(Vec::new()),
-            "object" => Value::Object(Map::new()),
-            "null" => Value::Null,
-            _ => Value::from(text),
-        };
-        object.insert(name.to_owned(), placeholder);
-    }
-    if object.is_empty() && !required_only {
-        object.insert("answer".to_owned(), Value::from(text));
-    }
-    Value::Object(object)
 }
 
 /// `text` cut into stream fragments of at most `chars` characters each.

@@ -430,3 +430,51 @@ async fn replies_carry_the_specs_full_shape() {
         }
     }
 }
+
+#[tokio::test]
+async fn json_schema_replies_satisfy_nested_schemas() {
+    let server = server(MockLimits::unlimited()).await;
+    let mut request = body("Review these products as JSON.", 200);
+    request["response_format"] = json!({
+        "type": "json_schema",
+        "json_schema": {"name": "reviews", "strict": true, "schema": {
+            "type": "object",
+            "properties": {
+                "reviews": {
+                    "type": "array",
+                    "minItems": 2,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "product": {"type": "string"},
+                            "sentiment": {"type": "string", "enum": ["positive", "negative"]},
+                            "score": {"type": "number", "minimum": 1, "maximum": 5},
+                            "tags": {"type": "array", "items": {"type": "string"}},
+                            "verified": {"type": "boolean"}
+                        },
+                        "required": ["product", "sentiment", "score", "tags", "verified"],
+                        "additionalProperties": false
+                    }
+                },
+                "summary": {"$ref": "#/$defs/summary"}
+            },
+            "required": ["reviews", "summary"],
+            "$defs": {"summary": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}, "required": ["count"]}}
+        }}
+    });
+    let reply = chat(server.addr(), &request).await;
+    assert_eq!(reply.status, 200);
+    let completion: ChatCompletion = serde_json::from_slice(&reply.body).unwrap();
+    let value: serde_json::Value = serde_json::from_str(completion.text().unwrap()).unwrap();
+    let reviews = value["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 2);
+    for review in reviews {
+        assert!(review["product"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(review["sentiment"], "positive");
+        let score = review["score"].as_f64().unwrap();
+        assert!((1.0..=5.0).contains(&score), "{score}");
+        assert!(review["tags"].as_array().unwrap()[0].is_string());
+        assert!(review["verified"].is_boolean());
+    }
+    assert!(value["summary"]["count"].as_u64().unwrap() >= 1);
+}

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::connect::{self, ConnectArgs};
 use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
 use crate::input::{BatchRequest, parse_input};
-use crate::output::{IdGenerator, ResultLine, ResultWriter, prepare_output};
+use crate::output::{IdGenerator, ResultLine, ResultWriter};
 use crate::plan::{Plan, estimate, format_duration, minimum_time, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
 use crate::signals::Interrupts;
@@ -30,13 +30,14 @@ use crate::summary::Summary;
 /// Arguments of `groqchat batch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BatchArgs {
-    /// JSON Lines input: batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
+    /// JSON Lines input (`-` reads stdin): batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
     /// request bodies (custom_id = line number), each with an optional "priority"
     /// ("high", "normal", "low").
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
     /// Where results go, one batch-format line per request. If it exists, the run resumes:
-    /// requests with a result there are not sent again.
+    /// requests with a result there are not sent again. `-` writes to stdout (no resume; the
+    /// plan and the summary then go to stderr).
     #[arg(short, long, value_name = "OUTPUT")]
     pub(crate) output: PathBuf,
     /// Write results in input order instead of as they finish (finished results wait in
@@ -62,6 +63,9 @@ pub(crate) struct BatchArgs {
     /// Connection.
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
+    /// The model check before the run.
+    #[command(flatten)]
+    pub(crate) models: crate::model_check::ModelCheckArgs,
 }
 
 /// What the event listener learns, shared with the main loop.
@@ -127,8 +131,8 @@ impl Observed {
 /// Runs `groqchat batch`.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
-    let bytes = std::fs::read(&args.input).map_err(|e| CliError::file("read", &args.input, e))?;
-    let parsed = parse_input(&bytes);
+    let bytes = crate::stdio::read_bytes(&args.input)?;
+    let mut parsed = parse_input(&bytes);
     for problem in &parsed.problems {
         eprintln!("{}: {problem}", args.input.display());
     }
@@ -149,7 +153,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
                 .map(|r| (r.request.model(), estimate(&r.request, &config, &counter))),
             &config,
         );
-        print!("{}", plan.render());
+        crate::stdio::report(&args.output, &plan.render())?;
         return Ok(ExitCode::from(if parsed.problems.is_empty() {
             EXIT_OK
         } else {
@@ -168,7 +172,8 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let connection = connect::connect(&args.connect).await?;
-    let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
+    let skipped = crate::model_check::check(args.models, &connection, &mut parsed.requests).await?;
+    let (file, resume, existing) = crate::stdio::open_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
         eprintln!(
             "{}: dropped an incomplete last line left by an interrupted run",
@@ -195,7 +200,8 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter(|r| !resume.done.contains(&r.custom_id))
         .collect();
-    let already_done = parsed.requests.len() - to_run.len();
+    // Successes only: the failures kept from earlier runs are counted apart.
+    let already_done = (parsed.requests.len() - to_run.len()).saturating_sub(resume.failed_kept);
 
     let counter = CalibratedCounter::new(TiktokenCounter::new());
     let estimates: Vec<u64> = to_run
@@ -210,9 +216,12 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         &connection.config,
     );
     if to_run.is_empty() {
-        println!("nothing to send: every request already has a result");
+        crate::stdio::report(
+            &args.output,
+            "nothing to send: every request already has a result\n",
+        )?;
     } else {
-        print!("{}", plan.render());
+        crate::stdio::report(&args.output, &plan.render())?;
     }
 
     let mut summary = Summary {
@@ -250,16 +259,18 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     connection.close().await;
     outcome?;
 
-    println!("{}", summary.render());
+    crate::stdio::report(&args.output, &format!("{}\n", summary.render()))?;
     if let Some(path) = &args.summary_json {
         let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
         std::fs::write(path, text + "\n").map_err(|e| CliError::file("write", path, e))?;
     }
-    Ok(ExitCode::from(if summary.is_complete_success() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    }))
+    Ok(ExitCode::from(
+        if summary.is_complete_success() && skipped == 0 {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        },
+    ))
 }
 
 /// The configuration for `--dry-run`: no key needed.
@@ -348,7 +359,7 @@ async fn execute(
                     Err(error) => {
                         summary.failed += 1;
                         status.failed += 1;
-                        *summary.failed_by_kind.entry(error.kind().as_str().to_owned()).or_default() += 1;
+                        *summary.failed_by_kind.entry(error.code().map_or_else(|| error.kind().as_str().to_owned(), str::to_owned)).or_default() += 1;
                         writer.write(position, failure_line(ids.next_id(), request, &error))
                     }
                 };

@@ -1,6 +1,5 @@
 //! The small subcommands: `models`, `limits`, `tokens` and `mock`.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use groq_tokens::{TiktokenCounter, TokenCounter, encoding_for_model};
 use serde_json::Value;
 
 use crate::connect::{self, ConnectArgs};
-use crate::error::{CliError, EXIT_OK};
+use crate::error::{CliError, EXIT_OK, print_bytes, print_out};
 use crate::plan::format_duration;
 
 /// Arguments of `groqchat models`.
@@ -27,27 +26,18 @@ pub(crate) struct ModelsArgs {
 }
 
 /// Runs `groqchat models`: the models the API offers.
-#[allow(clippy::print_stdout)]
 pub(crate) async fn models(args: ModelsArgs) -> Result<ExitCode, CliError> {
     let connection = connect::connect(&args.connect).await?;
     let listed = connection.client.models().await;
     connection.close().await;
     let list = listed.map_err(|e| CliError::client("cannot list the models", e))?;
+    let mut text = String::new();
     if args.json {
         // The server's own bytes, not the typed view re-serialized.
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let written = out
-            .write_all(&list.to_bytes())
-            .and_then(|()| out.write_all(b"\n"))
-            .and_then(|()| out.flush());
-        if let Err(e) = written {
-            return Err(CliError::file(
-                "write the model list to",
-                std::path::Path::new("standard output"),
-                e,
-            ));
-        }
+        let mut bytes = list.to_bytes().to_vec();
+        bytes.push(b'\n');
+        print_bytes(&bytes)?;
+        return Ok(ExitCode::from(EXIT_OK));
     } else {
         let width = list
             .data
@@ -56,18 +46,22 @@ pub(crate) async fn models(args: ModelsArgs) -> Result<ExitCode, CliError> {
             .max()
             .unwrap_or(5)
             .max(5);
-        println!("{:width$}  {:>14}  OWNER", "MODEL", "CONTEXT WINDOW");
+        text.push_str(&format!(
+            "{:width$}  {:>14}  OWNER\n",
+            "MODEL", "CONTEXT WINDOW"
+        ));
         for model in &list.data {
-            println!(
-                "{:width$}  {:>14}  {}",
+            text.push_str(&format!(
+                "{:width$}  {:>14}  {}\n",
                 model.id,
                 model
                     .context_window
                     .map_or_else(|| "-".to_owned(), |w| w.to_string()),
                 model.owned_by.as_deref().unwrap_or("-")
-            );
+            ));
         }
     }
+    print_out(&text)?;
     Ok(ExitCode::from(EXIT_OK))
 }
 
@@ -81,13 +75,15 @@ pub(crate) struct LimitsArgs {
     /// rate-limit headers, and show what is used and left. Needs a key or --mock.
     #[arg(long, requires = "model")]
     pub(crate) probe: bool,
+    /// Print one JSON object per model instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Connection.
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
 }
 
 /// Runs `groqchat limits`: the configured quota, and with `--probe` the live snapshot.
-#[allow(clippy::print_stdout)]
 pub(crate) async fn limits(args: LimitsArgs) -> Result<ExitCode, CliError> {
     if args.probe {
         let model = args.model.clone().unwrap_or_default();
@@ -106,32 +102,92 @@ pub(crate) async fn limits(args: LimitsArgs) -> Result<ExitCode, CliError> {
         probe.map_err(|e| CliError::client(format!("the probe request to {model} failed"), e))?;
         let snapshot =
             snapshot.map_err(|e| CliError::client(format!("no limits for {model}"), e))?;
-        println!("{model} (after one probe request)");
+        if args.json {
+            let dimensions: Vec<Value> = snapshot
+                .dimensions
+                .iter()
+                .map(|usage| {
+                    serde_json::json!({
+                        "dimension": usage.dimension.label(),
+                        "limit": usage.limit,
+                        "period_secs": usage.period.as_secs_f64(),
+                        "used": usage.used,
+                        "remaining": usage.remaining,
+                        "reset_secs": usage.reset.as_secs_f64(),
+                    })
+                })
+                .collect();
+            let value = serde_json::json!({
+                "model": model,
+                "probed": true,
+                "limits": dimensions,
+                "context_window": snapshot.context_window,
+            });
+            print_out(&format!("{value}\n"))?;
+            return Ok(ExitCode::from(EXIT_OK));
+        }
+        let mut text = format!("{model} (after one probe request)\n");
         for usage in &snapshot.dimensions {
-            println!(
-                "  {:<4} {:>9} per {:<8} used {:>9}  left {:>9}  full again in {}",
+            text.push_str(&format!(
+                "  {:<4} {:>9} per {:<8} used {:>9}  left {:>9}  full again in {}\n",
                 usage.dimension.label(),
                 usage.limit,
                 format_duration(usage.period),
                 usage.used,
                 usage.remaining,
                 format_duration(usage.reset)
-            );
+            ));
         }
         if let Some(window) = snapshot.context_window {
-            println!("  context window {window} tokens");
+            text.push_str(&format!("  context window {window} tokens\n"));
         }
+        print_out(&text)?;
         return Ok(ExitCode::from(EXIT_OK));
     }
+    connect::check_time_scale(&args.connect)?;
     let config = connect::load_config(&args.connect)?;
     let models: Vec<String> = match &args.model {
         Some(model) => vec![model.clone()],
         None => config.models.keys().cloned().collect(),
     };
     for model in models {
-        print!("{}", describe_limits(&config, &model)?);
+        let text = if args.json {
+            format!("{}\n", limits_json(&config, &model)?)
+        } else {
+            describe_limits(&config, &model)?
+        };
+        print_out(&text)?;
     }
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// The configured limits of `model` as one JSON object.
+fn limits_json(config: &Config, model: &str) -> Result<Value, CliError> {
+    let resolved = config
+        .resolve_model(model)
+        .map_err(|source| CliError::Config {
+            context: format!("no limits for model {model}"),
+            source: Box::new(source),
+        })?;
+    let quota = Quota::from_limits(&resolved.limits);
+    let limits: Vec<Value> = quota
+        .rates()
+        .map(|(dimension, rate)| {
+            serde_json::json!({
+                "dimension": dimension.label(),
+                "limit": rate.limit(),
+                "period_secs": rate.period().as_secs_f64(),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "model": model,
+        "configured": config.model(model).is_some(),
+        "limits": limits,
+        "max_in_flight": quota.max_in_flight(),
+        "context_window": resolved.context_window,
+        "completion_allowance": config.completion_allowance(&resolved),
+    }))
 }
 
 /// The configured limits of `model` as text.
@@ -184,11 +240,11 @@ pub(crate) struct TokensArgs {
     /// The text to count.
     #[arg(value_name = "TEXT")]
     pub(crate) text: Option<String>,
-    /// Count the text of this file.
+    /// Count the text of this file (`-` reads stdin).
     #[arg(long, value_name = "FILE")]
     pub(crate) file: Option<PathBuf>,
     /// Count the prompt tokens of a chat: a JSON array of messages, or a chat request object
-    /// with "messages" (framing included, as the client estimates it).
+    /// with "messages" (framing included, as the client estimates it). `-` reads stdin.
     #[arg(long, value_name = "MESSAGES.json")]
     pub(crate) chat: Option<PathBuf>,
     /// Print `{"model", "encoding", "tokens"}` instead of the bare number.
@@ -200,11 +256,10 @@ pub(crate) struct TokensArgs {
 const DEFAULT_MODEL: &str = "llama-3.1-8b-instant";
 
 /// Runs `groqchat tokens`.
-#[allow(clippy::print_stdout)]
 pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
     let counter = TiktokenCounter::new();
     let (model, count) = if let Some(path) = &args.chat {
-        let text = std::fs::read_to_string(path).map_err(|e| CliError::file("read", path, e))?;
+        let text = crate::stdio::read_text(path)?;
         let request = chat_request(&text, args.model.as_deref()).map_err(|why| {
             CliError::Usage(format!(
                 "{} is not a chat: {why}; give a JSON array of messages or an object with \"messages\"",
@@ -216,9 +271,7 @@ pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
     } else {
         let model = args.model.unwrap_or_else(|| DEFAULT_MODEL.to_owned());
         let text = match (&args.file, &args.text) {
-            (Some(path), _) => {
-                std::fs::read_to_string(path).map_err(|e| CliError::file("read", path, e))?
-            }
+            (Some(path), _) => crate::stdio::read_text(path)?,
             (None, Some(text)) => text.clone(),
             (None, None) => {
                 return Err(CliError::Usage(
@@ -235,9 +288,9 @@ pub(crate) fn tokens(args: TokensArgs) -> Result<ExitCode, CliError> {
             "encoding": encoding_for_model(&model).name(),
             "tokens": count,
         });
-        println!("{value}");
+        print_out(&format!("{value}\n"))?;
     } else {
-        println!("{count}");
+        print_out(&format!("{count}\n"))?;
     }
     Ok(ExitCode::from(EXIT_OK))
 }
@@ -269,17 +322,15 @@ fn chat_request(text: &str, model: Option<&str>) -> Result<ChatRequest, String> 
 }
 
 /// Runs `groqchat mock`: the emulator, as the `groq-mock` binary runs it.
-#[allow(clippy::print_stdout)]
 pub(crate) async fn mock(args: groq_mock::MockArgs) -> Result<ExitCode, CliError> {
     let server = args
         .to_builder()
-        .map_err(CliError::Mock)?
+        .map_err(CliError::Emulator)?
         .start()
         .await
-        .map_err(CliError::Mock)?;
-    let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "{}", server.base_url());
-    let _ = stdout.flush();
+        .map_err(CliError::Emulator)?;
+    // A closed stdout does not stop the emulator: it serves until Ctrl-C.
+    let _ = print_out(&format!("{}\n", server.base_url()));
     wait_for_termination().await;
     // Give in-flight responses a moment; shutdown is graceful.
     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -85,6 +85,12 @@ fn time_factor(args: &ConnectArgs) -> Result<f64, CliError> {
     Ok(60.0 / scale)
 }
 
+/// Refuses `--mock-time-scale` without `--mock` (and a scale that is not a positive number),
+/// for commands that read the configuration without connecting.
+pub(crate) fn check_time_scale(args: &ConnectArgs) -> Result<(), CliError> {
+    time_factor(args).map(|_| ())
+}
+
 /// `config` with every limit's period divided by `factor`.
 pub(crate) fn compress_time(mut config: Config, factor: f64) -> Config {
     if factor <= 1.0 {

@@ -50,6 +50,12 @@ pub(crate) enum CliError {
     /// The embedded emulator could not start.
     #[error("the embedded emulator could not start; check --mock-time-scale and the limits")]
     Mock(#[source] groq_mock::MockError),
+    /// `groqchat mock` could not start the emulator (its own flags name the fix).
+    #[error("the emulator could not start")]
+    Emulator(#[source] groq_mock::MockError),
+    /// Stdout was closed by the reader (`groqchat limits | head`): the command ends quietly.
+    #[error("stdout was closed")]
+    Closed,
     /// The client failed.
     #[error("{context}")]
     Client {
@@ -79,10 +85,18 @@ impl CliError {
         }
     }
 
-    /// The exit code: 2 for usage and configuration errors, 1 for failures of the work.
+    /// The exit code: 2 for usage and configuration errors (a model that does not exist and a
+    /// request the API refuses as invalid are usage errors too), 1 for failures of the work.
     pub(crate) fn exit_code(&self) -> ExitCode {
+        use groq_client::ErrorKind;
         let code = match self {
-            Self::Client { source, .. } if source.kind() != groq_client::ErrorKind::Config => {
+            Self::Closed => EXIT_OK,
+            Self::Client { source, .. }
+                if !matches!(
+                    source.kind(),
+                    ErrorKind::Config | ErrorKind::ModelNotFound | ErrorKind::InvalidRequest
+                ) =>
+            {
                 EXIT_FAILED
             }
             _ => EXIT_USAGE,
@@ -90,10 +104,21 @@ impl CliError {
         ExitCode::from(code)
     }
 
-    /// The message with its causes, `cause: cause: ...`.
+    /// The message with its causes, `cause: cause: ...`, in the command line's words.
     pub(crate) fn report(&self) -> String {
         let mut message = self.to_string();
         let mut source = std::error::Error::source(self);
+        if let Self::Client { source: client, .. } = self
+            && let groq_client::Error::ModelNotFound {
+                model,
+                message: why,
+                ..
+            } = client.as_ref()
+        {
+            message.push_str(": ");
+            message.push_str(&model_not_found(model, why));
+            source = None;
+        }
         while let Some(cause) = source {
             let text = cause.to_string();
             if !message.contains(&text) {
@@ -104,6 +129,57 @@ impl CliError {
         }
         message
     }
+}
+
+/// A model the API or the configuration does not know, said for the command line: the fix
+/// names `groqchat models`, and the server's sentence keeps its one full stop.
+pub(crate) fn model_not_found(model: &str, why: &str) -> String {
+    let why = why.trim().trim_end_matches(['.', ';', ' ']);
+    format!(
+        "model `{model}` was not found ({why}); check the model id (`groqchat models` lists the \
+         available ones) or add it to the --config file"
+    )
+}
+
+/// Writes `text` to stdout and flushes; a closed stdout becomes [`CliError::Closed`].
+pub(crate) fn print_out(text: &str) -> Result<(), CliError> {
+    print_bytes(text.as_bytes())
+}
+
+/// Writes `bytes` to stdout as they are (a server's body, say); a closed pipe is
+/// [`CliError::Closed`], which ends the process quietly.
+pub(crate) fn print_bytes(bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                CliError::Closed
+            } else {
+                CliError::file("write", std::path::Path::new("stdout"), e)
+            }
+        })
+}
+
+/// Makes a closed stdout end the process quietly (exit 0) instead of a panic with a backtrace:
+/// `print!` panics with "failed printing to stdout: Broken pipe" when the reader went away
+/// (`groqchat limits | head`), wherever it is called.
+pub(crate) fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(EXIT_OK));
+        }
+        default(info);
+    }));
 }
 
 #[cfg(test)]
@@ -129,5 +205,26 @@ mod tests {
         );
         let failed = CliError::client("the request failed", groq_client::Error::Cancelled);
         assert_eq!(failed.exit_code(), ExitCode::from(EXIT_FAILED));
+        assert_eq!(CliError::Closed.exit_code(), ExitCode::from(EXIT_OK));
+    }
+
+    #[test]
+    fn a_missing_model_is_reported_in_cli_words() {
+        let err = CliError::client(
+            "the chat request failed",
+            groq_client::Error::ModelNotFound {
+                model: "llama-3.1-8b-instnat".into(),
+                message: "The model `llama-3.1-8b-instnat` does not exist or you do not have \
+                          access to it."
+                    .into(),
+                response: None,
+            },
+        );
+        let report = err.report();
+        assert!(report.contains("`groqchat models` lists"), "{report}");
+        assert!(!report.contains("GroqClient"), "{report}");
+        assert!(!report.contains(".;"), "{report}");
+        assert!(report.contains("access to it)"), "{report}");
+        assert_eq!(err.exit_code(), ExitCode::from(EXIT_USAGE));
     }
 }

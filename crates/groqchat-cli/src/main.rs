@@ -18,25 +18,33 @@
 //! | `limits [MODEL]` | the configured quota; `--probe` for the live state |
 //! | `tokens (TEXT \| --file F \| --chat M.json)` | token counts as groq-tokens makes them |
 //! | `mock` | the Groq emulator (the `groq-mock` binary's flags) |
+//! | `completions SHELL` | a completion script for bash, zsh, fish or powershell |
 //!
 //! Exit codes: 0 success, 1 some requests failed (or were skipped or not run), 2 usage or
-//! configuration error. Errors go to stderr and say what to do.
+//! configuration error. Errors go to stderr and say what to do. A closed stdout (`groqchat
+//! limits | head`) ends any command quietly. `-v`/`-vv` (or `RUST_LOG`) print the library's
+//! tracing output on stderr.
 //!
 //! # Features
 //!
 //! None.
 
+mod bar_target;
 mod batch;
 mod chat;
 mod commands;
 mod connect;
 mod error;
 mod input;
+mod logging;
+mod model_check;
 mod output;
 mod plan;
 mod progress;
 mod signals;
+mod stdio;
 mod summary;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -51,7 +59,11 @@ use crate::error::CliError;
 /// and limits, or --mock for the embedded emulator.
 #[derive(Debug, Parser)]
 #[command(name = "groqchat", version)]
-struct Cli {
+pub(crate) struct Cli {
+    /// Print the library's tracing output on stderr: -v for debug, -vv for trace (RUST_LOG
+    /// gives a finer filter, e.g. RUST_LOG=groq_client=debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,11 +83,18 @@ enum Command {
     Tokens(commands::TokensArgs),
     /// Run the Groq emulator until Ctrl-C; prints its base URL first.
     Mock(groq_mock::MockArgs),
+    /// Print a shell completion script (bash, zsh, fish or powershell) to stdout.
+    Completions(tools::CompletionsArgs),
+    /// Write the manual pages (groqchat.1 and one per command).
+    #[command(hide = true)]
+    Man(tools::ManArgs),
 }
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
+    error::quiet_on_closed_stdout();
     let cli = Cli::parse();
+    logging::init(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,10 +113,13 @@ fn main() -> ExitCode {
             Command::Limits(args) => commands::limits(args).await,
             Command::Tokens(args) => commands::tokens(args),
             Command::Mock(args) => commands::mock(args).await,
+            Command::Completions(args) => tools::completions(&args),
+            Command::Man(args) => tools::man(&args),
         }
     });
     match outcome {
         Ok(code) => code,
+        Err(CliError::Closed) => ExitCode::from(error::EXIT_OK),
         Err(err) => {
             eprintln!("groqchat: {}", err.report());
             err.exit_code()

@@ -135,8 +135,13 @@ impl ResultLine {
         let mut message = error.to_string();
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
+            // A cause the message already names (the client's text carries the root cause
+            // of a transport failure) is not repeated.
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = cause.source();
         }
         Self {
@@ -258,7 +263,11 @@ impl ResultWriter {
                 .collect();
             rest.iter().try_for_each(|line| self.append(line))?;
         }
-        self.file.sync_data()
+        match self.file.sync_data() {
+            // A pipe or a terminal (`-o -`) has nothing to sync.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => Ok(()),
+            other => other,
+        }
     }
 
     /// The output path.

@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 
 use crate::plan::{format_duration, thousands};
@@ -13,7 +13,7 @@ use crate::plan::{format_duration, thousands};
 pub(crate) enum ProgressMode {
     /// A bar when stderr is a terminal, plain lines otherwise.
     Auto,
-    /// Always the bar.
+    /// Always the bar (redrawn with carriage returns when stderr is not a terminal).
     Bar,
     /// Plain lines on stderr every `--progress-interval`.
     Plain,
@@ -52,7 +52,7 @@ impl Status {
             thousands(self.tokens)
         );
         if self.rate_limited > 0 {
-            line.push_str(&format!(", {} 429s", self.rate_limited));
+            line.push_str(&format!(", {}", count_429s(self.rate_limited)));
         }
         if let Some(waiting) = &self.waiting {
             line.push_str(&format!("; waiting for {waiting}"));
@@ -68,7 +68,7 @@ impl Status {
         let mut parts = vec![format!("{} failed", self.failed)];
         parts.push(format!("{} tokens", thousands(self.tokens)));
         if self.rate_limited > 0 {
-            parts.push(format!("{} 429s", self.rate_limited));
+            parts.push(count_429s(self.rate_limited));
         }
         if let Some(waiting) = &self.waiting {
             parts.push(format!("waiting for {waiting}"));
@@ -99,7 +99,8 @@ impl Progress {
             other => other,
         };
         let bar = (mode == ProgressMode::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total), crate::bar_target::stderr_target());
             if let Ok(style) =
                 ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             {
@@ -150,6 +151,11 @@ impl Progress {
     }
 }
 
+/// `1 429`, `2 429s`.
+fn count_429s(n: u64) -> String {
+    format!("{n} 429{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,7 +182,7 @@ mod tests {
         };
         assert_eq!(
             idle.line(Duration::ZERO),
-            "[0s] 0/5 done, 0 failed, 0 tokens, 1 429s"
+            "[0s] 0/5 done, 0 failed, 0 tokens, 1 429"
         );
         assert_eq!(
             status.message(),

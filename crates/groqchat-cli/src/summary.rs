@@ -19,7 +19,7 @@ pub(crate) struct Summary {
     pub(crate) malformed_lines: usize,
     /// Input lines skipped because their custom id repeats an earlier one.
     pub(crate) duplicate_lines: usize,
-    /// Requests with a result from an earlier run, not sent again.
+    /// Requests that succeeded in an earlier run, not sent again.
     pub(crate) already_done: usize,
     /// Requests whose failure from an earlier run stays in the output (not retried).
     pub(crate) failed_earlier: usize,

@@ -350,8 +350,10 @@ fn failures_are_kept_or_retried_without_duplicating_lines() {
     let f = files();
     let good =
         json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "Hi"}]});
-    let unknown = json!({"model": "nobody/no-such-model", "messages": [{"role": "user", "content": "Hi"}],
-                         "max_completion_tokens": 8});
+    // Out of range: refused for every attempt (an unknown model would stop the run before it
+    // starts, see tests/usage.rs).
+    let unknown = json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "Hi"}],
+                         "max_completion_tokens": 8, "temperature": 5});
     fs::write(
         &f.input,
         format!(
@@ -368,23 +370,17 @@ fn failures_are_kept_or_retried_without_duplicating_lines() {
         .code(1);
     let results = read_results(&f.output);
     let bad = results.iter().find(|r| r["custom_id"] == "bad").unwrap();
-    // The API answered: OpenAI's batch output keeps its answer, and `error` is null.
-    assert_eq!(bad["error"], Value::Null, "{bad}");
-    assert_eq!(bad["response"]["status_code"], 404, "{bad}");
+    // Refused before sending: no HTTP answer, so `error` carries the cause.
+    assert_eq!(bad["error"]["code"], "invalid_request", "{bad}");
+    assert_eq!(bad["response"], Value::Null, "{bad}");
     assert!(
-        bad["response"]["request_id"]
+        bad["error"]["message"]
             .as_str()
-            .is_some_and(|id| id.starts_with("req_"))
-    );
-    assert_eq!(bad["response"]["body"]["error"]["code"], "model_not_found");
-    assert!(
-        bad["response"]["body"]["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("nobody/no-such-model")),
+            .is_some_and(|m| m.contains("temperature")),
         "{bad}"
     );
     let summary = read_json(&f.summary);
-    assert_eq!(summary["failed_by_kind"]["model_not_found"], 1, "{summary}");
+    assert_eq!(summary["failed_by_kind"]["invalid_request"], 1, "{summary}");
 
     // Without --retry-failed the failure stands: nothing is sent, and the exit code says so.
     let output = groqchat()
