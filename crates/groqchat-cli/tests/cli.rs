@@ -350,10 +350,11 @@ fn failures_are_kept_or_retried_without_duplicating_lines() {
     let f = files();
     let good =
         json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "Hi"}]});
-    // Out of range: refused for every attempt (an unknown model would stop the run before it
-    // starts, see tests/usage.rs).
+    // Refused by the API on every attempt (the emulator, like Groq, rejects `logprobs`); an
+    // unknown model would stop the run before it starts (see tests/usage.rs), and an out-of-range
+    // parameter is refused before sending.
     let unknown = json!({"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "Hi"}],
-                         "max_completion_tokens": 8, "temperature": 5});
+                         "max_completion_tokens": 8, "logprobs": true});
     fs::write(
         &f.input,
         format!(
@@ -370,13 +371,19 @@ fn failures_are_kept_or_retried_without_duplicating_lines() {
         .code(1);
     let results = read_results(&f.output);
     let bad = results.iter().find(|r| r["custom_id"] == "bad").unwrap();
-    // Refused before sending: no HTTP answer, so `error` carries the cause.
-    assert_eq!(bad["error"]["code"], "invalid_request", "{bad}");
-    assert_eq!(bad["response"], Value::Null, "{bad}");
+    // The API answered: OpenAI's batch output keeps its answer, and `error` is null.
+    assert_eq!(bad["error"], Value::Null, "{bad}");
+    assert_eq!(bad["response"]["status_code"], 400, "{bad}");
     assert!(
-        bad["error"]["message"]
+        bad["response"]["request_id"]
             .as_str()
-            .is_some_and(|m| m.contains("temperature")),
+            .is_some_and(|id| id.starts_with("req_")),
+        "{bad}"
+    );
+    assert!(
+        bad["response"]["body"]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("logprobs")),
         "{bad}"
     );
     let summary = read_json(&f.summary);
