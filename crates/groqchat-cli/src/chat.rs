@@ -258,6 +258,13 @@ impl Interrupt {
         }
     }
 
+    /// Forgets a Ctrl-C that came between answers (say, just as one ended), so that it does
+    /// not stop the next answer at once.
+    async fn forget_pending(&mut self) {
+        // `timeout` polls the future once before looking at the (zero) deadline.
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, self.recv()).await;
+    }
+
     /// Resolves at the next Ctrl-C.
     async fn recv(&mut self) {
         #[cfg(unix)]
@@ -292,6 +299,9 @@ async fn turn(
     let dropped = session.fit(counter);
     if dropped > 0 {
         eprintln!("(the {dropped} oldest messages no longer fit the context window)");
+    }
+    if let Some(interrupt) = interrupt.as_deref_mut() {
+        interrupt.forget_pending().await;
     }
     let mut retried = false;
     loop {
