@@ -198,8 +198,16 @@ async fn stream_answer(
             .map_err(|e| Stop::Failed(CliError::client("the chat request failed", e)))?;
         let mut answer = String::new();
         while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| Stop::Failed(CliError::client("the answer broke off", e)))?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // End the partial answer's line before the error is reported.
+                    if !session.json && !answer.is_empty() {
+                        print_out("\n").map_err(Stop::Failed)?;
+                    }
+                    return Err(Stop::Failed(CliError::client("the answer broke off", e)));
+                }
+            };
             if let Some(text) = chunk.text() {
                 answer.push_str(text);
                 if !session.json {
