@@ -30,9 +30,9 @@ use crate::summary::Summary;
 /// Arguments of `groqchat batch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BatchArgs {
-    /// JSON Lines input (`-` reads stdin): batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
-    /// request bodies (custom_id = line number), each with an optional "priority"
-    /// ("high", "normal", "low").
+    /// JSON Lines input (`-` reads stdin): batch-format lines ({"custom_id", "method", "url",
+    /// "body"}) or bare chat request bodies (custom_id = line number), each with an optional
+    /// "priority" ("high", "normal", "low").
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
     /// Where results go, one batch-format line per request. If it exists, the run resumes:

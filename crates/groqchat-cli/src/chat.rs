@@ -198,8 +198,16 @@ async fn stream_answer(
             .map_err(|e| Stop::Failed(CliError::client("the chat request failed", e)))?;
         let mut answer = String::new();
         while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| Stop::Failed(CliError::client("the answer broke off", e)))?;
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    // End the partial answer's line before the error is reported.
+                    if !session.json && !answer.is_empty() {
+                        print_out("\n").map_err(Stop::Failed)?;
+                    }
+                    return Err(Stop::Failed(CliError::client("the answer broke off", e)));
+                }
+            };
             if let Some(text) = chunk.text() {
                 answer.push_str(text);
                 if !session.json {
@@ -258,6 +266,13 @@ impl Interrupt {
         }
     }
 
+    /// Forgets a Ctrl-C that came between answers (say, just as one ended), so that it does
+    /// not stop the next answer at once.
+    async fn forget_pending(&mut self) {
+        // `timeout` polls the future once before looking at the (zero) deadline.
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, self.recv()).await;
+    }
+
     /// Resolves at the next Ctrl-C.
     async fn recv(&mut self) {
         #[cfg(unix)]
@@ -292,6 +307,9 @@ async fn turn(
     let dropped = session.fit(counter);
     if dropped > 0 {
         eprintln!("(the {dropped} oldest messages no longer fit the context window)");
+    }
+    if let Some(interrupt) = interrupt.as_deref_mut() {
+        interrupt.forget_pending().await;
     }
     let mut retried = false;
     loop {

@@ -199,6 +199,22 @@ fn ctrl_c_stops_an_answer_and_returns_to_the_prompt() {
     // A Ctrl-C at the prompt warns; a second one leaves.
     s.send_control('c').unwrap();
     s.exp_string("(Ctrl-C again or Ctrl-D to leave)").unwrap();
+    // An interrupt signal that arrives between answers does not stop the next one.
+    let pid = s.process().child_pid.to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    s.send_line("Another story").unwrap();
+    s.exp_string("The mock model answers with").unwrap();
+    s.send_control('c').unwrap();
+    s.exp_string("(answer stopped").unwrap();
+    s.exp_string("> ").unwrap();
+    // Right after a stopped answer, one Ctrl-C at the prompt leaves.
     s.send_control('c').unwrap();
     assert_eq!(exit_code(&mut s), 0);
 }

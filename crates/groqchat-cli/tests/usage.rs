@@ -528,3 +528,23 @@ fn the_summary_and_the_result_lines_share_one_vocabulary() {
     assert_eq!(written["already_done"], 1);
     assert_eq!(written["failed_earlier"], 1);
 }
+
+#[test]
+fn a_broken_answer_ends_its_line_and_the_piped_chat_exits_1() {
+    let emulator = Emulator::start(&["--stream-error-rate", "1"]);
+    let output = groqchat()
+        .args(["chat"])
+        .env("GROQ_API_KEY", "gsk_test")
+        .env("GROQ_BASE_URL", &emulator.base_url)
+        .write_stdin("hi\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = stdout_of(&output);
+    assert!(stdout.ends_with('\n'), "{stdout:?}");
+    assert!(
+        stderr_of(&output).contains("the answer broke off"),
+        "{}",
+        stderr_of(&output)
+    );
+}
