@@ -673,6 +673,7 @@ fn a_second_ctrl_c_aborts_the_requests_in_flight() {
             groq_mock::MockServer::builder()
                 .api_key("gsk_slow_server_key")
                 .latency(Duration::from_secs(60), Duration::from_secs(60))
+                .capture_bodies(true)
                 .start(),
         )
         .unwrap();
@@ -692,8 +693,18 @@ fn a_second_ctrl_c_aborts_the_requests_in_flight() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // All five fit the free plan's buckets at once, so they are on the wire almost at once.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait until the run is sending (the calibration warm-up sends one request first and
+    // holds the rest until it answers, which it never does here), however long the start-up
+    // takes on a loaded machine.
+    let mut waited = Duration::ZERO;
+    while mock.stats().bodies.is_empty() {
+        assert!(
+            waited < Duration::from_secs(60),
+            "the batch never put its requests on the wire"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        waited += Duration::from_millis(20);
+    }
     let interrupt = || {
         let status = StdCommand::new("kill")
             .args(["-INT", &child.id().to_string()])
