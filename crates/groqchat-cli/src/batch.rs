@@ -1,8 +1,17 @@
 //! `groqchat batch`: the main job. Reads a batch file, pushes every request through the
 //! limits in the least time, writes batch-format results as they finish, and resumes.
+//!
+//! The input is read twice, as it goes, and never held whole: a first pass counts and
+//! estimates every request for the plan (keeping no body), a second pass feeds the requests to
+//! the client through a bounded window (`--window`, default [`DEFAULT_WINDOW`]). Memory does
+//! not grow with the file: the per-line state is the set of custom ids already finished (for
+//! resume) and, during the first pass only, a 64-bit hash per custom id (for duplicates).
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{BuildHasher, Hasher};
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,29 +22,41 @@ use groq_client::{
 };
 use groq_config::Config;
 use groq_ratelimit::Dimension;
-use groq_tokens::{CalibratedCounter, TiktokenCounter};
+use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watch};
 use tokio::time::Instant;
 
 use crate::connect::{self, ConnectArgs};
 use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
-use crate::input::{BatchRequest, parse_input};
-use crate::output::{
-    ErrorPart, IdGenerator, ResponsePart, ResultLine, ResultWriter, prepare_output,
+use crate::input::{
+    BatchRequest, DEFAULT_MAX_LINE_BYTES, InputLines, LineProblem, ProblemKind, RawLine,
+    parse_raw_line, too_long,
 };
-use crate::plan::{Plan, estimate, format_duration, minimum_time, quota_of};
+use crate::output::{
+    ErrorPart, IdGenerator, ResponsePart, ResultLine, ResultWriter, parse_existing, plan_resume,
+    prepare_output,
+};
+use crate::plan::{PlanBuilder, estimate, format_duration, minimum_time, never_fits, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
-use crate::signals::Interrupts;
+use crate::signals::{Interrupts, Stop};
 use crate::summary::Summary;
+
+/// The default number of requests held in memory at once (in flight, queued in the client,
+/// or waiting for their turn with `--ordered`): enough to keep every lane of a paid plan busy
+/// (the transport sends at most 256 at once to one host), small enough that a request's few
+/// KiB times the window stay in the tens of MiB.
+pub(crate) const DEFAULT_WINDOW: usize = 2_048;
+
+/// The largest `--window` accepted.
+const MAX_WINDOW: usize = 1 << 20;
 
 /// Arguments of `groqchat batch`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BatchArgs {
     /// JSON Lines input: batch-format lines ({"custom_id", "method", "url", "body"}) or bare chat
     /// request bodies (custom_id = line number), each with an optional "priority"
-    /// ("high", "normal", "low").
+    /// ("high", "normal", "low"). Read twice (plan, then send), so it must be a regular file.
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
     /// Where results go, one batch-format line per request. If it exists, the run resumes:
@@ -43,7 +64,7 @@ pub(crate) struct BatchArgs {
     #[arg(short, long, value_name = "OUTPUT")]
     pub(crate) output: PathBuf,
     /// Write results in input order instead of as they finish (finished results wait in
-    /// memory for earlier ones).
+    /// memory for earlier ones, at most --window of them).
     #[arg(long)]
     pub(crate) ordered: bool,
     /// When resuming, send the requests that failed in earlier runs again (their failure lines
@@ -53,15 +74,22 @@ pub(crate) struct BatchArgs {
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub(crate) summary_json: Option<PathBuf>,
-    /// Print the plan and stop without sending anything.
+    /// Print the plan and stop without sending anything (resume is honoured: requests with a
+    /// result in the output are not planned).
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// How progress is shown on stderr.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub(crate) progress: ProgressMode,
-    /// Seconds between plain progress lines.
+    /// Seconds between plain progress lines (0.1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub(crate) progress_interval: f64,
+    /// How many requests are held in memory at once (1 to 1048576).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WINDOW)]
+    pub(crate) window: usize,
+    /// Input lines longer than this many bytes are reported and skipped, never read whole.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_LINE_BYTES)]
+    pub(crate) max_line_bytes: usize,
     /// Connection.
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
@@ -72,6 +100,8 @@ pub(crate) struct BatchArgs {
 struct Observed {
     rate_limited: AtomicU64,
     retries: AtomicU64,
+    /// 429s per model and limit the server named.
+    rejected: Mutex<BTreeMap<(String, Option<Dimension>), u64>>,
     /// Per model: until when its lane waits, and for which limit. An entry is kept until
     /// its instant passes: a lane's next wait is reported before the previous head's
     /// dispatch, so dispatches cannot clear it.
@@ -81,8 +111,11 @@ struct Observed {
 impl Observed {
     fn record(&self, event: &Event) {
         match event {
-            Event::RateLimited { .. } => {
+            Event::RateLimited {
+                model, dimension, ..
+            } => {
                 self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                self.reject(model, *dimension);
             }
             Event::Retrying { .. } => {
                 self.retries.fetch_add(1, Ordering::Relaxed);
@@ -97,6 +130,44 @@ impl Observed {
             }
             _ => {}
         }
+    }
+
+    /// Counts a 429 for `model` on `dimension`.
+    fn reject(&self, model: &str, dimension: Option<Dimension>) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((model.to_owned(), dimension))
+            .or_default() += 1;
+    }
+
+    /// One sentence per model and limit the server enforced more strictly than configured.
+    fn stricter(&self, config: &Config) -> Vec<String> {
+        let rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        rejected
+            .iter()
+            .map(|((model, dimension), n)| {
+                let requests = if *n == 1 { "request" } else { "requests" };
+                let configured = dimension.and_then(|d| quota_of(config, model)?.rate(d));
+                match (dimension, configured) {
+                    (Some(d), Some(rate)) => format!(
+                        "the server rejected {n} {requests} of {model} for {}: your configured \
+                         limit of {rate} is above what the server allows; lower it in the \
+                         configuration",
+                        d.label()
+                    ),
+                    (Some(d), None) => format!(
+                        "the server rejected {n} {requests} of {model} for {}, a limit the \
+                         configuration does not set; add it",
+                        d.label()
+                    ),
+                    (None, _) => format!(
+                        "the server rejected {n} {requests} of {model} without naming a limit"
+                    ),
+                }
+            })
+            .collect()
     }
 
     fn waiting_lock(
@@ -127,41 +198,190 @@ impl Observed {
     }
 }
 
+/// Checks every numeric argument before anything is read or sent.
+fn check_args(args: &BatchArgs) -> Result<(), CliError> {
+    let interval = args.progress_interval;
+    if !(interval.is_finite() && (0.1..=86_400.0).contains(&interval)) {
+        return Err(CliError::Usage(format!(
+            "--progress-interval must be a number of seconds between 0.1 and 86400, got {interval}"
+        )));
+    }
+    if !(1..=MAX_WINDOW).contains(&args.window) {
+        return Err(CliError::Usage(format!(
+            "--window must be between 1 and {MAX_WINDOW}, got {}",
+            args.window
+        )));
+    }
+    if args.max_line_bytes == 0 || args.max_line_bytes > 1 << 30 {
+        return Err(CliError::Usage(format!(
+            "--max-line-bytes must be between 1 and 1073741824, got {}",
+            args.max_line_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses an output that exists and is not a regular file (`/dev/zero`, `/dev/full`, a
+/// directory, a FIFO): resuming would read it without end, or writing would block or fail.
+fn check_output(path: &Path) -> Result<(), CliError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(CliError::Usage(format!(
+            "the output {} is not a regular file; choose a file path for -o",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Opens the input for one pass, refusing anything but a regular file.
+fn open_input(path: &Path, max_line_bytes: usize) -> Result<InputLines<BufReader<File>>, CliError> {
+    let file = File::open(path).map_err(|e| CliError::file("read", path, e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| CliError::file("read", path, e))?;
+    if !meta.is_file() {
+        return Err(CliError::Usage(format!(
+            "the input {} is not a regular file; it is read twice (plan, then send), so save it \
+             to a file first",
+            path.display()
+        )));
+    }
+    Ok(InputLines::new(
+        BufReader::with_capacity(64 << 10, file),
+        max_line_bytes,
+    ))
+}
+
+/// A 64-bit hash of a custom id: the first pass keeps one per request to find duplicates.
+fn id_hash(state: &std::hash::RandomState, id: &str) -> u64 {
+    let mut hasher = state.build_hasher();
+    hasher.write(id.as_bytes());
+    hasher.finish()
+}
+
+/// What the first pass learns: counts, the plan, and the lines the second pass skips.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Requests with a valid line and a first use of their custom id.
+    requests: usize,
+    /// Requests with a result from an earlier run.
+    already_done: usize,
+    /// Requests this run sends.
+    to_run: usize,
+    malformed: usize,
+    /// Lines whose custom id repeats an earlier line's.
+    duplicate_lines: HashSet<usize>,
+    /// Requests that can never succeed (reported as "will fail").
+    never_fit: usize,
+    plan: PlanBuilder,
+    /// Per model: requests and tokens to finish, for the ETA (never-fitting ones excluded).
+    remaining: HashMap<String, (u64, u64)>,
+}
+
+/// The first pass: reads the input as it goes, reports every problem, and plans.
+fn scan(
+    args: &BatchArgs,
+    config: &Config,
+    counter: &dyn TokenCounter,
+    done: &HashSet<String>,
+) -> Result<Scan, CliError> {
+    let mut lines = open_input(&args.input, args.max_line_bytes)?;
+    let state = std::hash::RandomState::new();
+    let mut first_use: HashMap<u64, usize> = HashMap::new();
+    let mut scan = Scan::default();
+    let report = |problem: LineProblem| {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{}: {problem}", args.input.display());
+        }
+    };
+    while let Some(raw) = lines
+        .next_line()
+        .map_err(|e| CliError::file("read", &args.input, e))?
+    {
+        let (line, parsed) = match raw {
+            RawLine::Text { line, bytes } => {
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                (line, parse_raw_line(line, &bytes))
+            }
+            RawLine::TooLong { line, bytes } => (line, Err(too_long(bytes, args.max_line_bytes))),
+        };
+        let request = match parsed {
+            Ok(request) => request,
+            Err(why) => {
+                scan.malformed += 1;
+                report(LineProblem {
+                    line,
+                    kind: ProblemKind::Malformed(why),
+                });
+                continue;
+            }
+        };
+        match first_use.entry(id_hash(&state, &request.custom_id)) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                scan.duplicate_lines.insert(line);
+                report(LineProblem {
+                    line,
+                    kind: ProblemKind::Duplicate {
+                        custom_id: request.custom_id,
+                        first_line: *first.get(),
+                    },
+                });
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(line);
+            }
+        }
+        scan.requests += 1;
+        if done.contains(&request.custom_id) {
+            scan.already_done += 1;
+            continue;
+        }
+        scan.to_run += 1;
+        let estimate = estimate(&request.request, config, counter);
+        if let Some(why) = never_fits(&request.request, &estimate, config) {
+            scan.never_fit += 1;
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!(
+                    "{}: line {line}: will fail: {why}; it is not counted in the plan",
+                    args.input.display()
+                );
+            }
+            continue;
+        }
+        scan.plan.add(&request.request.model, &estimate);
+        let entry = scan
+            .remaining
+            .entry(request.request.model.clone())
+            .or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.saturating_add(estimate.total);
+    }
+    Ok(scan)
+}
+
+/// The custom ids an existing output already answers, read without changing the file (for
+/// `--dry-run`).
+fn done_in_existing(path: &Path, retry_failed: bool) -> Result<HashSet<String>, CliError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let existing = parse_existing(&bytes, path)?;
+            Ok(plan_resume(&existing, retry_failed).done)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
+        Err(e) => Err(CliError::file("read", path, e)),
+    }
+}
+
 /// Runs `groqchat batch`.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
-    let bytes = std::fs::read(&args.input).map_err(|e| CliError::file("read", &args.input, e))?;
-    let parsed = parse_input(&bytes);
-    for problem in &parsed.problems {
-        eprintln!("{}: {problem}", args.input.display());
-    }
-    if !(args.progress_interval.is_finite() && args.progress_interval > 0.0) {
-        return Err(CliError::Usage(format!(
-            "--progress-interval must be a positive number of seconds, got {}",
-            args.progress_interval
-        )));
-    }
-
-    if args.dry_run {
-        let config = dry_run_config(&args.connect)?;
-        let counter = CalibratedCounter::new(TiktokenCounter::new());
-        let plan = Plan::build(
-            parsed.requests.iter().map(|r| {
-                (
-                    r.request.model.as_str(),
-                    estimate(&r.request, &config, &counter),
-                )
-            }),
-            &config,
-        );
-        print!("{}", plan.render());
-        return Ok(ExitCode::from(if parsed.problems.is_empty() {
-            EXIT_OK
-        } else {
-            EXIT_FAILED
-        }));
-    }
-
+    check_args(&args)?;
+    check_output(&args.output)?;
     if let (Ok(input), Ok(output)) = (
         std::fs::canonicalize(&args.input),
         std::fs::canonicalize(&args.output),
@@ -172,6 +392,34 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
             args.output.display()
         )));
     }
+    // Fail on an unreadable input before touching the output.
+    drop(open_input(&args.input, args.max_line_bytes)?);
+
+    if args.dry_run {
+        let config = dry_run_config(&args.connect)?;
+        let done = done_in_existing(&args.output, args.retry_failed)?;
+        let counter = CalibratedCounter::new(TiktokenCounter::new());
+        let scan = scan(&args, &config, &counter, &done)?;
+        if scan.requests == 0 && scan.malformed + scan.duplicate_lines.len() == 0 {
+            println!("the input has no requests");
+            return Ok(ExitCode::from(EXIT_OK));
+        }
+        if scan.already_done > 0 {
+            println!(
+                "resuming {}: {} of {} requests already have a result and are not planned",
+                args.output.display(),
+                scan.already_done,
+                scan.requests
+            );
+        }
+        let plan = scan.plan.build(&config);
+        print!("{}", plan.render());
+        let clean = scan.malformed + scan.duplicate_lines.len() + scan.never_fit == 0;
+        return Ok(ExitCode::from(if clean { EXIT_OK } else { EXIT_FAILED }));
+    }
+
+    // Listen before anything slow, so that an early Ctrl-C or SIGTERM is a stop, not a kill.
+    let interrupts = Interrupts::new();
     let connection = connect::connect(&args.connect).await?;
     let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
@@ -180,6 +428,8 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
             args.output.display()
         );
     }
+    // Only the finished ids are kept: the earlier lines themselves are not needed.
+    drop(existing);
     if !resume.keep.is_empty() || resume.retrying > 0 {
         eprintln!(
             "resuming {}: {} succeeded earlier, {} failed earlier{}",
@@ -195,26 +445,18 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
             }
         );
     }
-    let to_run: Vec<&BatchRequest> = parsed
-        .requests
-        .iter()
-        .filter(|r| !resume.done.contains(&r.custom_id))
-        .collect();
-    let already_done = parsed.requests.len() - to_run.len();
+    let failed_kept = resume.failed_kept;
+    let done = resume.done;
 
-    let counter = CalibratedCounter::new(TiktokenCounter::new());
-    let estimates: Vec<u64> = to_run
-        .iter()
-        .map(|r| estimate(&r.request, &connection.config, &counter))
-        .collect();
-    let plan = Plan::build(
-        to_run
-            .iter()
-            .zip(&estimates)
-            .map(|(r, &tokens)| (r.request.model.as_str(), tokens)),
-        &connection.config,
-    );
-    if to_run.is_empty() {
+    let counter: Arc<dyn TokenCounter> = Arc::new(CalibratedCounter::new(TiktokenCounter::new()));
+    let scanned = scan(&args, &connection.config, &*counter, &done)?;
+    if scanned.requests == 0 && scanned.malformed + scanned.duplicate_lines.len() == 0 {
+        println!("the input has no requests");
+        connection.close().await;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let plan = scanned.plan.clone().build(&connection.config);
+    if scanned.to_run == 0 {
         println!("nothing to send: every request already has a result");
     } else {
         print!("{}", plan.render());
@@ -223,29 +465,37 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     let mut summary = Summary {
         input: args.input.display().to_string(),
         output: args.output.display().to_string(),
-        malformed_lines: parsed.malformed(),
-        duplicate_lines: parsed.duplicates(),
-        already_done,
-        failed_earlier: resume.failed_kept,
-        requests: to_run.len(),
+        malformed_lines: scanned.malformed,
+        duplicate_lines: scanned.duplicate_lines.len(),
+        already_done: scanned.already_done,
+        failed_earlier: failed_kept,
+        requests: scanned.to_run,
+        never_fit: scanned.never_fit,
         mock: connection.mock.is_some(),
         ..Summary::default()
     };
-    summary.set_minimum(plan.minimum());
+    summary.set_bounds(plan.lower(), plan.upper());
 
-    let writer = ResultWriter::new(file, args.output.clone(), args.ordered);
-    let progress = Progress::new(
-        args.progress,
-        to_run.len() as u64,
-        Duration::from_secs_f64(args.progress_interval),
-    );
+    let writer = ResultWriter::new(file, args.output.clone(), false);
+    let interval = Duration::try_from_secs_f64(args.progress_interval)
+        .map_err(|e| CliError::Usage(format!("--progress-interval: {e}")))?;
+    let progress = Progress::new(args.progress, scanned.to_run as u64, interval);
     let outcome = execute(
         &connection.client,
         &connection.config,
-        &to_run,
-        &estimates,
-        writer,
-        progress,
+        &args,
+        Sources {
+            counter,
+            done: &done,
+            duplicate_lines: &scanned.duplicate_lines,
+            remaining: scanned.remaining,
+            to_run: scanned.to_run,
+        },
+        Ends {
+            writer,
+            progress,
+            interrupts,
+        },
         &mut summary,
     )
     .await;
@@ -269,58 +519,164 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
 
 /// The configuration for `--dry-run`: no key needed.
 fn dry_run_config(args: &ConnectArgs) -> Result<Config, CliError> {
+    let factor = connect::time_factor(args)?;
     let config = connect::load_config(args)?;
-    if args.mock && args.mock_time_scale.is_finite() && args.mock_time_scale > 0.0 {
-        Ok(connect::compress_time(config, 60.0 / args.mock_time_scale))
-    } else {
-        Ok(config)
-    }
+    Ok(connect::compress_time(config, factor))
 }
 
-/// Sends every request, writes each result as it comes, shows progress and handles Ctrl-C.
-async fn execute(
-    client: &GroqClient,
-    config: &Config,
-    requests: &[&BatchRequest],
-    estimates: &[u64],
-    mut writer: ResultWriter,
-    mut progress: Progress,
-    summary: &mut Summary,
+/// What the second pass needs from the first.
+struct Sources<'a> {
+    counter: Arc<dyn TokenCounter>,
+    done: &'a HashSet<String>,
+    duplicate_lines: &'a HashSet<usize>,
+    remaining: HashMap<String, (u64, u64)>,
+    to_run: usize,
+}
+
+/// Where a run's results, progress and stops go.
+struct Ends {
+    writer: ResultWriter,
+    progress: Progress,
+    interrupts: Interrupts,
+}
+
+/// One finished request, with its window slot.
+struct Finished {
+    position: usize,
+    request: BatchRequest,
+    tokens: u64,
+    outcome: Option<Result<ChatCompletion, ClientError>>,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// The second pass: reads the input again and sends each request to run, holding at most
+/// `window` in memory; hands every result to `results`.
+async fn feed(
+    client: GroqClient,
+    config: Config,
+    skip: FeedSkip,
+    window: Arc<Semaphore>,
+    results: mpsc::UnboundedSender<Finished>,
+    mut stop: watch::Receiver<u8>,
 ) -> Result<(), CliError> {
-    let observed = Arc::new(Observed::default());
-    let listener = tokio::spawn(listen(client.events(), Arc::clone(&observed)));
-    let mut interrupts = Interrupts::new();
-    let started = Instant::now();
-
-    // Per model: requests and estimated tokens still to finish, for the ETA.
-    let mut remaining: HashMap<&str, (u64, u64)> = HashMap::new();
-    for (request, &tokens) in requests.iter().zip(estimates) {
-        let entry = remaining.entry(request.request.model.as_str()).or_default();
-        entry.0 += 1;
-        entry.1 += tokens;
-    }
-
-    let (sender, mut results) =
-        mpsc::unbounded_channel::<(usize, Result<ChatCompletion, ClientError>)>();
-    let mut tasks = JoinSet::new();
-    for (position, request) in requests.iter().enumerate() {
+    let path = skip.path;
+    let mut lines = open_input(&path, skip.max_line_bytes)?;
+    let counter = skip.counter;
+    let mut position = 0usize;
+    loop {
+        if *stop.borrow() > 0 {
+            return Ok(());
+        }
+        let raw = lines
+            .next_line()
+            .map_err(|e| CliError::file("read", &path, e))?;
+        let Some(RawLine::Text { line, bytes }) = raw else {
+            if raw.is_none() {
+                return Ok(());
+            }
+            continue;
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) || skip.duplicate_lines.contains(&line) {
+            continue;
+        }
+        let Ok(request) = parse_raw_line(line, &bytes) else {
+            continue;
+        };
+        drop(bytes);
+        if skip.done.contains(&request.custom_id) {
+            continue;
+        }
+        let slot = tokio::select! {
+            slot = Arc::clone(&window).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return Ok(()),
+            },
+            _ = stop.changed() => return Ok(()),
+        };
+        let estimate = estimate(&request.request, &config, &*counter);
+        let counted = never_fits(&request.request, &estimate, &config).is_none();
         let call = client
             .chat(request.request.clone())
             .priority(request.priority)
             .request_id(request.custom_id.clone());
-        let sender = sender.clone();
-        tasks.spawn(async move {
-            let outcome = call.await;
-            let _ = sender.send((position, outcome));
+        let results = results.clone();
+        let mut abort = stop.clone();
+        let this = position;
+        position += 1;
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                outcome = call => Some(outcome),
+                // A second stop aborts the requests in flight.
+                () = async { while abort.changed().await.is_ok() && *abort.borrow() < 2 {} } => None,
+            };
+            let _ = results.send(Finished {
+                position: this,
+                request,
+                tokens: if counted { estimate.total } else { 0 },
+                outcome,
+                _slot: slot,
+            });
         });
     }
-    drop(sender);
+}
+
+/// The input of the second pass, and the lines it skips.
+struct FeedSkip {
+    counter: Arc<dyn TokenCounter>,
+    path: PathBuf,
+    max_line_bytes: usize,
+    done: Arc<HashSet<String>>,
+    duplicate_lines: Arc<HashSet<usize>>,
+}
+
+/// Sends every request, writes each result as it comes, shows progress and handles Ctrl-C
+/// and SIGTERM.
+async fn execute(
+    client: &GroqClient,
+    config: &Config,
+    args: &BatchArgs,
+    sources: Sources<'_>,
+    ends: Ends,
+    summary: &mut Summary,
+) -> Result<(), CliError> {
+    let Ends {
+        mut writer,
+        mut progress,
+        mut interrupts,
+    } = ends;
+    let observed = Arc::new(Observed::default());
+    let listener = tokio::spawn(listen(client.events(), Arc::clone(&observed)));
+    let started = Instant::now();
+    let mut remaining = sources.remaining;
+
+    let (sender, mut results) = mpsc::unbounded_channel::<Finished>();
+    let (stop, stop_rx) = watch::channel(0u8);
+    let window = Arc::new(Semaphore::new(args.window));
+    let feeder = tokio::spawn(feed(
+        client.clone(),
+        config.clone(),
+        FeedSkip {
+            counter: Arc::clone(&sources.counter),
+            path: args.input.clone(),
+            max_line_bytes: args.max_line_bytes,
+            done: Arc::new(sources.done.clone()),
+            duplicate_lines: Arc::new(sources.duplicate_lines.clone()),
+        },
+        window,
+        sender,
+        stop_rx,
+    ));
 
     let mut ids = IdGenerator::new();
     let mut status = Status {
-        total: requests.len() as u64,
+        total: sources.to_run as u64,
         ..Status::default()
     };
+    // `--ordered`: results wait here for their predecessors, each holding its window slot,
+    // so at most `--window` wait.
+    let mut held: BTreeMap<usize, Option<ResultLine>> = BTreeMap::new();
+    let mut slots: BTreeMap<usize, OwnedSemaphorePermit> = BTreeMap::new();
+    let mut next_to_write = 0usize;
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut stopping = false;
     let mut finished = 0usize;
@@ -328,15 +684,17 @@ async fn execute(
     loop {
         tokio::select! {
             received = results.recv() => {
-                let Some((position, outcome)) = received else { break };
+                let Some(done) = received else { break };
                 finished += 1;
-                let request = requests[position];
-                if let Some(entry) = remaining.get_mut(request.request.model.as_str()) {
+                let Finished { position, request, tokens, outcome, _slot: slot } = done;
+                if tokens > 0
+                    && let Some(entry) = remaining.get_mut(request.request.model.as_str())
+                {
                     entry.0 = entry.0.saturating_sub(1);
-                    entry.1 = entry.1.saturating_sub(estimates[position]);
+                    entry.1 = entry.1.saturating_sub(tokens);
                 }
-                let written = match outcome {
-                    Ok(completion) => {
+                let line = match outcome {
+                    Some(Ok(completion)) => {
                         summary.ok += 1;
                         status.ok += 1;
                         if let Some(usage) = &completion.usage {
@@ -344,22 +702,50 @@ async fn execute(
                             summary.completion_tokens += usage.completion_tokens;
                             status.tokens += usage.total_tokens;
                         }
-                        writer.write(position, success_line(ids.next_id(), request, &completion))
+                        Some(success_line(ids.next_id(), &request, &completion))
                     }
-                    Err(error) if stopping && matches!(error.kind(), ErrorKind::Cancelled | ErrorKind::Shutdown) => {
+                    None => {
                         summary.not_run += 1;
-                        writer.skip(position)
+                        None
                     }
-                    Err(error) => {
+                    Some(Err(error)) if stopping && matches!(error.kind(), ErrorKind::Cancelled | ErrorKind::Shutdown) => {
+                        summary.not_run += 1;
+                        None
+                    }
+                    Some(Err(error)) => {
                         summary.failed += 1;
                         status.failed += 1;
+                        if let ClientError::RateLimited { model, dimension, .. } = &error {
+                            // The 429 that ends a request is received too.
+                            summary.rate_limited_429 += 1;
+                            observed.reject(model, *dimension);
+                        }
                         *summary.failed_by_kind.entry(error.kind().as_str().to_owned()).or_default() += 1;
-                        writer.write(position, failure_line(ids.next_id(), request, &error))
+                        Some(failure_line(ids.next_id(), &request, &error))
+                    }
+                };
+                let written = if args.ordered {
+                    held.insert(position, line);
+                    slots.insert(position, slot);
+                    let mut result = Ok(());
+                    while let Some(line) = held.remove(&next_to_write) {
+                        slots.remove(&next_to_write);
+                        next_to_write += 1;
+                        if let Some(line) = line {
+                            result = result.and_then(|()| writer.write(0, line));
+                        }
+                    }
+                    result
+                } else {
+                    drop(slot);
+                    match line {
+                        Some(line) => writer.write(position, line),
+                        None => writer.skip(position),
                     }
                 };
                 if let Err(e) = written {
                     failure = Some(CliError::file("write", writer.path(), e));
-                    tasks.abort_all();
+                    let _ = stop.send(2);
                     break;
                 }
             }
@@ -367,35 +753,51 @@ async fn execute(
                 let now = Instant::now();
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
                 status.waiting = observed.waiting_now(now);
-
-                status.eta = Some(eta(client, config, &remaining));
+                status.eta = Some(eta(client, config, &remaining, now));
                 progress.update(&status);
             }
-            () = interrupts.next() => {
+            signal = interrupts.next() => {
                 if stopping {
-                    progress.println("second Ctrl-C: aborting the requests in flight; run the same command again to resume");
-                    tasks.abort_all();
+                    progress.println("second Ctrl-C or SIGTERM: aborting the requests in flight; run the same command again to resume");
+                    let _ = stop.send(2);
                     summary.interrupted = true;
-                    break;
+                    continue;
                 }
                 stopping = true;
                 summary.interrupted = true;
-                progress.println("Ctrl-C: no new requests are sent; waiting for the ones in flight (Ctrl-C again to abort)");
+                let _ = stop.send(1);
+                progress.println(match signal {
+                    Stop::Interrupt => "Ctrl-C: no new requests are sent; waiting for the ones in flight (Ctrl-C again to abort)",
+                    Stop::Terminate => "SIGTERM: no new requests are sent; waiting for the ones in flight (signal again to abort)",
+                });
                 let client = client.clone();
                 tokio::spawn(async move { client.shutdown(ShutdownMode::Cancel).await });
             }
         }
     }
-    summary.not_run += requests.len().saturating_sub(finished);
+    // Results held for `--ordered` whose predecessors never came (a stopped run).
+    for line in std::mem::take(&mut held).into_values().flatten() {
+        if let Err(e) = writer.write(0, line) {
+            failure.get_or_insert(CliError::file("write", writer.path(), e));
+        }
+    }
+    drop(slots);
+    let fed = feeder.await;
+    summary.not_run += sources.to_run.saturating_sub(finished);
     progress.finish();
-    while tasks.join_next().await.is_some() {}
     listener.abort();
-    summary.rate_limited_429 = observed.rate_limited.load(Ordering::Relaxed);
+    summary.rate_limited_429 += observed.rate_limited.load(Ordering::Relaxed);
     summary.retries = observed.retries.load(Ordering::Relaxed);
+    summary.server_stricter = observed.stricter(config);
     summary.set_elapsed(started.elapsed());
     let finished_writing = writer.finish();
     if let Some(failure) = failure {
         return Err(failure);
+    }
+    match fed {
+        Ok(Err(e)) => return Err(e),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        _ => {}
     }
     finished_writing.map_err(|e| CliError::file("write", writer.path(), e))
 }
@@ -411,8 +813,14 @@ async fn listen(mut events: broadcast::Receiver<Event>, observed: Arc<Observed>)
     }
 }
 
-/// The least time the limits allow for what is left, from the limiter's current state.
-fn eta(client: &GroqClient, config: &Config, remaining: &HashMap<&str, (u64, u64)>) -> Duration {
+/// The least time the limits allow for what is left, from the limiter's current state,
+/// including any pause the server imposed on a model.
+fn eta(
+    client: &GroqClient,
+    config: &Config,
+    remaining: &HashMap<String, (u64, u64)>,
+    now: Instant,
+) -> Duration {
     let limiter = client.limiter();
     remaining
         .iter()
@@ -428,7 +836,11 @@ fn eta(client: &GroqClient, config: &Config, remaining: &HashMap<&str, (u64, u64
                     .and_then(|s| s.get(d))
                     .map(|s| s.remaining.saturating_add(s.pending))
             };
-            Some(minimum_time(&quota, requests, tokens, free).0)
+            let paused = snapshot
+                .as_ref()
+                .and_then(|s| s.penalized_until)
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now));
+            Some(paused.saturating_add(minimum_time(&quota, requests, tokens, free).0))
         })
         .max()
         .unwrap_or_default()
@@ -455,6 +867,16 @@ fn failure_line(id: String, request: &BatchRequest, error: &ClientError) -> Resu
             status_code: *status,
             request_id: None,
             body: serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.clone())),
+        }),
+        // The 429 that ended the request: its status and the server's message.
+        ClientError::RateLimited { message, .. } => Some(ResponsePart {
+            status_code: 429,
+            request_id: None,
+            body: serde_json::json!({"error": {
+                "message": message,
+                "type": "requests",
+                "code": "rate_limit_exceeded",
+            }}),
         }),
         _ => None,
     };
