@@ -6,6 +6,8 @@
 //! regenerates `docs/benchmarks.md` from the figures of that run.
 #![allow(clippy::print_stderr)]
 
+mod load;
+
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -117,10 +119,12 @@ fn run(step: &Step) -> Result<(), String> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo xtask <ci|test|bench>");
+    eprintln!("usage: cargo xtask <ci|test|bench|scale|soak>");
     eprintln!("  ci     run every check CI runs (fmt, clippy, tests, docs, bench build)");
     eprintln!("  test   run the workspace tests exactly as the README documents");
     eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
+    eprintln!("  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c]");
+    eprintln!("  soak   a faulty-emulator soak of N minutes [--minutes N] (not in CI)");
     ExitCode::from(2)
 }
 
@@ -188,6 +192,8 @@ fn bench() -> Result<(), String> {
     if !status.success() {
         return Err(format!("the report failed ({status})"));
     }
+    // The report is regenerated from scratch: the scale section is added after it.
+    load::scale(&[])?;
     eprintln!(
         "xtask: benchmarks done in {:.0} s; see {BENCH_REPORT}",
         started.elapsed().as_secs_f64()
@@ -202,6 +208,21 @@ fn main() -> ExitCode {
         Some("test") => std::slice::from_ref(&TEST),
         Some("bench") => {
             return match bench() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(task @ ("scale" | "soak")) => {
+            let rest: Vec<String> = env::args().skip(2).collect();
+            let done = if task == "scale" {
+                load::scale(&rest)
+            } else {
+                load::soak(&rest)
+            };
+            return match done {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("xtask: {message}");
