@@ -476,6 +476,13 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     };
     summary.set_bounds(plan.lower(), plan.upper());
 
+    let state = limits_path(&args.output);
+    if restore_limits(&connection.client, &connection.config, &state) > 0 {
+        eprintln!(
+            "resuming the rate limits saved in {}, aged by the time since",
+            state.display()
+        );
+    }
     let writer = ResultWriter::new(file, args.output.clone(), false);
     let interval = Duration::try_from_secs_f64(args.progress_interval)
         .map_err(|e| CliError::Usage(format!("--progress-interval: {e}")))?;
@@ -515,6 +522,110 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
     } else {
         EXIT_FAILED
     }))
+}
+
+/// Where the limiter's state is saved: next to the output, `<output>.limits.json`.
+fn limits_path(output: &Path) -> PathBuf {
+    let mut path = output.as_os_str().to_owned();
+    path.push(".limits.json");
+    PathBuf::from(path)
+}
+
+/// Milliseconds since the Unix epoch: saved states are compared across processes, which
+/// share no clock but the wall clock.
+#[allow(clippy::disallowed_methods)]
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Saves what the limiter knows of every configured model (units held per dimension, any
+/// pause the server imposed) with the wall-clock time, so that a resumed run does not start
+/// with full buckets while the server's are drained. Written to a temporary file and renamed,
+/// so a crash never leaves half a file.
+fn save_limits(client: &GroqClient, config: &Config, path: &Path) -> std::io::Result<()> {
+    let limiter = client.limiter();
+    let now = Instant::now();
+    let mut models = serde_json::Map::new();
+    for model in config.models.keys() {
+        let Some(snapshot) = limiter.snapshot(model) else {
+            continue;
+        };
+        let mut used = serde_json::Map::new();
+        for dimension in &snapshot.dimensions {
+            if dimension.used > 0 {
+                used.insert(
+                    dimension.dimension.label().to_owned(),
+                    dimension.used.into(),
+                );
+            }
+        }
+        let paused_ms = snapshot
+            .penalized_until
+            .map_or(0, |until| until.saturating_duration_since(now).as_millis());
+        if used.is_empty() && paused_ms == 0 {
+            continue;
+        }
+        models.insert(
+            model.clone(),
+            serde_json::json!({"used": used, "paused_ms": u64::try_from(paused_ms).unwrap_or(u64::MAX)}),
+        );
+    }
+    let state = serde_json::json!({"saved_at_unix_ms": unix_millis(), "models": models});
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    std::fs::write(&temp, state.to_string() + "\n")?;
+    std::fs::rename(&temp, path)
+}
+
+/// Restores a state saved by [`save_limits`], aged by the time that passed: each bucket has
+/// drained at its configured rate since. A missing or unreadable file restores nothing.
+fn restore_limits(client: &GroqClient, config: &Config, path: &Path) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return 0;
+    };
+    let Ok(state) = serde_json::from_str::<Value>(&text) else {
+        return 0;
+    };
+    let saved = state["saved_at_unix_ms"].as_u64().unwrap_or(0);
+    let elapsed = Duration::from_millis(unix_millis().saturating_sub(saved));
+    let limiter = client.limiter();
+    let now = Instant::now();
+    let mut restored = 0;
+    let Some(models) = state["models"].as_object() else {
+        return 0;
+    };
+    for (model, entry) in models {
+        let Some(quota) = quota_of(config, model) else {
+            continue;
+        };
+        for (dimension, rate) in quota.rates() {
+            let Some(used) = entry["used"][dimension.label()].as_u64() else {
+                continue;
+            };
+            let drained = elapsed.as_nanos().saturating_mul(u128::from(rate.limit()))
+                / rate.period().as_nanos().max(1);
+            let left = u128::from(used).saturating_sub(drained);
+            if left > 0 {
+                limiter.restore(
+                    model,
+                    dimension,
+                    u64::try_from(left).unwrap_or(u64::MAX),
+                    now,
+                );
+                restored += 1;
+            }
+        }
+        let paused = Duration::from_millis(entry["paused_ms"].as_u64().unwrap_or(0));
+        if let Some(left) = paused.checked_sub(elapsed).filter(|d| !d.is_zero())
+            && let Some(until) = now.checked_add(left)
+        {
+            limiter.penalize(model, None, until);
+        }
+    }
+    restored
 }
 
 /// The configuration for `--dry-run`: no key needed.
@@ -751,6 +862,8 @@ async fn execute(
             }
             _ = ticker.tick() => {
                 let now = Instant::now();
+                // Saved on every tick, so that even a killed run leaves a recent state.
+                let _ = save_limits(client, config, &limits_path(&args.output));
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
                 status.waiting = observed.waiting_now(now);
                 status.eta = Some(eta(client, config, &remaining, now));
@@ -783,6 +896,12 @@ async fn execute(
     }
     drop(slots);
     let fed = feeder.await;
+    if let Err(e) = save_limits(client, config, &limits_path(&args.output)) {
+        progress.println(&format!(
+            "could not save the rate limits next to the output ({e}); a resumed run starts \
+             with full buckets"
+        ));
+    }
     summary.not_run += sources.to_run.saturating_sub(finished);
     progress.finish();
     listener.abort();

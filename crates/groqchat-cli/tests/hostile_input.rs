@@ -290,3 +290,117 @@ fn sigterm_drains_summarizes_and_exits_1() {
     assert_eq!(summary["interrupted"], true);
     drop(mock);
 }
+
+/// Runs a batch of `m` requests against `base_url` until it ends or `kill_after` lines more
+/// are written (then SIGKILL). Returns the exit code (None when killed).
+#[cfg(unix)]
+fn batch_until(f: &Files, config: &Path, base_url: &str, kill_after: Option<usize>) -> Option<i32> {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("groqchat"))
+        .env_remove("GROQ_CONFIG")
+        .env("GROQ_API_KEY", "gsk_restart_key_0123")
+        .env("GROQ_BASE_URL", base_url)
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.output.as_os_str(),
+        ])
+        .arg("--config")
+        .arg(config)
+        .args(["--progress", "off"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count = || {
+        fs::read_to_string(&f.output)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    if let Some(more) = kill_after {
+        let start = count();
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if count() >= start + more {
+                // Let the run go on a little, then kill it without warning.
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    child.wait().unwrap().code()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_run_killed_and_resumed_five_times_meets_no_more_429s_than_one_run() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let start_mock = || {
+        runtime
+            .block_on(
+                groq_mock::MockServer::builder()
+                    .api_key("gsk_restart_key_0123")
+                    .minute_length(Duration::from_secs(2))
+                    .model("m", groq_mock::MockLimits::unlimited().rpm(20))
+                    .start(),
+            )
+            .unwrap()
+    };
+    let n = 90;
+    let write = |f: &Files| {
+        let text: String = (0..n)
+            .map(|i| {
+                let mut b = body(i, 8);
+                b["model"] = json!("m");
+                format!("{b}\n")
+            })
+            .collect();
+        fs::write(&f.input, text).unwrap();
+    };
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.json");
+    fs::write(
+        &config,
+        r#"{"models": {"m": {"req_per_minute": {"limit": 20, "per": "2s"}}}, "unknown_models": "reject"}"#,
+    )
+    .unwrap();
+
+    // One uninterrupted run.
+    let whole = files();
+    write(&whole);
+    let mock = start_mock();
+    assert_eq!(
+        batch_until(&whole, &config, &mock.base_url(), None),
+        Some(0)
+    );
+    let uninterrupted = mock.stats().rate_limited;
+    drop(mock);
+
+    // The same batch killed five times, then resumed to the end.
+    let restarted = files();
+    write(&restarted);
+    let mock = start_mock();
+    for _ in 0..5 {
+        batch_until(&restarted, &config, &mock.base_url(), Some(8));
+    }
+    assert_eq!(
+        batch_until(&restarted, &config, &mock.base_url(), None),
+        Some(0)
+    );
+    let with_restarts = mock.stats().rate_limited;
+    let results = lines(&restarted.output);
+    let ids: std::collections::HashSet<&str> = results
+        .iter()
+        .filter_map(|l| l["custom_id"].as_str())
+        .collect();
+    assert_eq!((results.len(), ids.len()), (n, n), "each request once");
+    assert!(
+        with_restarts <= uninterrupted,
+        "five restarts met {with_restarts} 429s, one run {uninterrupted}"
+    );
+    drop(mock);
+}
