@@ -813,7 +813,11 @@ async fn execute(
                             summary.completion_tokens += usage.completion_tokens;
                             status.tokens += usage.total_tokens;
                         }
-                        Some(success_line(ids.next_id(), &request, &completion))
+                        let mut line = success_line(ids.next_id(), &request, &completion);
+                        if let Some(response) = line.response.as_mut() {
+                            client.redact_json(&mut response.body);
+                        }
+                        Some(line)
                     }
                     None => {
                         summary.not_run += 1;
@@ -1042,6 +1046,18 @@ mod tests {
         let response = line.response.unwrap();
         assert_eq!(response.request_id.as_deref(), Some("req_abc"));
         assert_eq!(response.body["choices"][0]["message"]["content"], "7");
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_from_bodies() {
+        let client = GroqClient::builder()
+            .api_key("gsk_batch_scrub_key_0123")
+            .build()
+            .unwrap();
+        let mut body = serde_json::json!({"choices": [{"message": {"content": "key: gsk_batch_scrub_key_0123"}}], "n": 1});
+        client.redact_json(&mut body);
+        assert_eq!(body["choices"][0]["message"]["content"], "key: [REDACTED]");
+        assert_eq!(body["n"], 1);
     }
 
     #[test]
