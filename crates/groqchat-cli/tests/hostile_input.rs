@@ -404,3 +404,61 @@ fn a_run_killed_and_resumed_five_times_meets_no_more_429s_than_one_run() {
     );
     drop(mock);
 }
+
+#[cfg(unix)]
+#[test]
+fn more_requests_than_open_files_all_complete() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(
+            groq_mock::MockServer::builder()
+                .api_key("gsk_nofile_key_0123")
+                .model("m", groq_mock::MockLimits::unlimited())
+                .latency(Duration::from_millis(20), Duration::from_millis(40))
+                .start(),
+        )
+        .unwrap();
+    let f = files();
+    let n = 600;
+    let text: String = (0..n)
+        .map(|i| {
+            let mut b = body(i, 8);
+            b["model"] = json!("m");
+            format!("{b}\n")
+        })
+        .collect();
+    fs::write(&f.input, text).unwrap();
+    let config = f.input.with_file_name("config.json");
+    fs::write(
+        &config,
+        r#"{"models": {"m": {}}, "unknown_models": "reject"}"#,
+    )
+    .unwrap();
+    // 64 open files for the whole process: far fewer than the requests it is given at once.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+        .arg(assert_cmd::cargo::cargo_bin("groqchat"))
+        .env_remove("GROQ_CONFIG")
+        .env("GROQ_API_KEY", "gsk_nofile_key_0123")
+        .env("GROQ_BASE_URL", mock.base_url())
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.output.as_os_str(),
+        ])
+        .arg("--config")
+        .arg(&config)
+        .args(["--progress", "off", "--summary-json"])
+        .arg(&f.summary)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_str(&fs::read_to_string(&f.summary).unwrap()).unwrap();
+    assert_eq!(summary["ok"], n, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert_eq!(lines(&f.output).len(), n);
+    drop(mock);
+}
