@@ -233,6 +233,40 @@ fn check_output(path: &Path) -> Result<(), CliError> {
     }
 }
 
+/// The longest line accepted in an existing output: a result line holds one reply (at most
+/// the transport's 32 MiB body cap) and its envelope.
+const MAX_OUTPUT_LINE_BYTES: usize = 64 << 20;
+
+/// Checks, reading it as it goes, that no line of an existing output is longer than
+/// [`MAX_OUTPUT_LINE_BYTES`]: such a file is not a groqchat output, and resuming must not
+/// load it whole.
+fn check_existing_output(path: &Path) -> Result<(), CliError> {
+    check_output_lines(path, MAX_OUTPUT_LINE_BYTES)
+}
+
+/// [`check_existing_output`] with a given cap.
+fn check_output_lines(path: &Path, cap: usize) -> Result<(), CliError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(CliError::file("read", path, e)),
+    };
+    let mut lines = InputLines::new(BufReader::with_capacity(64 << 10, file), cap);
+    while let Some(line) = lines
+        .next_line()
+        .map_err(|e| CliError::file("read", path, e))?
+    {
+        if let RawLine::TooLong { line, bytes } = line {
+            return Err(CliError::Usage(format!(
+                "the output {} has a line {line} of {bytes} bytes, longer than any result line \
+                 ({cap} bytes); it is not a groqchat output, choose another -o",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Opens the input for one pass, refusing anything but a regular file.
 fn open_input(path: &Path, max_line_bytes: usize) -> Result<InputLines<BufReader<File>>, CliError> {
     let file = File::open(path).map_err(|e| CliError::file("read", path, e))?;
@@ -397,6 +431,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
 
     if args.dry_run {
         let config = dry_run_config(&args.connect)?;
+        check_existing_output(&args.output)?;
         let done = done_in_existing(&args.output, args.retry_failed)?;
         let counter = CalibratedCounter::new(TiktokenCounter::new());
         let scan = scan(&args, &config, &counter, &done)?;
@@ -420,6 +455,7 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
 
     // Listen before anything slow, so that an early Ctrl-C or SIGTERM is a stop, not a kill.
     let interrupts = Interrupts::new();
+    check_existing_output(&args.output)?;
     let connection = connect::connect(&args.connect).await?;
     let (file, resume, existing) = prepare_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
@@ -1046,6 +1082,21 @@ mod tests {
         let response = line.response.unwrap();
         assert_eq!(response.request_id.as_deref(), Some("req_abc"));
         assert_eq!(response.body["choices"][0]["message"]["content"], "7");
+    }
+
+    #[test]
+    fn an_output_with_an_endless_line_is_refused_without_loading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        assert!(
+            check_output_lines(&path, 100).is_ok(),
+            "a missing output is fine"
+        );
+        std::fs::write(&path, format!("{{}}\n{}\n", "x".repeat(1_000))).unwrap();
+        let error = check_output_lines(&path, 100).unwrap_err().to_string();
+        assert!(error.contains("has a line 2 of 1000 bytes"), "{error}");
+        std::fs::write(&path, "{}\n{}\n").unwrap();
+        assert!(check_output_lines(&path, 100).is_ok());
     }
 
     #[test]
