@@ -170,6 +170,18 @@ impl Observed {
             .collect()
     }
 
+    /// The limits the server enforced, for the progress line: `RPM of m, TPM of n`.
+    fn stricter_short(&self) -> Option<String> {
+        let rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        let named: Vec<String> = rejected
+            .keys()
+            .map(|(model, dimension)| {
+                format!("{} of {model}", dimension.map_or("a limit", |d| d.label()))
+            })
+            .collect();
+        (!named.is_empty()).then(|| named.join(", "))
+    }
+
     fn waiting_lock(
         &self,
     ) -> std::sync::MutexGuard<'_, BTreeMap<String, (Instant, Option<Dimension>)>> {
@@ -906,6 +918,7 @@ async fn execute(
                 let _ = save_limits(client, config, &limits_path(&args.output));
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
                 status.waiting = observed.waiting_now(now);
+                status.stricter = observed.stricter_short();
                 status.eta = Some(eta(client, config, &remaining, now));
                 progress.update(&status);
             }

@@ -462,3 +462,68 @@ fn more_requests_than_open_files_all_complete() {
     assert_eq!(lines(&f.output).len(), n);
     drop(mock);
 }
+
+#[test]
+fn a_server_stricter_than_the_configuration_is_named() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(
+            groq_mock::MockServer::builder()
+                .api_key("gsk_strict_key_0123")
+                .minute_length(Duration::from_secs(1))
+                .model("m", groq_mock::MockLimits::unlimited().rpm(5))
+                .start(),
+        )
+        .unwrap();
+    let f = files();
+    let text: String = (0..30)
+        .map(|i| {
+            let mut b = body(i, 8);
+            b["model"] = json!("m");
+            format!("{b}\n")
+        })
+        .collect();
+    fs::write(&f.input, text).unwrap();
+    let config = f.input.with_file_name("config.json");
+    fs::write(
+        &config,
+        r#"{"models": {"m": {"req_per_minute": {"limit": 30, "per": "1s"}}}, "unknown_models": "reject"}"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("groqchat"))
+        .env_remove("GROQ_CONFIG")
+        .env("GROQ_API_KEY", "gsk_strict_key_0123")
+        .env("GROQ_BASE_URL", mock.base_url())
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.output.as_os_str(),
+        ])
+        .arg("--config")
+        .arg(&config)
+        .args(["--progress", "off", "--summary-json"])
+        .arg(&f.summary)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Value = serde_json::from_str(&fs::read_to_string(&f.summary).unwrap()).unwrap();
+    assert!(
+        summary["rate_limited_429"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    let stricter = summary["server_stricter"][0].as_str().unwrap_or_default();
+    assert!(
+        stricter.contains(
+            "of m for RPM: your configured limit of 30/s is above what the server allows"
+        ),
+        "{summary}"
+    );
+    assert!(stdout.contains(stricter), "{stdout}");
+    // Every 429 the client received is counted, including one that ended a request.
+    assert!(
+        summary["rate_limited_429"].as_u64() >= Some(mock.stats().rate_limited),
+        "{summary}"
+    );
+    drop(mock);
+}
