@@ -7,6 +7,8 @@
 //! the `groqchat` manual pages (groqchat.1 and one per command) into `target/man`.
 #![allow(clippy::print_stderr)]
 
+mod load;
+
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -118,11 +120,13 @@ fn run(step: &Step) -> Result<(), String> {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: cargo xtask <ci|test|bench|man>");
+    eprintln!("usage: cargo xtask <ci|test|bench|man|scale|soak>");
     eprintln!("  ci     run every check CI runs (fmt, clippy, tests, docs, bench build)");
     eprintln!("  test   run the workspace tests exactly as the README documents");
     eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
     eprintln!("  man    write the groqchat manual pages into target/man");
+    eprintln!("  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c]");
+    eprintln!("  soak   a faulty-emulator soak of N minutes [--minutes N] (not in CI)");
     ExitCode::from(2)
 }
 
@@ -190,6 +194,8 @@ fn bench() -> Result<(), String> {
     if !status.success() {
         return Err(format!("the report failed ({status})"));
     }
+    // The report is regenerated from scratch: the scale section is added after it.
+    load::scale(&[])?;
     eprintln!(
         "xtask: benchmarks done in {:.0} s; see {BENCH_REPORT}",
         started.elapsed().as_secs_f64()
@@ -246,6 +252,21 @@ fn main() -> ExitCode {
         }
         Some("man") => {
             return match man() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(task @ ("scale" | "soak")) => {
+            let rest: Vec<String> = env::args().skip(2).collect();
+            let done = if task == "scale" {
+                load::scale(&rest)
+            } else {
+                load::soak(&rest)
+            };
+            return match done {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(message) => {
                     eprintln!("xtask: {message}");

@@ -572,6 +572,15 @@ impl GroqClient {
         crate::redact::scrub_bytes(bytes, &self.inner.secrets())
     }
 
+    /// [`redact`](Self::redact) applied to every string of a JSON value in place (a reply
+    /// about to be written out), reading the secrets once.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        let secrets = self.inner.secrets();
+        if !secrets.is_empty() {
+            crate::redact::scrub_json(value, &secrets);
+        }
+    }
+
     /// The rate limiter the client reserves through.
     pub fn limiter(&self) -> Arc<dyn RateLimiter> {
         Arc::clone(&self.inner.limiter)

@@ -297,6 +297,10 @@ impl RateLimiter for ReportingLimiter {
         self.inner.observe(model, headers, received);
     }
 
+    fn restore(&self, model: &str, dimension: Dimension, used: u64, at: Instant) {
+        self.inner.restore(model, dimension, used, at);
+    }
+
     fn penalize(&self, model: &str, dimension: Option<Dimension>, until: Instant) {
         self.inner.penalize(model, dimension, until);
     }

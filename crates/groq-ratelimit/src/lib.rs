@@ -175,6 +175,35 @@ pub trait RateLimiter: Send + Sync + Debug {
     /// The state of `model`'s limits now, or `None` if the limiter knows nothing of it.
     fn snapshot(&self, model: &str) -> Option<Snapshot>;
 
+    /// Restores what an earlier process knew of `model`: `dimension`'s bucket holds at least
+    /// `used` units at `at` (aged by the caller for the time that passed since it was saved).
+    /// Never loosens. A restarted batch uses it so that it does not start with full buckets
+    /// while the server's are drained.
+    ///
+    /// The default goes through [`observe`](Self::observe) and so covers the two dimensions
+    /// Groq's headers describe (RPD and TPM); [`LocalLimiter`] restores all four exactly.
+    fn restore(&self, model: &str, dimension: Dimension, used: u64, at: Instant) {
+        let Some(rate) = self
+            .snapshot(model)
+            .and_then(|s| s.get(dimension).map(|d| d.rate))
+        else {
+            return;
+        };
+        let remaining = Some(rate.limit().saturating_sub(used));
+        let headers = match dimension {
+            Dimension::RequestsPerDay => RateLimitHeaders {
+                remaining_requests: remaining,
+                ..RateLimitHeaders::default()
+            },
+            Dimension::TokensPerMinute => RateLimitHeaders {
+                remaining_tokens: remaining,
+                ..RateLimitHeaders::default()
+            },
+            _ => return,
+        };
+        self.observe(model, &headers, at);
+    }
+
     /// Replaces `model`'s quota without losing what is known: usage, reservations in flight
     /// and pauses carry over (see [`QuotaState::set_quota`]).
     fn set_quota(&self, model: &str, quota: Quota);
@@ -246,6 +275,10 @@ impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
 
     fn snapshot(&self, model: &str) -> Option<Snapshot> {
         (**self).snapshot(model)
+    }
+
+    fn restore(&self, model: &str, dimension: Dimension, used: u64, at: Instant) {
+        (**self).restore(model, dimension, used, at);
     }
 
     fn set_quota(&self, model: &str, quota: Quota) {

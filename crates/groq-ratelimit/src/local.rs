@@ -220,6 +220,12 @@ impl RateLimiter for LocalLimiter {
         self.cell_or_insert(model).lock().penalize(dimension, until);
     }
 
+    fn restore(&self, model: &str, dimension: Dimension, used: u64, at: Instant) {
+        if let Some(cell) = self.cell(model) {
+            cell.lock().restore(at, dimension, used);
+        }
+    }
+
     fn snapshot(&self, model: &str) -> Option<Snapshot> {
         let cell = self.cell(model)?;
         let now = self.shared.clock.now();

@@ -336,6 +336,30 @@ impl QuotaState {
         }
     }
 
+    /// Restores what an earlier process knew: `dimension`'s bucket holds at least `used`
+    /// units at `now` (already aged by the caller for the time that passed). Like
+    /// [`observe`](Self::observe) it never loosens, and a dimension without a rate learns
+    /// nothing.
+    ///
+    /// ```
+    /// use groq_config::Rate;
+    /// use groq_ratelimit::{Dimension, Quota, QuotaState};
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    ///
+    /// let now = Instant::now();
+    /// let quota = Quota::unlimited().with_rate(Dimension::RequestsPerMinute, Rate::per_minute(30));
+    /// let mut state = QuotaState::new(quota, Duration::ZERO, now);
+    /// state.restore(now, Dimension::RequestsPerMinute, 20);
+    /// assert_eq!(state.snapshot(now).get(Dimension::RequestsPerMinute).unwrap().remaining, 10);
+    /// ```
+    pub fn restore(&mut self, now: Instant, dimension: Dimension, used: u64) {
+        let now_ns = self.ns(now);
+        if let Some(bucket) = self.buckets[dimension.index()].as_mut() {
+            bucket.tighten(now_ns, used.min(bucket.capacity_units()), None);
+        }
+    }
+
     /// Closes the model until `until` after a 429, naming the limit the server named. A later
     /// pause replaces an earlier one; an earlier one is ignored.
     pub fn penalize(&mut self, dimension: Option<Dimension>, until: Instant) {

@@ -95,7 +95,7 @@ impl Default for HyperTransportBuilder {
             },
             pool_idle_timeout: Some(HyperTransport::DEFAULT_POOL_IDLE_TIMEOUT),
             pool_max_idle_per_host: HyperTransport::DEFAULT_POOL_MAX_IDLE_PER_HOST,
-            max_in_flight_per_host: HyperTransport::DEFAULT_MAX_IN_FLIGHT_PER_HOST,
+            max_in_flight_per_host: default_in_flight_per_host(open_files_limit()),
             roots: TlsRoots::default(),
             extra_roots: Vec::new(),
         }
@@ -273,6 +273,23 @@ impl HyperTransportBuilder {
     }
 }
 
+/// The process's soft limit on open files, where the platform says (`/proc/self/limits`).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The default cap on requests in flight per host: [`HyperTransport::DEFAULT_MAX_IN_FLIGHT_PER_HOST`],
+/// or half the process's open-file limit when that is lower (the other half is left for the
+/// rest of the program), so that a burst queues instead of failing with "too many open files".
+fn default_in_flight_per_host(open_files: Option<u64>) -> usize {
+    let by_files = open_files.map_or(usize::MAX, |n| usize::try_from(n / 2).unwrap_or(usize::MAX));
+    HyperTransport::DEFAULT_MAX_IN_FLIGHT_PER_HOST
+        .min(by_files)
+        .max(1)
+}
+
 /// The production [`Transport`]: hyper-util's pooled client over rustls.
 ///
 /// - HTTP/1.1 and HTTP/2, chosen per connection by ALPN; keep-alive connections are pooled and
@@ -360,7 +377,8 @@ impl HyperTransport {
     /// tens of KiB of TLS buffers each), which the idle timeout closes after 90 s anyway.
     /// Over HTTP/2 one connection carries them all and the setting does not matter.
     pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
-    /// Default cap on requests in flight to one host: 256.
+    /// Default cap on requests in flight to one host: 256, or half the process's open-file
+    /// limit when that is lower.
     ///
     /// Over HTTP/1.1 every request in flight holds a connection, so a burst that a model with
     /// no limits (or a full bucket) admits at once would open one socket per request and run
@@ -602,6 +620,15 @@ impl http_body::Body for HyperBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_host_cap_follows_the_open_file_limit() {
+        assert_eq!(default_in_flight_per_host(None), 256);
+        assert_eq!(default_in_flight_per_host(Some(20_000)), 256);
+        assert_eq!(default_in_flight_per_host(Some(64)), 32);
+        assert_eq!(default_in_flight_per_host(Some(1)), 1);
+        assert!(open_files_limit().is_none_or(|n| n > 0));
+    }
 
     fn uri(s: &str) -> Uri {
         s.parse().unwrap()

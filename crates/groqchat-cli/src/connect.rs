@@ -70,11 +70,13 @@ pub(crate) fn load_config(args: &ConnectArgs) -> Result<Config, CliError> {
 }
 
 /// The time-compression factor of `--mock-time-scale`, checked.
-fn time_factor(args: &ConnectArgs) -> Result<f64, CliError> {
+pub(crate) fn time_factor(args: &ConnectArgs) -> Result<f64, CliError> {
     let scale = args.mock_time_scale;
-    if !(scale.is_finite() && scale > 0.0) {
+    // Bounded so that every compressed period stays a representable, non-zero duration.
+    if !(scale.is_finite() && (0.01..=86_400.0).contains(&scale)) {
         return Err(CliError::Usage(format!(
-            "--mock-time-scale must be a positive number of seconds per minute, got {scale}"
+            "--mock-time-scale must be a number of seconds per minute between 0.01 and 86400, \
+             got {scale}"
         )));
     }
     if !args.mock && scale != 60.0 {
@@ -184,6 +186,9 @@ mod tests {
         assert_eq!(time_factor(&args(false, 60.0)).unwrap(), 1.0);
         assert!(time_factor(&args(true, 0.0)).is_err());
         assert!(time_factor(&args(true, f64::NAN)).is_err());
+        for extreme in [1e308, f64::INFINITY, -1.0, 1e-300, u64::MAX as f64] {
+            assert!(time_factor(&args(true, extreme)).is_err(), "{extreme}");
+        }
         assert!(
             time_factor(&args(false, 6.0))
                 .unwrap_err()

@@ -8,6 +8,7 @@
 //! line's `body` byte for byte; a bare line byte for byte when it has no `priority`, else
 //! its keys in order without `priority`.
 
+#[cfg(test)]
 use std::collections::HashMap;
 use std::fmt;
 
@@ -79,6 +80,7 @@ impl fmt::Display for LineProblem {
 }
 
 /// The requests of an input file and the lines that were skipped.
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct ParsedInput {
     /// The requests, in input order, with unique custom ids.
@@ -87,6 +89,7 @@ pub(crate) struct ParsedInput {
     pub(crate) problems: Vec<LineProblem>,
 }
 
+#[cfg(test)]
 impl ParsedInput {
     /// How many lines were skipped because they are malformed.
     pub(crate) fn malformed(&self) -> usize {
@@ -102,25 +105,24 @@ impl ParsedInput {
     }
 }
 
-/// Parses a whole input file. Blank lines are ignored; every other line becomes a request or a
-/// [`LineProblem`]. Never fails: a bad line is reported and the rest is read.
+/// Parses a whole input held in memory (tests and small inputs); the batch runner reads files
+/// as they go with [`InputLines`]. Blank lines are ignored; every other line becomes a request
+/// or a [`LineProblem`]. Never fails: a bad line is reported and the rest is read.
+#[cfg(test)]
 pub(crate) fn parse_input(bytes: &[u8]) -> ParsedInput {
     let mut parsed = ParsedInput::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = index + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed_line = std::str::from_utf8(raw)
-            .map_err(|e| {
-                format!(
-                    "not valid UTF-8 (at byte {}); save the file as UTF-8",
-                    e.valid_up_to()
-                )
-            })
-            .and_then(|text| parse_line(line, text));
+    let mut lines = InputLines::new(bytes, usize::MAX);
+    while let Ok(Some(raw)) = lines.next_line() {
+        let (line, parsed_line) = match raw {
+            RawLine::Text { line, bytes } => {
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                (line, parse_raw_line(line, &bytes))
+            }
+            RawLine::TooLong { line, bytes } => (line, Err(too_long(bytes, usize::MAX))),
+        };
         match parsed_line {
             Ok(request) => match seen.get(&request.custom_id) {
                 Some(&first_line) => parsed.problems.push(LineProblem {
@@ -142,6 +144,129 @@ pub(crate) fn parse_input(bytes: &[u8]) -> ParsedInput {
         }
     }
     parsed
+}
+
+/// The default cap on one input line: 16 MiB, far above any chat request Groq accepts.
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
+
+/// One line of an input, as [`InputLines`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawLine {
+    /// A line within the cap, without its line ending.
+    Text {
+        /// The 1-based line number.
+        line: usize,
+        /// The bytes, a UTF-8 byte-order mark on line 1 removed.
+        bytes: Vec<u8>,
+    },
+    /// A line longer than the cap: skipped as it was read, never held whole.
+    TooLong {
+        /// The 1-based line number.
+        line: usize,
+        /// Its length in bytes.
+        bytes: usize,
+    },
+}
+
+/// The problem text of a line longer than the cap.
+pub(crate) fn too_long(bytes: usize, cap: usize) -> String {
+    format!(
+        "the line is {bytes} bytes, longer than the limit of {cap} bytes; shorten it or raise \
+         --max-line-bytes"
+    )
+}
+
+/// Reads an input line by line with a cap on the line length: memory stays within the cap
+/// plus the reader's buffer whatever the file holds. A UTF-8 byte-order mark at the start is
+/// skipped; `\r\n` endings are accepted.
+#[derive(Debug)]
+pub(crate) struct InputLines<R> {
+    reader: R,
+    max_line_bytes: usize,
+    line: usize,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> InputLines<R> {
+    /// Lines of `reader`, each at most `max_line_bytes` long.
+    pub(crate) fn new(reader: R, max_line_bytes: usize) -> Self {
+        Self {
+            reader,
+            max_line_bytes,
+            line: 0,
+            done: false,
+        }
+    }
+
+    /// The next line, or `None` at the end of the input.
+    pub(crate) fn next_line(&mut self) -> std::io::Result<Option<RawLine>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        let mut length = 0usize;
+        let mut too_long = false;
+        let mut ended = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                self.done = true;
+                break;
+            }
+            let (chunk, consumed) = match available.iter().position(|&b| b == b'\n') {
+                Some(at) => {
+                    ended = true;
+                    (&available[..at], at + 1)
+                }
+                None => (available, available.len()),
+            };
+            length = length.saturating_add(chunk.len());
+            if length > self.max_line_bytes {
+                too_long = true;
+                bytes = Vec::new();
+            } else {
+                bytes.extend_from_slice(chunk);
+            }
+            self.reader.consume(consumed);
+            if ended {
+                break;
+            }
+        }
+        if !ended && length == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let line = self.line;
+        if too_long {
+            return Ok(Some(RawLine::TooLong {
+                line,
+                bytes: length,
+            }));
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        if line == 1 && bytes.starts_with(b"\xEF\xBB\xBF") {
+            bytes.drain(..3);
+        }
+        Ok(Some(RawLine::Text { line, bytes }))
+    }
+}
+
+/// Parses one non-blank raw line: UTF-8, then [`parse_line`].
+pub(crate) fn parse_raw_line(line: usize, raw: &[u8]) -> Result<BatchRequest, String> {
+    std::str::from_utf8(raw)
+        .map_err(|e| {
+            format!(
+                "not valid UTF-8 (at byte {}); save the file as UTF-8",
+                e.valid_up_to()
+            )
+        })
+        .and_then(|text| parse_line(line, text))
 }
 
 /// Parses one non-blank line.
@@ -292,6 +417,83 @@ fn short_json(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn lines(input: &[u8], cap: usize) -> Vec<RawLine> {
+        let mut reader = InputLines::new(std::io::BufReader::with_capacity(7, input), cap);
+        let mut out = Vec::new();
+        while let Some(line) = reader.next_line().unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    fn text(line: usize, bytes: &[u8]) -> RawLine {
+        RawLine::Text {
+            line,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn lines_are_read_with_a_cap_a_bom_and_any_ending() {
+        assert_eq!(
+            lines(b"\xEF\xBB\xBF{}\r\nabc\n\nlast", 100),
+            [
+                text(1, b"{}"),
+                text(2, b"abc"),
+                text(3, b""),
+                text(4, b"last")
+            ]
+        );
+        assert_eq!(
+            lines(b"short\n0123456789abcdef0123\nok\n", 10),
+            [
+                text(1, b"short"),
+                RawLine::TooLong { line: 2, bytes: 20 },
+                text(3, b"ok")
+            ]
+        );
+        assert!(lines(b"", 10).is_empty());
+        // A BOM is only skipped at the start of the file.
+        assert_eq!(lines(b"a\n\xEF\xBB\xBFb", 10)[1], text(2, b"\xEF\xBB\xBFb"));
+    }
+
+    #[test]
+    fn a_bom_does_not_make_line_one_invalid() {
+        let parsed = parse_input(format!("\u{feff}{BODY}\n").as_bytes());
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.requests.len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_panics_and_lines_stay_capped(
+            input in prop::collection::vec(any::<u8>(), 0..2048),
+            cap in 1usize..64,
+        ) {
+            for line in lines(&input, cap) {
+                match line {
+                    RawLine::Text { line, bytes } => {
+                        prop_assert!(bytes.len() <= cap);
+                        let _ = parse_raw_line(line, &bytes);
+                    }
+                    RawLine::TooLong { bytes, .. } => prop_assert!(bytes > cap),
+                }
+            }
+        }
+
+        #[test]
+        fn json_shaped_lines_never_panic(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "{", "}", "[", "]", ":", ",", "\"custom_id\"", "\"body\"", "\"model\"",
+                "\"messages\"", "\"priority\"", "\"high\"", "null", "1", "-1", "1e999",
+                "\"role\"", "\"user\"", "\"content\"", "\"x\"", "\"method\"", "\"url\"",
+            ]), 0..60),
+        ) {
+            let _ = parse_raw_line(1, parts.concat().as_bytes());
+        }
+    }
 
     fn parse(text: &str) -> ParsedInput {
         parse_input(text.as_bytes())

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::connect::Connection;
 use crate::error::CliError;
-use crate::input::BatchRequest;
 
 /// The flag of the check, flattened into `groqchat batch`.
 #[derive(Debug, Clone, Copy, Default, clap::Args)]
@@ -20,23 +19,25 @@ pub(crate) struct ModelCheckArgs {
 
 /// The models a run may use.
 #[derive(Debug, Default)]
-struct Known {
+pub(crate) struct Known {
     /// The ids the check accepts.
     ids: BTreeSet<String>,
     /// Where they came from, for the message.
     source: &'static str,
 }
 
-/// Checks the models of `requests` before the run. Without unknown models, nothing changes.
-/// With some, it refuses (a usage error naming each model, its lines and suggestions) unless
-/// `--skip-unknown-models`, which removes those requests and returns how many.
+impl Known {
+    /// Whether `model` may be sent; everything may when nothing is known.
+    pub(crate) fn accepts(&self, model: &str) -> bool {
+        self.ids.is_empty() || self.ids.contains(model)
+    }
+}
+
+/// The models the run may use: the API's list (`GET /models`), or the configured models
+/// when the list cannot be had.
 #[allow(clippy::print_stderr)]
-pub(crate) async fn check(
-    args: ModelCheckArgs,
-    connection: &Connection,
-    requests: &mut Vec<BatchRequest>,
-) -> Result<usize, CliError> {
-    let known = match connection.client.models().await {
+pub(crate) async fn known_models(connection: &Connection) -> Known {
+    match connection.client.models().await {
         Ok(list) => Known {
             ids: list.data.into_iter().map(|m| m.id).collect(),
             source: "the API",
@@ -51,47 +52,59 @@ pub(crate) async fn check(
                 source: "the configuration",
             }
         }
-    };
-    if known.ids.is_empty() {
-        return Ok(0);
     }
-    let unknown = unknown_models(requests, &known.ids);
-    if unknown.is_empty() {
-        return Ok(0);
-    }
-    let report = describe(&unknown, &known);
-    if !args.skip_unknown_models {
-        return Err(CliError::Usage(format!(
-            "{report}\nnothing was sent; fix the model ids in the input, or pass \
-             --skip-unknown-models to run the other requests"
-        )));
-    }
-    eprintln!("{report}");
-    let unknown: BTreeSet<String> = unknown.keys().map(|m| (*m).to_owned()).collect();
-    let before = requests.len();
-    requests.retain(|r| !unknown.iter().any(|m| m == r.request.model()));
-    let skipped = before - requests.len();
-    eprintln!(
-        "skipping those {skipped} request{} (--skip-unknown-models): they get no result line, \
-         and the run exits 1",
-        if skipped == 1 { "" } else { "s" }
-    );
-    Ok(skipped)
 }
 
-/// The models of `requests` not in `known`, each with its input lines in order.
-fn unknown_models<'a>(
-    requests: &'a [BatchRequest],
-    known: &BTreeSet<String>,
-) -> BTreeMap<&'a str, Vec<usize>> {
-    let mut unknown: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for request in requests {
-        let model = request.request.model();
-        if !known.contains(model) {
-            unknown.entry(model).or_default().push(request.line);
+/// The unknown models of an input, each with its lines in order, collected as the input is
+/// read (only unknown models keep lines).
+#[derive(Debug, Default)]
+pub(crate) struct Unknown(BTreeMap<String, Vec<usize>>);
+
+impl Unknown {
+    /// Notes that line `line` asks for `model`, when `known` does not accept it.
+    pub(crate) fn note(&mut self, known: &Known, model: &str, line: usize) {
+        if !known.accepts(model) {
+            self.0.entry(model.to_owned()).or_default().push(line);
         }
     }
-    unknown
+
+    /// The verdict: `Ok` with the models to skip (empty when every model is known), or the
+    /// usage error that stops the run before anything is sent.
+    #[allow(clippy::print_stderr)]
+    pub(crate) fn verdict(
+        &self,
+        args: ModelCheckArgs,
+        known: &Known,
+    ) -> Result<BTreeSet<String>, CliError> {
+        if self.0.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let unknown: BTreeMap<&str, Vec<usize>> = self
+            .0
+            .iter()
+            .map(|(model, lines)| (model.as_str(), lines.clone()))
+            .collect();
+        let report = describe(&unknown, known);
+        if !args.skip_unknown_models {
+            return Err(CliError::Usage(format!(
+                "{report}\nnothing was sent; fix the model ids in the input, or pass \
+                 --skip-unknown-models to run the other requests"
+            )));
+        }
+        eprintln!("{report}");
+        let skipped = self.skipped();
+        eprintln!(
+            "skipping those {skipped} request{} (--skip-unknown-models): they get no result line, \
+             and the run exits 1",
+            if skipped == 1 { "" } else { "s" }
+        );
+        Ok(self.0.keys().cloned().collect())
+    }
+
+    /// How many requests name an unknown model.
+    pub(crate) fn skipped(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
 }
 
 /// One paragraph per unknown model: lines, suggestions, where to look.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use groq_config::Config;
 use groq_ratelimit::{Cost, Dimension, Quota};
-use groq_tokens::TokenCounter;
+use groq_tokens::{Estimate, TokenCounter};
 use groq_types::ChatRequest;
 
 /// The least time `requests` requests totalling `tokens` tokens take under `quota`, and the
@@ -45,15 +45,68 @@ pub(crate) fn minimum_time(
     longest
 }
 
-/// The tokens the limiter will charge for `request`: its prompt estimate plus its completion
+/// What the limiter will charge for `request`: its prompt estimate plus its completion
 /// allowance (`max_completion_tokens`, else the configured default for its model).
-pub(crate) fn estimate(request: &ChatRequest, config: &Config, counter: &dyn TokenCounter) -> u64 {
+pub(crate) fn estimate(
+    request: &ChatRequest,
+    config: &Config,
+    counter: &dyn TokenCounter,
+) -> Estimate {
     let allowance = config
         .resolve_model(request.model())
         .map_or(config.default_completion_tokens, |model| {
             config.completion_allowance(&model)
         });
-    counter.estimate(request, allowance).total
+    counter.estimate(request, allowance)
+}
+
+/// Why `request` (estimated as `estimate`) can never succeed under `config`, before anything is
+/// sent: its model is refused, it exceeds the model's context window, or its cost exceeds a
+/// bucket's capacity. `None` when it can.
+pub(crate) fn never_fits(
+    request: &ChatRequest,
+    estimate: &Estimate,
+    config: &Config,
+) -> Option<String> {
+    let model = match config.resolve_model(request.model()) {
+        Ok(model) => model,
+        Err(_) => {
+            return Some(format!(
+                "the configuration does not allow model `{}`",
+                request.model()
+            ));
+        }
+    };
+    if let Some(window) = model.context_window
+        && estimate.total > u64::from(window)
+    {
+        return Some(format!(
+            "about {} prompt tokens plus {} for the reply exceed the context window of {} tokens \
+             of `{}`",
+            thousands(estimate.prompt),
+            thousands(estimate.completion_allowance),
+            thousands(u64::from(window)),
+            request.model()
+        ));
+    }
+    let quota = Quota::from_limits(&model.limits);
+    let cost = Cost::request(estimate.total);
+    quota.rates().find_map(|(dimension, rate)| {
+        (cost.amount(dimension) > rate.limit()).then(|| {
+            format!(
+                "it costs {} {} but the {} limit of `{}` is {}",
+                thousands(cost.amount(dimension)),
+                if dimension.is_tokens() {
+                    "tokens"
+                } else {
+                    "requests"
+                },
+                dimension.label(),
+                request.model(),
+                rate
+            )
+        })
+    })
 }
 
 /// The quota of `model` under `config` (`None` when the configuration rejects the model).
@@ -71,14 +124,70 @@ pub(crate) struct ModelPlan {
     pub(crate) model: String,
     /// Requests to send.
     pub(crate) requests: u64,
-    /// Estimated tokens: prompts plus completion allowances, as the limiter charges them.
+    /// Estimated prompt tokens.
+    pub(crate) prompt_tokens: u64,
+    /// Estimated tokens as the limiter charges them: prompts plus completion allowances.
     pub(crate) tokens: u64,
     /// The model's quota (`None` when the configuration rejects the model).
     pub(crate) quota: Option<Quota>,
-    /// The least time the limits allow.
-    pub(crate) minimum: Duration,
-    /// The limit that sets the minimum.
-    pub(crate) binding: Option<Dimension>,
+    /// The lower bound: every reply hands its unused budget back at once (so only prompts
+    /// count), the least time a perfect client can reach.
+    pub(crate) lower: Duration,
+    /// The limit that sets the lower bound.
+    pub(crate) lower_binding: Option<Dimension>,
+    /// The upper bound: every reply uses its whole completion budget.
+    pub(crate) upper: Duration,
+    /// The limit that sets the upper bound.
+    pub(crate) upper_binding: Option<Dimension>,
+}
+
+/// Per-model totals, gathered one request at a time (no request is kept).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanBuilder {
+    totals: BTreeMap<String, (u64, u64, u64)>,
+}
+
+impl PlanBuilder {
+    /// Counts one request of `model` with its estimate.
+    pub(crate) fn add(&mut self, model: &str, estimate: &Estimate) {
+        let entry = match self.totals.get_mut(model) {
+            Some(entry) => entry,
+            None => self.totals.entry(model.to_owned()).or_default(),
+        };
+        entry.0 += 1;
+        entry.1 = entry.1.saturating_add(estimate.prompt);
+        entry.2 = entry.2.saturating_add(estimate.total);
+    }
+
+    /// The plan under `config`'s limits.
+    pub(crate) fn build(self, config: &Config) -> Plan {
+        let models = self
+            .totals
+            .into_iter()
+            .map(|(model, (requests, prompt_tokens, tokens))| {
+                let quota = quota_of(config, &model);
+                let bound = |tokens| {
+                    quota.as_ref().map_or((Duration::ZERO, None), |q| {
+                        minimum_time(q, requests, tokens, |_| None)
+                    })
+                };
+                let (lower, lower_binding) = bound(prompt_tokens);
+                let (upper, upper_binding) = bound(tokens);
+                ModelPlan {
+                    model,
+                    requests,
+                    prompt_tokens,
+                    tokens,
+                    quota,
+                    lower,
+                    lower_binding,
+                    upper,
+                    upper_binding,
+                }
+            })
+            .collect();
+        Plan { models }
+    }
 }
 
 /// The plan of a whole run.
@@ -89,43 +198,33 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Groups the requests' estimated tokens (`(model, tokens)` pairs, see [`estimate`]) by
-    /// model and works out each model's minimum time under `config`'s limits.
+    /// Groups `(model, estimate)` pairs by model and works out each model's bounds.
+    #[cfg(test)]
     pub(crate) fn build<'a>(
-        requests: impl IntoIterator<Item = (&'a str, u64)>,
+        requests: impl IntoIterator<Item = (&'a str, Estimate)>,
         config: &Config,
     ) -> Self {
-        let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-        for (model, tokens) in requests {
-            let entry = totals.entry(model).or_default();
-            entry.0 += 1;
-            entry.1 = entry.1.saturating_add(tokens);
+        let mut builder = PlanBuilder::default();
+        for (model, estimate) in requests {
+            builder.add(model, &estimate);
         }
-        let models = totals
-            .into_iter()
-            .map(|(model, (requests, tokens))| {
-                let quota = quota_of(config, model);
-                let (minimum, binding) = quota.as_ref().map_or((Duration::ZERO, None), |q| {
-                    minimum_time(q, requests, tokens, |_| None)
-                });
-                ModelPlan {
-                    model: model.to_owned(),
-                    requests,
-                    tokens,
-                    quota,
-                    minimum,
-                    binding,
-                }
-            })
-            .collect();
-        Self { models }
+        builder.build(config)
     }
 
-    /// The run's minimum: the slowest model's.
-    pub(crate) fn minimum(&self) -> Duration {
+    /// The run's lower bound: the slowest model's (each model has its own lane).
+    pub(crate) fn lower(&self) -> Duration {
         self.models
             .iter()
-            .map(|m| m.minimum)
+            .map(|m| m.lower)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The run's upper bound: the slowest model's.
+    pub(crate) fn upper(&self) -> Duration {
+        self.models
+            .iter()
+            .map(|m| m.upper)
             .max()
             .unwrap_or_default()
     }
@@ -135,7 +234,7 @@ impl Plan {
         self.models.iter().map(|m| m.requests).sum()
     }
 
-    /// Estimated tokens over all models.
+    /// Estimated tokens over all models, completion allowances included.
     pub(crate) fn tokens(&self) -> u64 {
         self.models.iter().map(|m| m.tokens).sum()
     }
@@ -146,29 +245,40 @@ impl Plan {
         for model in &self.models {
             let _ = write!(
                 text,
-                "{} {}, ~{} tokens on {}: ",
+                "{} {}, ~{} prompt tokens + up to {} for replies on {}: ",
                 thousands(model.requests),
                 plural(model.requests, "request", "requests"),
-                thousands(model.tokens),
+                thousands(model.prompt_tokens),
+                thousands(model.tokens.saturating_sub(model.prompt_tokens)),
                 model.model
             );
-            match (&model.quota, model.binding) {
-                (None, _) => text.push_str(
+            let binds = |binding: Option<Dimension>| {
+                binding
+                    .and_then(|d| Some((d, model.quota.as_ref()?.rate(d)?)))
+                    .map_or_else(
+                        || "no limit binds".to_owned(),
+                        |(d, rate)| format!("{} {rate} binds", d.label()),
+                    )
+            };
+            match &model.quota {
+                None => text.push_str(
                     "the configuration does not allow this model; these requests will fail",
                 ),
-                (Some(_), None) => text.push_str("no wait needed under its limits"),
-                (Some(quota), Some(dimension)) => {
-                    let mut rate = quota
-                        .rate(dimension)
-                        .map(|r| format!(", {} {r} binds", dimension.label()))
-                        .unwrap_or_default();
-                    if dimension.is_tokens() {
-                        rate.push_str(", counting each reply at its full completion budget");
-                    }
+                Some(_) if model.upper.is_zero() => {
+                    text.push_str("no wait needed under its limits")
+                }
+                Some(_) => {
                     let _ = write!(
                         text,
-                        "at least {} under its limits{rate}",
-                        format_duration(model.minimum)
+                        "{} to {} under its limits (at least {} if every reply hands its unused \
+                         budget back at once, {}; at most {} if every reply uses its whole \
+                         budget, {})",
+                        format_duration(model.lower),
+                        format_duration(model.upper),
+                        format_duration(model.lower),
+                        binds(model.lower_binding),
+                        format_duration(model.upper),
+                        binds(model.upper_binding),
                     );
                 }
             }
@@ -177,12 +287,13 @@ impl Plan {
         if self.models.len() > 1 {
             let _ = writeln!(
                 text,
-                "in all {} {}, ~{} tokens on {} models: at least {} (each model has its own lane)",
+                "in all {} {}, ~{} tokens on {} models: {} to {} (each model has its own lane)",
                 thousands(self.requests()),
                 plural(self.requests(), "request", "requests"),
                 thousands(self.tokens()),
                 self.models.len(),
-                format_duration(self.minimum())
+                format_duration(self.lower()),
+                format_duration(self.upper())
             );
         }
         text
@@ -330,20 +441,91 @@ mod tests {
         let one = counter.estimate(&requests[0], 1_024).total;
         assert_eq!(one, counter.count_request(&requests[0]) + 100);
         assert_eq!(llama.tokens, 60 * one);
-        // 60 requests at 30 RPM: 30 beyond the bucket, 2 s each.
-        assert_eq!(llama.minimum, Duration::from_secs(60));
-        assert_eq!(plan.models[1].minimum, Duration::ZERO);
-        assert_eq!(plan.minimum(), Duration::from_secs(60));
+        // 60 requests at 30 RPM: 30 beyond the bucket, 2 s each, in both bounds.
+        assert_eq!(llama.lower, Duration::from_secs(60));
+        assert_eq!(llama.upper, Duration::from_secs(60));
+        assert_eq!(plan.models[1].upper, Duration::ZERO);
+        assert_eq!(plan.lower(), Duration::from_secs(60));
         assert_eq!(plan.requests(), 70);
         let text = plan.render();
         assert!(text.contains("60 requests, ~"), "{text}");
         assert!(
-            text.contains(
-                "on llama-3.1-8b-instant: at least 1m00s under its limits, RPM 30/min binds"
-            ),
+            text.contains("on llama-3.1-8b-instant: 1m00s to 1m00s under its limits"),
             "{text}"
         );
+        assert!(text.contains("RPM 30/min binds"), "{text}");
         assert!(text.contains("in all 70 requests"), "{text}");
+    }
+
+    #[test]
+    fn lower_and_upper_bounds_by_hand() {
+        // 6,000 TPM and 30 RPM; 20 requests of 100 prompt tokens with a budget of 900.
+        let quota = free_8b();
+        let e = Estimate::new(100, 900);
+        let mut builder = PlanBuilder::default();
+        for _ in 0..20 {
+            builder.add("llama-3.1-8b-instant", &e);
+        }
+        let plan = builder.build(&Config::default());
+        let m = &plan.models[0];
+        assert_eq!((m.prompt_tokens, m.tokens), (2_000, 20_000));
+        // Lower: 2,000 prompt tokens fit 6,000 TPM and 20 requests fit 30 RPM: no wait.
+        assert_eq!((m.lower, m.lower_binding), (Duration::ZERO, None));
+        // Upper: 20,000 tokens, 14,000 beyond the bucket at 100 tokens/s = 140 s, TPM binds.
+        assert_eq!(
+            (m.upper, m.upper_binding),
+            (Duration::from_secs(140), Some(Dimension::TokensPerMinute))
+        );
+        assert_eq!(
+            quota.rate(Dimension::TokensPerMinute),
+            Some(Rate::per_minute(6_000))
+        );
+        let text = plan.render();
+        assert!(text.contains("0s to 2m20s under its limits"), "{text}");
+        assert!(text.contains("no limit binds; at most 2m20s"), "{text}");
+        assert!(text.contains("TPM 6000/min binds"), "{text}");
+
+        // 100 requests of 100 + 50: lower 10,000 prompt tokens -> 4,000 beyond at 100/s = 40 s
+        // but RPM: 70 beyond 30 at 2 s = 140 s binds both bounds; upper 15,000 -> 90 s < 140 s.
+        let mut builder = PlanBuilder::default();
+        for _ in 0..100 {
+            builder.add("llama-3.1-8b-instant", &Estimate::new(100, 50));
+        }
+        let m = &builder.build(&Config::default()).models[0];
+        assert_eq!(
+            (m.lower, m.lower_binding),
+            (Duration::from_secs(140), Some(Dimension::RequestsPerMinute))
+        );
+        assert_eq!(
+            (m.upper, m.upper_binding),
+            (Duration::from_secs(140), Some(Dimension::RequestsPerMinute))
+        );
+    }
+
+    #[test]
+    fn requests_that_can_never_fit_are_named() {
+        let config = Config::default();
+        let request = ChatRequest::new("llama-3.1-8b-instant").user("hi");
+        assert_eq!(never_fits(&request, &Estimate::new(10, 100), &config), None);
+        let why = never_fits(&request, &Estimate::new(10, 999_999), &config).unwrap();
+        assert!(why.contains("context window of 131,072 tokens"), "{why}");
+        let config = Config::from_json_str(
+            r#"{"models": {"m": {"token_per_minute": 6000, "context_window": 1000000}}, "unknown_models": "reject"}"#,
+            "t",
+        )
+        .unwrap();
+        let request = ChatRequest::new("m").user("hi");
+        let why = never_fits(&request, &Estimate::new(10, 9_000), &config).unwrap();
+        assert_eq!(
+            why,
+            "it costs 9,010 tokens but the TPM limit of `m` is 6000/min"
+        );
+        let other = ChatRequest::new("x").user("hi");
+        assert!(
+            never_fits(&other, &Estimate::new(1, 1), &config)
+                .unwrap()
+                .contains("does not allow")
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(crate) struct Status {
     pub(crate) waiting: Option<String>,
     /// The least time the limits allow for what is left.
     pub(crate) eta: Option<Duration>,
+    /// The limits the server enforced more strictly than configured (`"RPM of m"`).
+    pub(crate) stricter: Option<String>,
 }
 
 impl Status {
@@ -54,6 +56,11 @@ impl Status {
         if self.rate_limited > 0 {
             line.push_str(&format!(", {}", count_429s(self.rate_limited)));
         }
+        if let Some(stricter) = &self.stricter {
+            line.push_str(&format!(
+                " (the server is stricter than the configuration on {stricter})"
+            ));
+        }
         if let Some(waiting) = &self.waiting {
             line.push_str(&format!("; waiting for {waiting}"));
         }
@@ -69,6 +76,9 @@ impl Status {
         parts.push(format!("{} tokens", thousands(self.tokens)));
         if self.rate_limited > 0 {
             parts.push(count_429s(self.rate_limited));
+        }
+        if let Some(stricter) = &self.stricter {
+            parts.push(format!("server stricter than configured on {stricter}"));
         }
         if let Some(waiting) = &self.waiting {
             parts.push(format!("waiting for {waiting}"));
@@ -170,10 +180,22 @@ mod tests {
             rate_limited: 0,
             waiting: Some("llama-3.1-8b-instant: RPM".into()),
             eta: Some(Duration::from_secs(75)),
+            stricter: None,
         };
         assert_eq!(
             status.line(Duration::from_secs(12)),
             "[12s] 40/100 done, 2 failed, 12,345 tokens; waiting for llama-3.1-8b-instant: RPM; ETA 1m15s"
+        );
+        let stricter = Status {
+            total: 5,
+            rate_limited: 28,
+            stricter: Some("RPM of m".into()),
+            ..Status::default()
+        };
+        assert!(
+            stricter
+                .line(Duration::ZERO)
+                .contains("28 429s (the server is stricter than the configuration on RPM of m)")
         );
         let idle = Status {
             total: 5,

@@ -42,6 +42,16 @@ pub(crate) fn read_text(path: &Path) -> Result<String, CliError> {
     })
 }
 
+/// Copies stdin into a new temporary file (removed when the returned handle drops), for an
+/// input that is read more than once. Memory stays flat however long the input is.
+pub(crate) fn spool_stdin() -> Result<tempfile::NamedTempFile, CliError> {
+    let read_error = |e| CliError::file("read", Path::new("stdin"), e);
+    let mut copy = tempfile::NamedTempFile::new()
+        .map_err(|e| CliError::file("create a temporary copy of", Path::new("stdin"), e))?;
+    std::io::copy(&mut std::io::stdin().lock(), copy.as_file_mut()).map_err(read_error)?;
+    Ok(copy)
+}
+
 /// The batch output: the file, resumed as usual, or stdout for `-` (a fresh run: nothing to
 /// resume, every request is sent).
 pub(crate) fn open_output(

@@ -43,8 +43,15 @@ pub(crate) struct Summary {
     pub(crate) completion_tokens: u64,
     /// Wall time of the run in seconds.
     pub(crate) elapsed_secs: f64,
-    /// The least time the limits allow for this run's requests, in seconds.
+    /// The plan's lower bound for this run's requests, in seconds: the least time the limits
+    /// allow when every reply hands its unused budget back at once.
     pub(crate) minimum_secs: f64,
+    /// The plan's upper bound, in seconds: every reply uses its whole completion budget.
+    pub(crate) upper_bound_secs: f64,
+    /// Requests refused before sending because they can never succeed (see "will fail").
+    pub(crate) never_fit: usize,
+    /// Where the server was stricter than the configuration: one sentence per limit.
+    pub(crate) server_stricter: Vec<String>,
     /// Whether Ctrl-C stopped the run early.
     pub(crate) interrupted: bool,
     /// Whether the embedded emulator served the run.
@@ -70,9 +77,10 @@ impl Summary {
         self.elapsed_secs = round_millis(elapsed);
     }
 
-    /// Sets the minimum time.
-    pub(crate) fn set_minimum(&mut self, minimum: Duration) {
-        self.minimum_secs = round_millis(minimum);
+    /// Sets the plan's bounds.
+    pub(crate) fn set_bounds(&mut self, lower: Duration, upper: Duration) {
+        self.minimum_secs = round_millis(lower);
+        self.upper_bound_secs = round_millis(upper);
     }
 
     /// The summary as text for the terminal.
@@ -118,12 +126,31 @@ impl Summary {
             thousands(self.prompt_tokens),
             thousands(self.completion_tokens)
         );
+        let seconds = |secs: f64| {
+            format_duration(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
+        };
         let _ = writeln!(
             text,
-            "elapsed {}; the plan's minimum was {}",
-            format_duration(Duration::from_secs_f64(self.elapsed_secs.max(0.0))),
-            format_duration(Duration::from_secs_f64(self.minimum_secs.max(0.0)))
+            "elapsed {}; the plan's lower bound was {} (upper bound {})",
+            seconds(self.elapsed_secs),
+            seconds(self.minimum_secs),
+            seconds(self.upper_bound_secs)
         );
+        for line in &self.server_stricter {
+            let _ = writeln!(text, "{line}");
+        }
+        if self.never_fit > 0 {
+            let _ = writeln!(
+                text,
+                "{} {} could never succeed and failed without being sent (see \"will fail\" above)",
+                thousands(self.never_fit as u64),
+                if self.never_fit == 1 {
+                    "request"
+                } else {
+                    "requests"
+                }
+            );
+        }
         if self.malformed_lines + self.duplicate_lines > 0 {
             let _ = writeln!(
                 text,
@@ -172,14 +199,16 @@ mod tests {
             ..Summary::default()
         };
         summary.set_elapsed(Duration::from_millis(65_432));
-        summary.set_minimum(Duration::from_secs(60));
+        summary.set_bounds(Duration::from_secs(60), Duration::from_secs(90));
         assert!(!summary.is_complete_success());
         let text = summary.render();
         assert!(
             text.starts_with("8 ok, 2 failed (api: 1, transport: 1)"),
             "{text}"
         );
-        assert!(text.contains("elapsed 1m05s; the plan's minimum was 1m00s"));
+        assert!(
+            text.contains("elapsed 1m05s; the plan's lower bound was 1m00s (upper bound 1m30s)")
+        );
         assert!(text.contains("--retry-failed"));
         assert_eq!(summary.elapsed_secs, 65.432);
 
