@@ -96,7 +96,7 @@ async fn run() -> Result<(), String> {
     let report = MemoryReport {
         queued,
         prompt_bytes: request(0)
-            .messages
+            .message_list()
             .first()
             .and_then(|message| message.content())
             .map_or(0, |content| content.text().len() as u64),

@@ -130,10 +130,10 @@ impl TokenCounter for LengthCounter {
 
     fn count_request(&self, request: &ChatRequest) -> u64 {
         request
-            .messages
+            .message_list()
             .iter()
             .filter_map(|m| m.content())
-            .map(|c| self.count_text(&request.model, &c.text()) + 4)
+            .map(|c| self.count_text(request.model(), &c.text()) + 4)
             .sum::<u64>()
             + 3
     }
