@@ -805,6 +805,10 @@ pub enum Message {
         #[serde(flatten)]
         extra: JsonObject,
     },
+    /// A message with a role this crate does not know (or a known role in a shape it does
+    /// not type), kept whole: its JSON object, `role` included.
+    #[serde(untagged)]
+    Other(JsonObject),
 }
 
 impl Message {
@@ -888,7 +892,7 @@ impl Message {
             | Self::User { name, .. }
             | Self::Assistant { name, .. } => *name = Some(new_name),
             Self::Function { name, .. } => *name = new_name,
-            Self::Tool { extra, .. } => {
+            Self::Tool { extra, .. } | Self::Other(extra) => {
                 extra.insert("name".to_owned(), Value::String(new_name));
             }
         }
@@ -909,11 +913,12 @@ impl Message {
             | Self::User { extra, .. }
             | Self::Assistant { extra, .. }
             | Self::Tool { extra, .. }
-            | Self::Function { extra, .. } => extra,
+            | Self::Function { extra, .. }
+            | Self::Other(extra) => extra,
         }
     }
 
-    /// The keys this crate does not type.
+    /// The keys this crate does not type (the whole object of an [`Other`](Self::Other)).
     pub fn extra(&self) -> &JsonObject {
         match self {
             Self::System { extra, .. }
@@ -921,12 +926,14 @@ impl Message {
             | Self::User { extra, .. }
             | Self::Assistant { extra, .. }
             | Self::Tool { extra, .. }
-            | Self::Function { extra, .. } => extra,
+            | Self::Function { extra, .. }
+            | Self::Other(extra) => extra,
         }
     }
 
-    /// The role name as it appears on the wire.
-    pub fn role(&self) -> &'static str {
+    /// The role name as it appears on the wire (empty for an [`Other`](Self::Other) without
+    /// a string `role`).
+    pub fn role(&self) -> &str {
         match self {
             Self::System { .. } => "system",
             Self::Developer { .. } => "developer",
@@ -934,7 +941,13 @@ impl Message {
             Self::Assistant { .. } => "assistant",
             Self::Tool { .. } => "tool",
             Self::Function { .. } => "function",
+            Self::Other(object) => object.get("role").and_then(Value::as_str).unwrap_or(""),
         }
+    }
+
+    /// The role, typed; a role this crate does not know is [`Role::Other`].
+    pub fn role_kind(&self) -> Role {
+        Role::from(self.role())
     }
 
     /// The participant name, if the message has one.
@@ -945,7 +958,9 @@ impl Message {
             | Self::User { name, .. }
             | Self::Assistant { name, .. } => name.as_deref(),
             Self::Function { name, .. } => Some(name),
-            Self::Tool { extra, .. } => extra.get("name").and_then(Value::as_str),
+            Self::Tool { extra, .. } | Self::Other(extra) => {
+                extra.get("name").and_then(Value::as_str)
+            }
         }
     }
 
@@ -958,14 +973,20 @@ impl Message {
             | Self::User { content, .. }
             | Self::Tool { content, .. } => Some(content),
             Self::Assistant { content, .. } => content.as_ref(),
-            Self::Function { .. } => None,
+            Self::Function { .. } | Self::Other(_) => None,
         }
     }
 
-    /// All the message's text (see [`Content::text`]).
+    /// All the message's text (see [`Content::text`]; an [`Other`](Self::Other)'s string
+    /// `content`).
     pub fn text(&self) -> String {
         match self {
             Self::Function { content, .. } => content.clone().unwrap_or_default(),
+            Self::Other(object) => object
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             other => other.content().map(Content::text).unwrap_or_default(),
         }
     }
@@ -1159,6 +1180,11 @@ pub struct Tool {
 
 impl Tool {
     /// A function tool with a JSON Schema for its parameters.
+    ///
+    /// The schema goes through [`serde_json::Value`], whose objects sort their keys. When the
+    /// order of a schema's properties matters (it steers the order in which a model writes
+    /// them), give the tools as JSON text instead: `request.set_raw("tools", raw)` or a body
+    /// read with [`ChatRequest::from_slice`] keeps it exactly.
     pub fn function(
         name: impl Into<String>,
         description: impl Into<String>,
@@ -1308,7 +1334,9 @@ pub struct JsonSchemaFormat {
 }
 
 impl JsonSchemaFormat {
-    /// A schema named `name`.
+    /// A schema named `name`. Like [`Tool::function`], the schema goes through
+    /// [`serde_json::Value`] (sorted keys); give `response_format` as JSON text with
+    /// [`ChatRequest::set_raw`] to keep a property order.
     pub fn new(name: impl Into<String>, schema: Value) -> Self {
         Self {
             name: name.into(),
@@ -1560,6 +1588,22 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann","x":1}]}"#
         );
         assert_eq!(request.message_list()[0].extra()["x"], json!(1));
+    }
+
+    #[test]
+    fn unknown_roles_are_kept_whole() {
+        let body = br#"{"model":"m","messages":[{"role":"critic","content":"no","cx":1}]}"#;
+        let request = ChatRequest::from_slice(body).unwrap();
+        request.validate().unwrap();
+        let message = &request.message_list()[0];
+        assert_eq!(message.role(), "critic");
+        assert_eq!(message.role_kind(), Role::Other("critic".into()));
+        assert_eq!(message.text(), "no");
+        assert_eq!(
+            serde_json::to_value(message).unwrap(),
+            json!({"role": "critic", "content": "no", "cx": 1})
+        );
+        assert_eq!(Message::user("x").role_kind(), Role::User);
     }
 
     #[test]
