@@ -200,7 +200,8 @@ impl ChatRequest {
     /// names it); unknown keys are not part of this view (read them with
     /// [`get_raw`](Self::get_raw)).
     pub fn params(&self) -> ChatParams {
-        ChatParams::read(self)
+        // Lenient reading never fails.
+        ChatParams::read(self, false).unwrap_or_default()
     }
 
     /// The messages, typed (see [`params`](Self::params)).
@@ -499,15 +500,8 @@ impl ChatRequest {
         if self.model.trim().is_empty() {
             return Err(InvalidRequest::new("model", "must name a model"));
         }
-        for (key, raw) in self.fields.iter() {
-            check_typed(key, raw).map_err(|e| {
-                InvalidRequest::new(
-                    key.to_owned(),
-                    format!("does not have the expected shape: {e}"),
-                )
-            })?;
-        }
-        let params = self.params();
+        // One pass reads every typed key and names the first that lacks its type.
+        let params = ChatParams::read(self, true)?;
         if params.messages.is_empty() {
             return Err(InvalidRequest::new(
                 "messages",
@@ -552,7 +546,23 @@ fn raw_text(text: &str) -> Box<RawValue> {
     })
 }
 
-/// Declares [`ChatParams`] and the type check of each typed key from one list.
+/// `raw` read as a `T`: `None` when it is not one (an error naming `key` when `strict`).
+fn typed<T: DeserializeOwned>(
+    key: &str,
+    raw: &RawValue,
+    strict: bool,
+) -> Result<Option<T>, InvalidRequest> {
+    match serde_json::from_str(raw.get()) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if strict => Err(InvalidRequest::new(
+            key.to_owned(),
+            format!("does not have the expected shape: {e}"),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Declares [`ChatParams`] and how each typed key is read, from one list.
 macro_rules! chat_params {
     ($( $(#[$doc:meta])* $field:ident : $ty:ty, )*) => {
         /// Every parameter of a [`ChatRequest`], typed: a read-only view parsed from the
@@ -568,7 +578,9 @@ macro_rules! chat_params {
         }
 
         impl ChatParams {
-            fn read(request: &ChatRequest) -> Self {
+            /// Reads the typed keys of `request`. `strict`: a value without its type is an
+            /// error naming the key; else it reads as absent.
+            fn read(request: &ChatRequest, strict: bool) -> Result<Self, InvalidRequest> {
                 let mut params = Self {
                     model: request.model.clone(),
                     ..Self::default()
@@ -576,29 +588,18 @@ macro_rules! chat_params {
                 for (key, raw) in request.fields.iter() {
                     match key {
                         "messages" => {
-                            params.messages = serde_json::from_str(raw.get()).unwrap_or_default();
+                            params.messages = typed::<Vec<Message>>(key, raw, strict)?
+                                .unwrap_or_default();
                         }
                         $(
                             stringify!($field) => {
-                                params.$field = serde_json::from_str::<Option<$ty>>(raw.get())
-                                    .ok()
-                                    .flatten();
+                                params.$field = typed::<Option<$ty>>(key, raw, strict)?.flatten();
                             }
                         )*
                         _ => {}
                     }
                 }
-                params
-            }
-        }
-
-        /// Whether a typed key's value has its type.
-        fn check_typed(key: &str, raw: &RawValue) -> Result<(), serde_json::Error> {
-            match key {
-                "model" => serde_json::from_str::<String>(raw.get()).map(drop),
-                "messages" => serde_json::from_str::<Vec<Message>>(raw.get()).map(drop),
-                $( stringify!($field) => serde_json::from_str::<Option<$ty>>(raw.get()).map(drop), )*
-                _ => Ok(()),
+                Ok(params)
             }
         }
     };
