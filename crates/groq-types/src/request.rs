@@ -84,7 +84,9 @@ impl Serialize for ChatRequest {
 
 impl<'de> Deserialize<'de> for ChatRequest {
     /// Reads the request's JSON object, keeping every value's text; it needs `model` as a
-    /// string. Only [`from_slice`](ChatRequest::from_slice) also keeps the exact bytes.
+    /// string. Only [`from_slice`](ChatRequest::from_slice) also keeps the exact bytes. It
+    /// reads from JSON text or a [`serde_json::Value`], not from inside serde's buffering
+    /// containers (`#[serde(flatten)]`, untagged enums), which cannot carry raw JSON.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let fields = RawObject::deserialize(deserializer)?;
         Self::from_fields(fields, None).map_err(serde::de::Error::custom)
@@ -259,28 +261,38 @@ impl ChatRequest {
         self
     }
 
-    /// Appends the JSON text of `item` to the array at `key` (creating it).
-    fn push_to(mut self, key: &str, item: &impl Serialize) -> Self {
-        let item = match serde_json::to_string(item) {
-            Ok(item) => item,
-            Err(e) => {
-                self.broken.get_or_insert(InvalidRequest::new(
-                    key.to_owned(),
-                    format!("cannot be written: {e}"),
-                ));
-                return self;
+    /// Appends the JSON texts of `items` to the array at `key` (creating it), in one rewrite
+    /// of the array.
+    fn push_to<T: Serialize>(mut self, key: &str, items: impl IntoIterator<Item = T>) -> Self {
+        let mut added = String::new();
+        for item in items {
+            if !added.is_empty() {
+                added.push(',');
             }
-        };
-        let array = match self.fields.get_raw(key).map(RawValue::get) {
-            Some(text) if text.starts_with('[') && text.ends_with(']') => {
-                let inner = &text[1..text.len() - 1];
-                if inner.trim().is_empty() {
-                    format!("[{item}]")
-                } else {
-                    format!("{},{item}]", &text[..text.len() - 1])
+            match serde_json::to_string(&item) {
+                Ok(text) => added.push_str(&text),
+                Err(e) => {
+                    self.broken.get_or_insert(InvalidRequest::new(
+                        key.to_owned(),
+                        format!("cannot be written: {e}"),
+                    ));
+                    return self;
                 }
             }
-            _ => format!("[{item}]"),
+        }
+        if added.is_empty() && self.fields.contains_key(key) {
+            return self;
+        }
+        let array = match self.fields.get_raw(key).map(RawValue::get) {
+            Some(text) if text.starts_with('[') && text.ends_with(']') && !added.is_empty() => {
+                let inner = &text[1..text.len() - 1];
+                if inner.trim().is_empty() {
+                    format!("[{added}]")
+                } else {
+                    format!("{},{added}]", &text[..text.len() - 1])
+                }
+            }
+            _ => format!("[{added}]"),
         };
         match RawValue::from_string(array) {
             Ok(raw) => {
@@ -298,12 +310,12 @@ impl ChatRequest {
 
     /// Appends a message.
     pub fn message(self, message: Message) -> Self {
-        self.push_to("messages", &message)
+        self.push_to("messages", [message])
     }
 
     /// Appends several messages.
     pub fn messages(self, messages: impl IntoIterator<Item = Message>) -> Self {
-        messages.into_iter().fold(self, Self::message)
+        self.push_to("messages", messages)
     }
 
     /// Appends a system message.
@@ -390,7 +402,7 @@ impl ChatRequest {
 
     /// Adds a tool the model may call.
     pub fn tool(self, tool: Tool) -> Self {
-        self.push_to("tools", &tool)
+        self.push_to("tools", [tool])
     }
 
     /// Sets the tool choice.
@@ -1495,6 +1507,17 @@ mod tests {
         );
         request.prepare_for(false);
         assert!(!text(&request).contains("stream"));
+    }
+
+    #[test]
+    fn a_request_reads_from_a_value_too() {
+        let request: ChatRequest = serde_json::from_value(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .unwrap();
+        assert_eq!(request.model(), "m");
+        assert_eq!(request.message_list().len(), 1);
+        assert!(!request.is_original());
     }
 
     #[test]
