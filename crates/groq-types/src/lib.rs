@@ -65,8 +65,10 @@
 //!
 //! # Features
 //!
-//! None: the crate depends only on `bytes`, `serde`, `serde_json` (with `raw_value`) and
-//! `thiserror`.
+//! None: the crate depends only on `bytes`, `serde`, `serde_json` and `thiserror`. It turns
+//! on serde_json's `raw_value` (exact JSON text) and `preserve_order` (objects keep their key
+//! order, so a schema built with `json!` is sent in the order written); by Cargo's feature
+//! unification the latter applies to every crate built with this one.
 
 mod error;
 mod models;

@@ -735,10 +735,10 @@ open_enum! {
 }
 
 /// One message of the conversation, tagged by its `role`: a typed view for building and
-/// reading. Each variant keeps the keys it does not type in `extra`, so a message built or
-/// read with unknown fields loses none of them (their values go through
+/// reading. Each variant keeps the keys it does not type in `extra`, in order, so a message
+/// built or read with unknown fields loses none of them (their values go through
 /// [`serde_json::Value`]; a body read with [`ChatRequest::from_slice`] keeps its exact text
-/// regardless).
+/// regardless). A role this crate does not know is kept whole in [`Other`](Self::Other).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 #[non_exhaustive]
@@ -1194,10 +1194,11 @@ pub struct Tool {
 impl Tool {
     /// A function tool with a JSON Schema for its parameters.
     ///
-    /// The schema goes through [`serde_json::Value`], whose objects sort their keys. When the
-    /// order of a schema's properties matters (it steers the order in which a model writes
-    /// them), give the tools as JSON text instead: `request.set_raw("tools", raw)` or a body
-    /// read with [`ChatRequest::from_slice`] keeps it exactly.
+    /// The schema keeps its key order (this crate turns on serde_json's `preserve_order`, so
+    /// `json!` and parsed values keep the order written): the order of a schema's properties
+    /// steers the order in which a model writes them. Integers beyond 64 bits and the exact
+    /// spelling of numbers survive only as JSON text: give such tools with
+    /// `request.set_raw("tools", raw)` or in a body read with [`ChatRequest::from_slice`].
     pub fn function(
         name: impl Into<String>,
         description: impl Into<String>,
@@ -1347,9 +1348,9 @@ pub struct JsonSchemaFormat {
 }
 
 impl JsonSchemaFormat {
-    /// A schema named `name`. Like [`Tool::function`], the schema goes through
-    /// [`serde_json::Value`] (sorted keys); give `response_format` as JSON text with
-    /// [`ChatRequest::set_raw`] to keep a property order.
+    /// A schema named `name`. Like [`Tool::function`], the schema keeps its key order; give
+    /// `response_format` as JSON text with [`ChatRequest::set_raw`] to keep number spelling
+    /// and integers beyond 64 bits as well.
     pub fn new(name: impl Into<String>, schema: Value) -> Self {
         Self {
             name: name.into(),
@@ -1462,7 +1463,7 @@ mod tests {
             .temperature(0.9);
         assert_eq!(
             text(&request),
-            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.9,"custom":{"a":2,"z":1}}"#
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.9,"custom":{"z":1,"a":2}}"#
         );
         assert_eq!(request.params().temperature, Some(0.9));
     }
@@ -1507,6 +1508,24 @@ mod tests {
         );
         request.prepare_for(false);
         assert!(!text(&request).contains("stream"));
+    }
+
+    #[test]
+    fn typed_tools_and_schemas_keep_their_key_order() {
+        let schema = json!({"type": "object", "properties": {"zeta": {}, "alpha": {}}});
+        let request = ChatRequest::new("m")
+            .user("hi")
+            .tool(Tool::function("f", "d", schema.clone()))
+            .json_schema(JsonSchemaFormat::new("s", schema));
+        let text = text(&request);
+        let zeta = text.find("zeta").unwrap();
+        let alpha = text.find("alpha").unwrap();
+        assert!(zeta < alpha, "{text}");
+        assert!(
+            text.rfind("zeta").unwrap() < text.rfind("alpha").unwrap(),
+            "{text}"
+        );
+        request.validate().unwrap();
     }
 
     #[test]
