@@ -730,6 +730,7 @@ impl Answer {
             }],
             "usage": self.usage,
             "usage_breakdown": null,
+            "mcp_list_tools": null,
             "system_fingerprint": "fp_mock",
             "service_tier": "on_demand",
             "x_groq": {
