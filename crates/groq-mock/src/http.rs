@@ -78,6 +78,16 @@ const ALLOWED_PROPERTIES: [&str; 34] = [
 /// Properties Groq documents but rejects.
 const REJECTED_PROPERTIES: [&str; 3] = ["logprobs", "logit_bias", "top_logprobs"];
 
+/// The message roles Groq accepts.
+const KNOWN_ROLES: [&str; 6] = [
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
+
 const INVALID_REQUEST: &str = "invalid_request_error";
 const UPGRADE_HINT: &str =
     "Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing";
@@ -376,6 +386,19 @@ fn check_properties(value: &Value) -> Result<(), ApiError> {
     }
     if let Some(messages) = object.get("messages").and_then(Value::as_array) {
         for (index, message) in messages.iter().enumerate() {
+            let role = message
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !KNOWN_ROLES.contains(&role) {
+                return Err(invalid_error(
+                    format!(
+                        "'messages.{index}.role' : value '{role}' is not one of {}",
+                        KNOWN_ROLES.join(", ")
+                    ),
+                    Some(&format!("messages.{index}.role")),
+                ));
+            }
             if message.get("name").is_some() {
                 return Err(invalid_error(
                     format!("'messages.{index}' : property 'name' is unsupported"),
@@ -707,6 +730,7 @@ impl Answer {
             }],
             "usage": self.usage,
             "usage_breakdown": null,
+            "mcp_list_tools": null,
             "system_fingerprint": "fp_mock",
             "service_tier": "on_demand",
             "x_groq": {

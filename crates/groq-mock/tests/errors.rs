@@ -144,7 +144,7 @@ async fn invalid_requests_get_400() {
             &with("messages", json!([{"role": "wizard", "content": "x"}])),
         )
         .await,
-        "unknown variant `wizard`",
+        "value 'wizard' is not one of",
     );
     assert_invalid(
         &chat(addr, &with("mock_completion_tokens", json!(-1))).await,

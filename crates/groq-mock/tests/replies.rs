@@ -392,6 +392,7 @@ async fn replies_carry_the_specs_full_shape() {
     assert_eq!(value["service_tier"], "on_demand");
     assert_eq!(value["system_fingerprint"], "fp_mock");
     assert!(value.get("usage_breakdown").is_some());
+    assert!(value.get("mcp_list_tools").is_some());
     assert_eq!(value["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     assert_eq!(
         value["usage"]["completion_tokens_details"]["reasoning_tokens"],

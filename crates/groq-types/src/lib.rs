@@ -4,20 +4,27 @@
 //! types. It models the OpenAI-compatible endpoints that Groq serves under
 //! `https://api.groq.com/openai/v1`:
 //!
-//! - [`ChatRequest`] for `POST /chat/completions`, with every parameter Groq documents and
-//!   an [`extra`](ChatRequest::extra) map for parameters newer than this crate;
+//! - [`ChatRequest`] for `POST /chat/completions`: the request's JSON kept key by key as exact
+//!   text (and its original bytes), with a setter for every parameter Groq documents,
+//!   [`extra`](ChatRequest::extra) for any other key, and [`params`](ChatRequest::params), the
+//!   typed view of every parameter;
 //! - [`ChatCompletion`] for the JSON reply, [`ChatCompletionChunk`] for each server-sent
 //!   event of a streamed reply, and [`ChatCompletionAccumulator`] to merge chunks back into
 //!   a full completion;
 //! - [`ModelList`] and [`Model`] for `GET /models` and `GET /models/{id}`;
 //! - [`ErrorEnvelope`] for the `{"error": {...}}` bodies of failed requests.
 //!
-//! Two rules shape the serde attributes:
+//! Three rules shape the crate:
 //!
-//! 1. **Requests are strict on the wire.** Groq rejects unknown properties and `null`s it does
-//!    not expect, so every absent option is omitted when serializing.
-//! 2. **Responses are lenient.** Unknown fields are ignored and every field the service may
-//!    leave out is optional, so a new field or a missing one never breaks a client.
+//! 1. **Lossless.** Bodies are carried as bytes: a request built from JSON goes out byte for
+//!    byte, and a reply read with `from_bytes` keeps the bytes received
+//!    ([`ChatCompletion::raw`]). Typed views are for reading; whatever writes a body back out
+//!    writes the bytes.
+//! 2. **Requests send only what was set.** A key never set is never sent, and a key set twice
+//!    is one key.
+//! 3. **Reply views are lenient.** Unknown fields are ignored by the view (they stay in the
+//!    bytes), `null` reads as absent, enums keep values they do not know, so a new field or a
+//!    missing one never breaks a client.
 //!
 //! # Example
 //!
@@ -49,11 +56,19 @@
 //! }"#).unwrap();
 //! assert_eq!(reply.text(), Some("7"));
 //! assert_eq!(reply.usage.unwrap().total_tokens, 31);
+//!
+//! // Read from bytes, a reply keeps them: write `raw()`, never the typed view.
+//! let body = br#"{"id":"c","choices":[],"unknown":{"b":1,"a":123456789012345678901234567890}}"#;
+//! let reply = ChatCompletion::from_bytes(body.to_vec().into()).unwrap();
+//! assert_eq!(reply.raw(), &body[..]);
 //! ```
 //!
 //! # Features
 //!
-//! None: the crate depends only on `serde`, `serde_json` and `thiserror`.
+//! None: the crate depends only on `bytes`, `serde`, `serde_json` and `thiserror`. It turns
+//! on serde_json's `raw_value` (exact JSON text) and `preserve_order` (objects keep their key
+//! order, so a schema built with `json!` is sent in the order written); by Cargo's feature
+//! unification the latter applies to every crate built with this one.
 
 mod error;
 mod models;

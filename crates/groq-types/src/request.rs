@@ -84,7 +84,9 @@ impl Serialize for ChatRequest {
 
 impl<'de> Deserialize<'de> for ChatRequest {
     /// Reads the request's JSON object, keeping every value's text; it needs `model` as a
-    /// string. Only [`from_slice`](ChatRequest::from_slice) also keeps the exact bytes.
+    /// string. Only [`from_slice`](ChatRequest::from_slice) also keeps the exact bytes. It
+    /// reads from JSON text or a [`serde_json::Value`], not from inside serde's buffering
+    /// containers (`#[serde(flatten)]`, untagged enums), which cannot carry raw JSON.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let fields = RawObject::deserialize(deserializer)?;
         Self::from_fields(fields, None).map_err(serde::de::Error::custom)
@@ -200,7 +202,8 @@ impl ChatRequest {
     /// names it); unknown keys are not part of this view (read them with
     /// [`get_raw`](Self::get_raw)).
     pub fn params(&self) -> ChatParams {
-        ChatParams::read(self)
+        // Lenient reading never fails.
+        ChatParams::read(self, false).unwrap_or_default()
     }
 
     /// The messages, typed (see [`params`](Self::params)).
@@ -258,28 +261,38 @@ impl ChatRequest {
         self
     }
 
-    /// Appends the JSON text of `item` to the array at `key` (creating it).
-    fn push_to(mut self, key: &str, item: &impl Serialize) -> Self {
-        let item = match serde_json::to_string(item) {
-            Ok(item) => item,
-            Err(e) => {
-                self.broken.get_or_insert(InvalidRequest::new(
-                    key.to_owned(),
-                    format!("cannot be written: {e}"),
-                ));
-                return self;
+    /// Appends the JSON texts of `items` to the array at `key` (creating it), in one rewrite
+    /// of the array.
+    fn push_to<T: Serialize>(mut self, key: &str, items: impl IntoIterator<Item = T>) -> Self {
+        let mut added = String::new();
+        for item in items {
+            if !added.is_empty() {
+                added.push(',');
             }
-        };
-        let array = match self.fields.get_raw(key).map(RawValue::get) {
-            Some(text) if text.starts_with('[') && text.ends_with(']') => {
-                let inner = &text[1..text.len() - 1];
-                if inner.trim().is_empty() {
-                    format!("[{item}]")
-                } else {
-                    format!("{},{item}]", &text[..text.len() - 1])
+            match serde_json::to_string(&item) {
+                Ok(text) => added.push_str(&text),
+                Err(e) => {
+                    self.broken.get_or_insert(InvalidRequest::new(
+                        key.to_owned(),
+                        format!("cannot be written: {e}"),
+                    ));
+                    return self;
                 }
             }
-            _ => format!("[{item}]"),
+        }
+        if added.is_empty() && self.fields.contains_key(key) {
+            return self;
+        }
+        let array = match self.fields.get_raw(key).map(RawValue::get) {
+            Some(text) if text.starts_with('[') && text.ends_with(']') && !added.is_empty() => {
+                let inner = &text[1..text.len() - 1];
+                if inner.trim().is_empty() {
+                    format!("[{added}]")
+                } else {
+                    format!("{},{added}]", &text[..text.len() - 1])
+                }
+            }
+            _ => format!("[{added}]"),
         };
         match RawValue::from_string(array) {
             Ok(raw) => {
@@ -297,12 +310,12 @@ impl ChatRequest {
 
     /// Appends a message.
     pub fn message(self, message: Message) -> Self {
-        self.push_to("messages", &message)
+        self.push_to("messages", [message])
     }
 
     /// Appends several messages.
     pub fn messages(self, messages: impl IntoIterator<Item = Message>) -> Self {
-        messages.into_iter().fold(self, Self::message)
+        self.push_to("messages", messages)
     }
 
     /// Appends a system message.
@@ -389,7 +402,7 @@ impl ChatRequest {
 
     /// Adds a tool the model may call.
     pub fn tool(self, tool: Tool) -> Self {
-        self.push_to("tools", &tool)
+        self.push_to("tools", [tool])
     }
 
     /// Sets the tool choice.
@@ -499,15 +512,8 @@ impl ChatRequest {
         if self.model.trim().is_empty() {
             return Err(InvalidRequest::new("model", "must name a model"));
         }
-        for (key, raw) in self.fields.iter() {
-            check_typed(key, raw).map_err(|e| {
-                InvalidRequest::new(
-                    key.to_owned(),
-                    format!("does not have the expected shape: {e}"),
-                )
-            })?;
-        }
-        let params = self.params();
+        // One pass reads every typed key and names the first that lacks its type.
+        let params = ChatParams::read(self, true)?;
         if params.messages.is_empty() {
             return Err(InvalidRequest::new(
                 "messages",
@@ -552,7 +558,23 @@ fn raw_text(text: &str) -> Box<RawValue> {
     })
 }
 
-/// Declares [`ChatParams`] and the type check of each typed key from one list.
+/// `raw` read as a `T`: `None` when it is not one (an error naming `key` when `strict`).
+fn typed<T: DeserializeOwned>(
+    key: &str,
+    raw: &RawValue,
+    strict: bool,
+) -> Result<Option<T>, InvalidRequest> {
+    match serde_json::from_str(raw.get()) {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if strict => Err(InvalidRequest::new(
+            key.to_owned(),
+            format!("does not have the expected shape: {e}"),
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Declares [`ChatParams`] and how each typed key is read, from one list.
 macro_rules! chat_params {
     ($( $(#[$doc:meta])* $field:ident : $ty:ty, )*) => {
         /// Every parameter of a [`ChatRequest`], typed: a read-only view parsed from the
@@ -568,7 +590,9 @@ macro_rules! chat_params {
         }
 
         impl ChatParams {
-            fn read(request: &ChatRequest) -> Self {
+            /// Reads the typed keys of `request`. `strict`: a value without its type is an
+            /// error naming the key; else it reads as absent.
+            fn read(request: &ChatRequest, strict: bool) -> Result<Self, InvalidRequest> {
                 let mut params = Self {
                     model: request.model.clone(),
                     ..Self::default()
@@ -576,29 +600,18 @@ macro_rules! chat_params {
                 for (key, raw) in request.fields.iter() {
                     match key {
                         "messages" => {
-                            params.messages = serde_json::from_str(raw.get()).unwrap_or_default();
+                            params.messages = typed::<Vec<Message>>(key, raw, strict)?
+                                .unwrap_or_default();
                         }
                         $(
                             stringify!($field) => {
-                                params.$field = serde_json::from_str::<Option<$ty>>(raw.get())
-                                    .ok()
-                                    .flatten();
+                                params.$field = typed::<Option<$ty>>(key, raw, strict)?.flatten();
                             }
                         )*
                         _ => {}
                     }
                 }
-                params
-            }
-        }
-
-        /// Whether a typed key's value has its type.
-        fn check_typed(key: &str, raw: &RawValue) -> Result<(), serde_json::Error> {
-            match key {
-                "model" => serde_json::from_str::<String>(raw.get()).map(drop),
-                "messages" => serde_json::from_str::<Vec<Message>>(raw.get()).map(drop),
-                $( stringify!($field) => serde_json::from_str::<Option<$ty>>(raw.get()).map(drop), )*
-                _ => Ok(()),
+                Ok(params)
             }
         }
     };
@@ -722,10 +735,10 @@ open_enum! {
 }
 
 /// One message of the conversation, tagged by its `role`: a typed view for building and
-/// reading. Each variant keeps the keys it does not type in `extra`, so a message built or
-/// read with unknown fields loses none of them (their values go through
+/// reading. Each variant keeps the keys it does not type in `extra`, in order, so a message
+/// built or read with unknown fields loses none of them (their values go through
 /// [`serde_json::Value`]; a body read with [`ChatRequest::from_slice`] keeps its exact text
-/// regardless).
+/// regardless). A role this crate does not know is kept whole in [`Other`](Self::Other).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 #[non_exhaustive]
@@ -805,6 +818,10 @@ pub enum Message {
         #[serde(flatten)]
         extra: JsonObject,
     },
+    /// A message with a role this crate does not know (or a known role in a shape it does
+    /// not type), kept whole: its JSON object, `role` included.
+    #[serde(untagged)]
+    Other(JsonObject),
 }
 
 impl Message {
@@ -888,7 +905,7 @@ impl Message {
             | Self::User { name, .. }
             | Self::Assistant { name, .. } => *name = Some(new_name),
             Self::Function { name, .. } => *name = new_name,
-            Self::Tool { extra, .. } => {
+            Self::Tool { extra, .. } | Self::Other(extra) => {
                 extra.insert("name".to_owned(), Value::String(new_name));
             }
         }
@@ -909,11 +926,12 @@ impl Message {
             | Self::User { extra, .. }
             | Self::Assistant { extra, .. }
             | Self::Tool { extra, .. }
-            | Self::Function { extra, .. } => extra,
+            | Self::Function { extra, .. }
+            | Self::Other(extra) => extra,
         }
     }
 
-    /// The keys this crate does not type.
+    /// The keys this crate does not type (the whole object of an [`Other`](Self::Other)).
     pub fn extra(&self) -> &JsonObject {
         match self {
             Self::System { extra, .. }
@@ -921,12 +939,14 @@ impl Message {
             | Self::User { extra, .. }
             | Self::Assistant { extra, .. }
             | Self::Tool { extra, .. }
-            | Self::Function { extra, .. } => extra,
+            | Self::Function { extra, .. }
+            | Self::Other(extra) => extra,
         }
     }
 
-    /// The role name as it appears on the wire.
-    pub fn role(&self) -> &'static str {
+    /// The role name as it appears on the wire (empty for an [`Other`](Self::Other) without
+    /// a string `role`).
+    pub fn role(&self) -> &str {
         match self {
             Self::System { .. } => "system",
             Self::Developer { .. } => "developer",
@@ -934,7 +954,13 @@ impl Message {
             Self::Assistant { .. } => "assistant",
             Self::Tool { .. } => "tool",
             Self::Function { .. } => "function",
+            Self::Other(object) => object.get("role").and_then(Value::as_str).unwrap_or(""),
         }
+    }
+
+    /// The role, typed; a role this crate does not know is [`Role::Other`].
+    pub fn role_kind(&self) -> Role {
+        Role::from(self.role())
     }
 
     /// The participant name, if the message has one.
@@ -945,7 +971,9 @@ impl Message {
             | Self::User { name, .. }
             | Self::Assistant { name, .. } => name.as_deref(),
             Self::Function { name, .. } => Some(name),
-            Self::Tool { extra, .. } => extra.get("name").and_then(Value::as_str),
+            Self::Tool { extra, .. } | Self::Other(extra) => {
+                extra.get("name").and_then(Value::as_str)
+            }
         }
     }
 
@@ -958,14 +986,20 @@ impl Message {
             | Self::User { content, .. }
             | Self::Tool { content, .. } => Some(content),
             Self::Assistant { content, .. } => content.as_ref(),
-            Self::Function { .. } => None,
+            Self::Function { .. } | Self::Other(_) => None,
         }
     }
 
-    /// All the message's text (see [`Content::text`]).
+    /// All the message's text (see [`Content::text`]; an [`Other`](Self::Other)'s string
+    /// `content`).
     pub fn text(&self) -> String {
         match self {
             Self::Function { content, .. } => content.clone().unwrap_or_default(),
+            Self::Other(object) => object
+                .get("content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             other => other.content().map(Content::text).unwrap_or_default(),
         }
     }
@@ -1159,6 +1193,12 @@ pub struct Tool {
 
 impl Tool {
     /// A function tool with a JSON Schema for its parameters.
+    ///
+    /// The schema keeps its key order (this crate turns on serde_json's `preserve_order`, so
+    /// `json!` and parsed values keep the order written): the order of a schema's properties
+    /// steers the order in which a model writes them. Integers beyond 64 bits and the exact
+    /// spelling of numbers survive only as JSON text: give such tools with
+    /// `request.set_raw("tools", raw)` or in a body read with [`ChatRequest::from_slice`].
     pub fn function(
         name: impl Into<String>,
         description: impl Into<String>,
@@ -1308,7 +1348,9 @@ pub struct JsonSchemaFormat {
 }
 
 impl JsonSchemaFormat {
-    /// A schema named `name`.
+    /// A schema named `name`. Like [`Tool::function`], the schema keeps its key order; give
+    /// `response_format` as JSON text with [`ChatRequest::set_raw`] to keep number spelling
+    /// and integers beyond 64 bits as well.
     pub fn new(name: impl Into<String>, schema: Value) -> Self {
         Self {
             name: name.into(),
@@ -1421,7 +1463,7 @@ mod tests {
             .temperature(0.9);
         assert_eq!(
             text(&request),
-            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.9,"custom":{"a":2,"z":1}}"#
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"temperature":0.9,"custom":{"z":1,"a":2}}"#
         );
         assert_eq!(request.params().temperature, Some(0.9));
     }
@@ -1466,6 +1508,35 @@ mod tests {
         );
         request.prepare_for(false);
         assert!(!text(&request).contains("stream"));
+    }
+
+    #[test]
+    fn typed_tools_and_schemas_keep_their_key_order() {
+        let schema = json!({"type": "object", "properties": {"zeta": {}, "alpha": {}}});
+        let request = ChatRequest::new("m")
+            .user("hi")
+            .tool(Tool::function("f", "d", schema.clone()))
+            .json_schema(JsonSchemaFormat::new("s", schema));
+        let text = text(&request);
+        let zeta = text.find("zeta").unwrap();
+        let alpha = text.find("alpha").unwrap();
+        assert!(zeta < alpha, "{text}");
+        assert!(
+            text.rfind("zeta").unwrap() < text.rfind("alpha").unwrap(),
+            "{text}"
+        );
+        request.validate().unwrap();
+    }
+
+    #[test]
+    fn a_request_reads_from_a_value_too() {
+        let request: ChatRequest = serde_json::from_value(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .unwrap();
+        assert_eq!(request.model(), "m");
+        assert_eq!(request.message_list().len(), 1);
+        assert!(!request.is_original());
     }
 
     #[test]
@@ -1560,6 +1631,22 @@ mod tests {
             r#"{"model":"m","messages":[{"role":"user","content":"hi","name":"ann","x":1}]}"#
         );
         assert_eq!(request.message_list()[0].extra()["x"], json!(1));
+    }
+
+    #[test]
+    fn unknown_roles_are_kept_whole() {
+        let body = br#"{"model":"m","messages":[{"role":"critic","content":"no","cx":1}]}"#;
+        let request = ChatRequest::from_slice(body).unwrap();
+        request.validate().unwrap();
+        let message = &request.message_list()[0];
+        assert_eq!(message.role(), "critic");
+        assert_eq!(message.role_kind(), Role::Other("critic".into()));
+        assert_eq!(message.text(), "no");
+        assert_eq!(
+            serde_json::to_value(message).unwrap(),
+            json!({"role": "critic", "content": "no", "cx": 1})
+        );
+        assert_eq!(Message::user("x").role_kind(), Role::User);
     }
 
     #[test]
