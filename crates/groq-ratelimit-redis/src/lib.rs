@@ -110,10 +110,11 @@ const CLAIM_GRACE: Duration = Duration::from_millis(500);
 const CAPPED_RECHECK: Duration = Duration::from_millis(20);
 
 /// What the limiter does while Redis cannot be reached.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[non_exhaustive]
 pub enum Unreachable {
     /// Admit nothing: reserves answer [`ReserveError::Unavailable`] until Redis answers again.
+    #[default]
     Wait,
     /// Fall back to a local limiter holding `share` (in `(0, 1]`) of every quota, and go back
     /// to the shared state when Redis answers again.
@@ -121,12 +122,6 @@ pub enum Unreachable {
         /// This process's share of each limit, e.g. `1.0 / N` for `N` processes.
         share: f64,
     },
-}
-
-impl Default for Unreachable {
-    fn default() -> Self {
-        Self::Wait
-    }
 }
 
 /// Why a [`RedisLimiter`] could not be built.

@@ -1,6 +1,9 @@
 //! RedisLimiter against a real Redis: sharing, exact waits, settlements, leases, future slots
 //! and the unreachable policies.
 
+// A helper child process reports on stdout.
+#![allow(clippy::print_stdout)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -219,7 +222,7 @@ fn a_killed_holders_slot_comes_back_after_its_lease() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let killed = std::time::Instant::now();
+    let killed = Instant::now();
     loop {
         match b.reserve(MODEL, &Cost::request(1)) {
             Ok(r) => {
@@ -314,7 +317,7 @@ fn the_wait_policy_admits_nothing_while_redis_is_down_and_recovers() {
         groq_ratelimit_redis::LinkStatus::Down { .. }
     ));
     server.restart();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     loop {
         match a.reserve(MODEL, &Cost::request(1)) {
             Ok(r) => {
@@ -363,7 +366,7 @@ fn the_local_policy_uses_a_share_and_charges_it_back() {
         other => panic!("unexpected {other:?}"),
     }
     server.restart();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
         if a.ping().is_ok() {
