@@ -243,6 +243,7 @@ mod tests {
             temperature: None,
             prompt: vec![],
             connect: ConnectArgs {
+                redis: None,
                 config: None,
                 mock: false,
                 mock_time_scale: 60.0,

@@ -118,6 +118,10 @@ pub(crate) async fn limits(args: LimitsArgs) -> Result<ExitCode, CliError> {
         Some(model) => vec![model.clone()],
         None => config.models.keys().cloned().collect(),
     };
+    if let Some(shared) = connect::shared_limits(&args.connect, &models).await? {
+        print!("{shared}");
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     for model in models {
         print!("{}", describe_limits(&config, &model)?);
     }
