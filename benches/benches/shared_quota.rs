@@ -12,6 +12,7 @@
 #[path = "../../crates/groq-ratelimit-redis/tests/common/mod.rs"]
 mod redis_server;
 
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,18 +68,17 @@ fn config(base_url: &str, namespace: &str) -> Result<Config, String> {
     Ok(config)
 }
 
-/// A worker process: runs shard `k` of `K` of a workload from `start_at` (Unix µs) and
-/// prints `completed failed end_micros`.
+/// A worker process: warms up, prints `ready`, waits for a line on stdin (all K are ready),
+/// runs shard `k` of `K` of a workload and prints `completed failed start_micros end_micros`.
 async fn worker(spec: &str) -> Result<(), String> {
     let parts: Vec<&str> = spec.split(' ').collect();
-    let [workload, k, n, redis, base, namespace, start_at] = parts[..] else {
+    let [workload, k, n, redis, base, namespace] = parts[..] else {
         return Err(format!("bad worker spec {spec:?}"));
     };
     let (k, n): (usize, usize) = (
         k.parse().map_err(|_| "bad k")?,
         n.parse().map_err(|_| "bad n")?,
     );
-    let start_at: u64 = start_at.parse().map_err(|_| "bad start")?;
     let workload = workloads()
         .into_iter()
         .find(|w| w.name == workload.replace('_', " "))
@@ -99,8 +99,15 @@ async fn worker(spec: &str) -> Result<(), String> {
     for request in &mine {
         let _ = client.count_tokens(request);
     }
-    let wait = start_at.saturating_sub(unix_micros());
-    tokio::time::sleep(Duration::from_micros(wait)).await;
+    println!("ready");
+    tokio::task::spawn_blocking(|| {
+        let mut go = String::new();
+        std::io::stdin().read_line(&mut go)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let started = unix_micros();
     let calls: Vec<_> = mine
         .into_iter()
         .map(|request| tokio::spawn(client.chat(request).into_future()))
@@ -112,7 +119,7 @@ async fn worker(spec: &str) -> Result<(), String> {
             _ => failed += 1,
         }
     }
-    println!("{completed} {failed} {}", unix_micros());
+    println!("{completed} {failed} {started} {}", unix_micros());
     client.shutdown(groq_client::ShutdownMode::Drain).await;
     Ok(())
 }
@@ -138,47 +145,69 @@ async fn run(
         .await
         .map_err(|e| format!("the emulator did not start: {e}"))?;
     let namespace = format!("bench-{}-{processes}-{}", std::process::id(), unix_micros());
-    let start_at = unix_micros() + 4_000_000;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut children = Vec::new();
     for k in 0..processes {
         let spec = format!(
-            "{} {k} {processes} {} {} {namespace} {start_at}",
+            "{} {k} {processes} {} {} {namespace}",
             workload.name.replace(' ', "_"),
             redis.url(),
             server.base_url()
         );
-        let child = Command::new(&exe)
+        let mut child = Command::new(&exe)
             .env(WORKER, spec)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("cannot start a worker: {e}"))?;
-        children.push(child);
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        children.push((child, BufReader::new(stdout)));
     }
-    let (mut completed, mut end) = (0u64, start_at);
-    for child in children {
-        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&output.stdout);
+    // Every worker has built its client and warmed its token counter: go.
+    let children = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        for (_, out) in &mut children {
+            let mut line = String::new();
+            out.read_line(&mut line).map_err(|e| e.to_string())?;
+            if line.trim() != "ready" {
+                return Err(format!("a worker did not get ready: {line}"));
+            }
+        }
+        for (child, _) in &mut children {
+            let stdin = child.stdin.as_mut().ok_or("no stdin")?;
+            stdin.write_all(b"go\n").map_err(|e| e.to_string())?;
+            stdin.flush().map_err(|e| e.to_string())?;
+        }
+        let mut lines = Vec::new();
+        for (mut child, mut out) in children {
+            let mut line = String::new();
+            out.read_line(&mut line).map_err(|e| e.to_string())?;
+            let status = child.wait().map_err(|e| e.to_string())?;
+            lines.push((status, line));
+        }
+        Ok(lines)
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let (mut completed, mut start, mut end) = (0u64, u64::MAX, 0u64);
+    for (status, text) in children {
         let fields: Vec<u64> = text
             .split_whitespace()
             .filter_map(|f| f.parse().ok())
             .collect();
-        if let [ok, _failed, finished] = fields[..] {
+        if let [ok, _failed, began, finished] = fields[..] {
             completed += ok;
+            start = start.min(began);
             end = end.max(finished);
         } else {
-            return Err(format!("a worker failed ({}): {text}", output.status));
+            return Err(format!("a worker failed ({status}): {text}"));
         }
     }
     let stats = server.stats();
     server.shutdown().await;
     let first = stats.audit.iter().map(|a| a.at).min().unwrap_or_default();
     let last = stats.audit.iter().map(|a| a.at).max().unwrap_or_default();
-    let elapsed = Duration::from_micros(end.saturating_sub(start_at));
+    let elapsed = Duration::from_micros(end.saturating_sub(start));
     Ok(QuotaRun {
         workload: workload.name.to_owned(),
         client: format!(
@@ -223,9 +252,9 @@ async fn run_all() -> Result<(), String> {
         minute_s: MINUTE.as_secs_f64(),
         setup: format!(
             "K worker processes, each a GroqClient built with .redis(url) on one local \
-             redis-server and given every K-th request of the workload, all submitting at the \
-             same instant, against one groq-mock on 127.0.0.1 with the free-plan limits in a \
-             {} s minute; elapsed runs from that instant to the last result of any process.",
+             redis-server and given every K-th request of the workload, all submitting at once \
+             (when every process is ready), against one groq-mock on 127.0.0.1 with the free-plan limits in a \
+             {} s minute; elapsed runs from the first process's first submission to the last result of any process.",
             MINUTE.as_secs_f64()
         ),
         runs,
