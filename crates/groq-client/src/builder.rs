@@ -86,6 +86,7 @@ pub struct GroqClientBuilder {
     seed: Option<u64>,
     stream_timeout: Duration,
     stream_idle_timeout: Duration,
+    redis_url: Option<String>,
 }
 
 impl Default for GroqClientBuilder {
@@ -109,6 +110,7 @@ impl Default for GroqClientBuilder {
             seed: None,
             stream_timeout: Self::DEFAULT_STREAM_TIMEOUT,
             stream_idle_timeout: Self::DEFAULT_STREAM_IDLE_TIMEOUT,
+            redis_url: None,
         }
     }
 }
@@ -170,6 +172,18 @@ impl GroqClientBuilder {
     /// timeout).
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Shares the quota with every other process (or machine) using the same Redis and
+    /// namespace: the limiter becomes a `RedisLimiter` (crate `groq-ratelimit-redis`) on
+    /// `url`, with the configuration's `redis_namespace` (default: a fingerprint of the API
+    /// key), its `redis_unreachable` policy and the [`limiter_margin`](Self::limiter_margin).
+    /// Overrides the configuration's `redis_url`; ignored with a custom
+    /// [`limiter`](Self::limiter). Feature `redis`.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
         self
     }
 
@@ -325,8 +339,10 @@ impl GroqClientBuilder {
                 Arc::new(hyper)
             }
         };
+        let redis_url = self.redis_url.clone().or_else(|| config.redis.url.clone());
         let limiter: Arc<dyn RateLimiter> = match self.limiter {
             Some(limiter) => limiter,
+            None if redis_url.is_some() => shared_limiter(&config, redis_url, self.margin)?,
             None => {
                 let mut builder = LocalLimiter::builder();
                 builder = match self.clock {
@@ -442,4 +458,48 @@ pub(crate) fn check_api_key(config: &Config) -> Result<(), Error> {
              configuration file, or call `.api_key(...)` on GroqClient::builder()",
         ))
     }
+}
+
+/// The Redis-backed limiter for `url` (feature `redis`).
+#[cfg(feature = "redis")]
+fn shared_limiter(
+    config: &Config,
+    url: Option<String>,
+    margin: Option<Duration>,
+) -> Result<Arc<dyn RateLimiter>, Error> {
+    use groq_ratelimit_redis::{RedisLimiter, Unreachable};
+    let url = url.unwrap_or_default();
+    let mut builder = RedisLimiter::builder(&url);
+    if let Some(namespace) = &config.redis.namespace {
+        builder = builder.namespace(namespace.clone());
+    }
+    if let Some(key) = &config.api_key {
+        builder = builder.api_key(key.expose_secret());
+    }
+    if let Some(margin) = margin {
+        builder = builder.margin(margin);
+    }
+    builder = builder.unreachable(match config.redis.unreachable {
+        groq_config::RedisUnreachable::Local { share } => Unreachable::Local { share },
+        _ => Unreachable::Wait,
+    });
+    let limiter = builder
+        .build()
+        .map_err(|e| Error::config_from("the Redis rate limiter could not be built", e))?;
+    Ok(Arc::new(limiter))
+}
+
+/// Without the `redis` feature a configured `redis_url` is an error, not a silent
+/// per-process limit.
+#[cfg(not(feature = "redis"))]
+fn shared_limiter(
+    _config: &Config,
+    url: Option<String>,
+    _margin: Option<Duration>,
+) -> Result<Arc<dyn RateLimiter>, Error> {
+    Err(Error::config(format!(
+        "redis_url is set ({}) but groq-client was built without its `redis` feature; \
+         enable the feature (groqchat's `redis`) or remove redis_url",
+        url.unwrap_or_default()
+    )))
 }

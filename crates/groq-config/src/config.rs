@@ -90,6 +90,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How many times a failed request is retried (default 2, as in Groq's official SDKs).
     pub max_retries: u32,
+    /// The shared limiter: where Redis is and what to do when it cannot be reached (keys
+    /// `redis_url`, `redis_namespace`, `redis_unreachable`; environment `GROQCHAT_REDIS_URL`).
+    pub redis: crate::RedisSettings,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             unknown_models: UnknownModelPolicy::default(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             max_retries: Self::DEFAULT_MAX_RETRIES,
+            redis: crate::RedisSettings::default(),
         }
     }
 }
@@ -135,6 +139,8 @@ impl Config {
     pub const ENV_BASE_URL: &'static str = "GROQ_BASE_URL";
     /// The environment variable naming a configuration file.
     pub const ENV_CONFIG: &'static str = "GROQ_CONFIG";
+    /// The environment variable holding the Redis URL of the shared limiter.
+    pub const ENV_REDIS_URL: &'static str = crate::redis::ENV_REDIS_URL;
 
     /// A builder starting from [`Config::default`].
     pub fn builder() -> ConfigBuilder {
@@ -180,6 +186,11 @@ impl Config {
             let url = normalize_url(&url);
             check_base_url(At::top(&origin), Self::ENV_BASE_URL, &url)?;
             config.base_url = url;
+        }
+        if let Some(url) = get(Self::ENV_REDIS_URL) {
+            let origin = format!("environment variable {}", Self::ENV_REDIS_URL);
+            let url = crate::redis::check_url(At::top(&origin), Self::ENV_REDIS_URL, &url)?;
+            config.redis.url = Some(url);
         }
         let path = file
             .map(Path::to_path_buf)
@@ -426,6 +437,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Shares the quota through the Redis at `url` (see [`RedisSettings`](crate::RedisSettings)).
+    #[must_use]
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.config.redis.url = Some(url.into());
+        self
+    }
+
     /// Validates and returns the configuration.
     pub fn build(self) -> Result<Config, ConfigError> {
         self.config.validate_at(BUILDER_ORIGIN)?;
@@ -443,6 +461,8 @@ pub(crate) struct FileLayer {
     pub(crate) unknown_models: Option<UnknownModelPolicy>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) max_retries: Option<u32>,
+    /// The `redis_*` keys, when any is present.
+    pub(crate) redis: Option<crate::RedisSettings>,
     /// `false` drops the built-in catalog before the file's models are added.
     pub(crate) builtin_catalog: bool,
     pub(crate) models: Vec<ModelConfig>,
@@ -467,6 +487,10 @@ impl FileLayer {
         set(&mut config.unknown_models, self.unknown_models);
         set(&mut config.request_timeout, self.request_timeout);
         set(&mut config.max_retries, self.max_retries);
+        if let Some(redis) = self.redis {
+            let url = redis.url.or(config.redis.url.take());
+            config.redis = crate::RedisSettings { url, ..redis };
+        }
         if !self.builtin_catalog {
             config.models.clear();
         }

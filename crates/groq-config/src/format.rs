@@ -15,7 +15,7 @@ use crate::error::At;
 use crate::{ApiKey, Config, ConfigError, LimitKind, Limits, ModelConfig, Rate, catalog, duration};
 
 /// The native format's top-level keys. A file with any of them is read as native.
-const NATIVE_KEYS: [&str; 9] = [
+const NATIVE_KEYS: [&str; 12] = [
     "base_url",
     "api_key",
     "default_completion_tokens",
@@ -25,6 +25,9 @@ const NATIVE_KEYS: [&str; 9] = [
     "max_retries",
     "builtin_catalog",
     "models",
+    "redis_url",
+    "redis_namespace",
+    "redis_unreachable",
 ];
 
 /// The keys of one model entry, in both formats.
@@ -140,6 +143,9 @@ fn parse_native(top: At<'_>, map: &Map<String, Value>) -> Result<FileLayer, Conf
                 layer.request_timeout = Some(timeout);
             }
             "max_retries" => layer.max_retries = Some(retries(top, key, value)?),
+            "redis_url" | "redis_namespace" | "redis_unreachable" => {
+                crate::redis::parse_key(top, key, value, layer.redis.get_or_insert_default())?;
+            }
             "builtin_catalog" => match value {
                 Value::Bool(include) => layer.builtin_catalog = *include,
                 other => return Err(top.wrong_type(key, "true or false", other)),
@@ -412,6 +418,7 @@ pub(crate) fn to_value(config: &Config) -> Value {
         duration::format(config.request_timeout).into(),
     );
     top.insert("max_retries".into(), config.max_retries.into());
+    crate::redis::write(&config.redis, &mut top);
 
     let builtin = catalog::builtin_models();
     let catalog_intact = builtin.iter().all(|m| config.models.get(&m.id) == Some(m));

@@ -135,6 +135,7 @@ mod format;
 mod limits;
 mod model;
 mod rate;
+mod redis;
 
 pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
@@ -143,3 +144,4 @@ pub use error::ConfigError;
 pub use limits::{LimitKind, Limits};
 pub use model::ModelConfig;
 pub use rate::{Rate, RateError};
+pub use redis::{RedisSettings, RedisUnreachable};

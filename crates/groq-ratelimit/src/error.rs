@@ -1,5 +1,7 @@
 //! [`ReserveError`]: why a reserve was refused and what to wait for.
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use crate::Dimension;
@@ -15,6 +17,7 @@ use crate::Dimension;
 /// | [`Wait`](Self::Wait), [`Penalized`](Self::Penalized) | the instant `until` (or an earlier [`changed`](crate::RateLimiter::changed)) |
 /// | [`InFlight`](Self::InFlight) | [`changed`](crate::RateLimiter::changed): a reservation settled or the quota changed |
 /// | [`NeverFits`](Self::NeverFits) | nothing: fail the request |
+/// | [`Unavailable`](Self::Unavailable) | the instant `until`, when the limiter tries its server again |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReserveError {
@@ -58,13 +61,27 @@ pub enum ReserveError {
         /// The bucket's capacity.
         capacity: u64,
     },
+    /// A shared limiter cannot reach the server that holds the quota's state (Redis, say), and
+    /// its policy is to wait rather than guess: nothing was admitted. It tries again at
+    /// `until`; `reason` says what failed.
+    #[error(
+        "the shared rate-limit state cannot be reached ({reason}); the limiter tries again at the given instant"
+    )]
+    Unavailable {
+        /// When the limiter tries its server again.
+        until: Instant,
+        /// What failed, for logs and error messages.
+        reason: Arc<str>,
+    },
 }
 
 impl ReserveError {
     /// The instant to retry at, for [`Wait`](Self::Wait) and [`Penalized`](Self::Penalized).
     pub fn retry_at(&self) -> Option<Instant> {
         match self {
-            Self::Wait { until, .. } | Self::Penalized { until, .. } => Some(*until),
+            Self::Wait { until, .. }
+            | Self::Penalized { until, .. }
+            | Self::Unavailable { until, .. } => Some(*until),
             Self::InFlight { .. } | Self::NeverFits { .. } => None,
         }
     }
@@ -79,7 +96,7 @@ impl ReserveError {
         match self {
             Self::Wait { dimension, .. } | Self::NeverFits { dimension, .. } => Some(*dimension),
             Self::Penalized { dimension, .. } => *dimension,
-            Self::InFlight { .. } => None,
+            Self::InFlight { .. } | Self::Unavailable { .. } => None,
         }
     }
 }

@@ -83,8 +83,8 @@
 //!
 //! # Features
 //!
-//! * `test-util`: `ManualClock`, a clock advanced by hand, for tests of code built on this
-//!   crate.
+//! * `test-util`: `ManualClock`, a clock advanced by hand, and `reference`, an independent
+//!   reference server to check limiters against, for tests of code built on this crate.
 
 mod bound;
 mod clock;
@@ -96,6 +96,9 @@ mod message;
 mod quota;
 mod reservation;
 mod state;
+
+#[cfg(feature = "test-util")]
+pub mod reference;
 
 use std::fmt::Debug;
 use std::future::Future;

@@ -80,7 +80,47 @@ pub struct Snapshot {
     pub penalized_until: Option<Instant>,
 }
 
+impl DimensionSnapshot {
+    /// A bucket's state, for [`RateLimiter`](crate::RateLimiter) implementations that keep
+    /// their state elsewhere.
+    pub fn new(
+        dimension: Dimension,
+        rate: Rate,
+        used: u64,
+        remaining: u64,
+        reset: Duration,
+        pending: u64,
+    ) -> Self {
+        Self {
+            dimension,
+            rate,
+            used,
+            remaining,
+            reset,
+            pending,
+        }
+    }
+}
+
 impl Snapshot {
+    /// A model's state at `at`, for [`RateLimiter`](crate::RateLimiter) implementations that
+    /// keep their state elsewhere.
+    pub fn new(
+        at: Instant,
+        dimensions: Vec<DimensionSnapshot>,
+        in_flight: u32,
+        max_in_flight: Option<u32>,
+        penalized_until: Option<Instant>,
+    ) -> Self {
+        Self {
+            at,
+            dimensions,
+            in_flight,
+            max_in_flight,
+            penalized_until,
+        }
+    }
+
     /// The snapshot of one dimension, if it is limited.
     pub fn get(&self, dimension: Dimension) -> Option<&DimensionSnapshot> {
         self.dimensions.iter().find(|d| d.dimension == dimension)

@@ -1,15 +1,13 @@
 //! Property tests: the limiter against a reference server with the same limits.
 
-mod reference;
-
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
 use groq_config::Rate;
+use groq_ratelimit::reference::{Server, nanos};
 use groq_ratelimit::{Charge, Cost, Dimension, Quota, QuotaState, ReserveError, Settlement};
 use proptest::prelude::*;
-use reference::{Server, nanos};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -150,6 +150,10 @@ pub(crate) async fn limits(args: LimitsArgs) -> Result<ExitCode, CliError> {
         Some(model) => vec![model.clone()],
         None => config.models.keys().cloned().collect(),
     };
+    if let Some(shared) = connect::shared_limits(&args.connect, &models).await? {
+        print!("{shared}");
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     for model in models {
         let text = if args.json {
             format!("{}\n", limits_json(&config, &model)?)

@@ -29,6 +29,11 @@ pub(crate) struct ConnectArgs {
     /// times faster). The client's limits are compressed to match.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     pub(crate) mock_time_scale: f64,
+    /// Share the quota with every other process using this Redis (redis://host:port, or
+    /// comma-separated cluster nodes): the limits hold across processes and machines.
+    /// Overrides GROQCHAT_REDIS_URL and the configuration's redis_url.
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
 }
 
 /// A connected client, with the emulator it talks to when `--mock` was given.
@@ -63,10 +68,88 @@ pub(crate) fn load_config(args: &ConnectArgs) -> Result<Config, CliError> {
                  or the GROQ_CONFIG file named next"
             .to_owned(),
     };
-    Config::load(args.config.as_deref()).map_err(|source| CliError::Config {
+    let mut config = Config::load(args.config.as_deref()).map_err(|source| CliError::Config {
         context,
         source: Box::new(source),
-    })
+    })?;
+    if let Some(url) = &args.redis {
+        config.redis.url = Some(url.trim().to_owned());
+    }
+    Ok(config)
+}
+
+/// With a Redis URL (`--redis`, GROQCHAT_REDIS_URL or `redis_url`): the live shared state of
+/// `models` as text (used, left, pending and when each bucket is full again, requests in
+/// flight and any pause), read from Redis without changing it. `None` without a URL.
+pub(crate) async fn shared_limits(
+    args: &ConnectArgs,
+    models: &[String],
+) -> Result<Option<String>, CliError> {
+    use groq_ratelimit::RateLimiter;
+    let config = load_config(args)?;
+    let Some(url) = config.redis.url.clone() else {
+        return Ok(None);
+    };
+    let mut builder = groq_ratelimit_redis::RedisLimiter::builder(&url);
+    if let Some(namespace) = &config.redis.namespace {
+        builder = builder.namespace(namespace.clone());
+    }
+    if args.mock {
+        builder = builder.api_key(MOCK_KEY);
+    } else if let Some(key) = &config.api_key {
+        builder = builder.api_key(key.expose_secret());
+    }
+    // No quota is given: reading the state must not rewrite the rates the processes use.
+    let limiter = builder
+        .build()
+        .map_err(|e| CliError::Usage(format!("cannot use the Redis at {url}: {e}")))?;
+    let models = models.to_vec();
+    let text = tokio::task::spawn_blocking(move || -> Result<String, CliError> {
+        limiter.ping().map_err(|e| {
+            CliError::Usage(format!(
+                "the Redis at {url} does not answer ({e}); start it or fix --redis"
+            ))
+        })?;
+        let mut text = String::new();
+        for model in models {
+            text.push_str(&format!(
+                "{model} (shared through Redis, namespace {})\n",
+                limiter.namespace()
+            ));
+            let Some(snapshot) = limiter.snapshot(&model) else {
+                text.push_str("  no shared state yet: no process has used this model\n");
+                continue;
+            };
+            for usage in &snapshot.dimensions {
+                text.push_str(&format!(
+                    "  {:<4} {:>9} per {:<8} used {:>9}  left {:>9}  pending {:>7}  full again in {}\n",
+                    usage.dimension.label(),
+                    usage.rate.limit(),
+                    crate::plan::format_duration(usage.rate.period()),
+                    usage.used,
+                    usage.remaining,
+                    usage.pending,
+                    crate::plan::format_duration(usage.reset)
+                ));
+            }
+            let cap = snapshot
+                .max_in_flight
+                .map_or_else(String::new, |max| format!(" of at most {max}"));
+            text.push_str(&format!("  in flight {}{cap}\n", snapshot.in_flight));
+            if let Some(until) = snapshot.penalized_until {
+                let left = until.saturating_duration_since(snapshot.at);
+                text.push_str(&format!(
+                    "  paused after a 429 for {} more\n",
+                    crate::plan::format_duration(left)
+                ));
+            }
+        }
+        Ok(text)
+    });
+    let text = text
+        .await
+        .map_err(|e| CliError::Usage(format!("reading the shared state failed: {e}")))??;
+    Ok(Some(text))
 }
 
 /// The time-compression factor of `--mock-time-scale`, checked.
@@ -174,6 +257,7 @@ mod tests {
 
     fn args(mock: bool, scale: f64) -> ConnectArgs {
         ConnectArgs {
+            redis: None,
             config: None,
             mock,
             mock_time_scale: scale,

@@ -172,6 +172,10 @@
 //! - `mock`: the emulator, as `groqchat::mock` (the `groq-mock` crate).
 //! - `test-util`: test doubles of the lower crates, `MockTransport` (in
 //!   [`transport`]`::mock`) and `ManualClock` (in [`ratelimit`]).
+//! - `redis`: one quota shared by many processes and machines through Redis:
+//!   `GroqClient::builder().redis("redis://127.0.0.1:6379")` (or the configuration's
+//!   `redis_url`), and the limiter itself as `groqchat::redis` (the `groq-ratelimit-redis`
+//!   crate).
 
 pub use groq_client as client;
 pub use groq_config as config;
@@ -179,6 +183,8 @@ pub use groq_config as config;
 pub use groq_mock as mock;
 pub use groq_queue as queue;
 pub use groq_ratelimit as ratelimit;
+#[cfg(feature = "redis")]
+pub use groq_ratelimit_redis as redis;
 pub use groq_tokens as tokens;
 pub use groq_transport as transport;
 pub use groq_types as types;

@@ -1,4 +1,4 @@
-//! A reference rate-limited server, written independently of the crate and as plainly as
+//! A reference rate-limited server (feature `test-util`), for property tests of limiters, written independently of the crate and as plainly as
 //! possible: one leaky bucket per dimension whose level is a number of units, drained at
 //! `limit / period` as time passes and never below zero. A request is accepted when it fits
 //! every bucket at its arrival; the server then counts it at once. After the response, the
@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
-use groq_ratelimit::{Cost, Dimension, Quota};
+use crate::{Cost, Dimension, Quota};
 
+/// One bucket of the reference server.
 #[derive(Debug, Clone)]
 struct Bucket {
     dimension: Dimension,
@@ -37,12 +38,13 @@ impl Bucket {
 
 /// The reference server for one model. Times are nanoseconds since the test's origin.
 #[derive(Debug, Clone)]
-pub(crate) struct Server {
+pub struct Server {
     buckets: Vec<Bucket>,
 }
 
 impl Server {
-    pub(crate) fn new(quota: &Quota) -> Self {
+    /// A server with `quota`'s rates, every bucket empty at time 0.
+    pub fn new(quota: &Quota) -> Self {
         let buckets = quota
             .rates()
             .map(|(dimension, rate)| Bucket {
@@ -57,12 +59,12 @@ impl Server {
     }
 
     /// Whether a request of `cost` arriving at `t` would be accepted (nothing is counted).
-    pub(crate) fn would_accept(&self, t: u128, cost: &Cost) -> bool {
+    pub fn would_accept(&self, t: u128, cost: &Cost) -> bool {
         self.clone().arrive(t, cost)
     }
 
     /// A request of `cost` arrives at `t`: accepted and counted, or rejected (a 429).
-    pub(crate) fn arrive(&mut self, t: u128, cost: &Cost) -> bool {
+    pub fn arrive(&mut self, t: u128, cost: &Cost) -> bool {
         for b in &mut self.buckets {
             b.drain_to(t);
         }
@@ -80,7 +82,7 @@ impl Server {
 
     /// At `t`, a request estimated at `estimate` tokens turns out to have used `actual`.
     /// Returns whether a refund stopped at an empty bucket.
-    pub(crate) fn correct(&mut self, t: u128, estimate: u64, actual: u64) -> bool {
+    pub fn correct(&mut self, t: u128, estimate: u64, actual: u64) -> bool {
         let mut clamped = false;
         for b in &mut self.buckets {
             b.drain_to(t);
@@ -98,7 +100,7 @@ impl Server {
     }
 
     /// The lowest number of units (rounded down) held by a token bucket at `t`.
-    pub(crate) fn lowest_token_level(&self, t: u128) -> Option<u64> {
+    pub fn lowest_token_level(&self, t: u128) -> Option<u64> {
         self.buckets
             .iter()
             .filter(|b| b.dimension.is_tokens())
@@ -111,7 +113,7 @@ impl Server {
     }
 
     /// Units held in `dimension` at `t`, rounded up.
-    pub(crate) fn used(&self, t: u128, dimension: Dimension) -> Option<u64> {
+    pub fn used(&self, t: u128, dimension: Dimension) -> Option<u64> {
         let mut b = self
             .buckets
             .iter()
@@ -123,6 +125,6 @@ impl Server {
 }
 
 /// Nanoseconds in `d`.
-pub(crate) fn nanos(d: Duration) -> u128 {
+pub fn nanos(d: Duration) -> u128 {
     d.as_nanos()
 }

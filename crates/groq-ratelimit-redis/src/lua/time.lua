@@ -1,0 +1,2 @@
+-- time: Redis TIME in microseconds.
+return fmt(now_us())

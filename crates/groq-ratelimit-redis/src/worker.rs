@@ -1,0 +1,392 @@
+//! The connection to Redis: a thread with its own tokio runtime runs every script, so that the
+//! limiter's synchronous methods can wait for an answer from any runtime (or none).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use tokio::sync::{mpsc, watch};
+
+use crate::scripts::Scripts;
+
+/// Which script a job runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    Reserve,
+    Settle,
+    Penalize,
+    Observe,
+    Absorb,
+    Snapshot,
+    Renew,
+    Time,
+}
+
+/// Where Redis is.
+#[derive(Clone)]
+pub(crate) enum Target {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "Redis",
+            Self::Cluster(_) => "Redis Cluster",
+        })
+    }
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+pub(crate) type Answer = Result<Vec<String>, String>;
+
+struct Job {
+    op: Op,
+    keys: [String; 3],
+    args: Vec<String>,
+    reply: Option<SyncSender<Answer>>,
+    /// For a job nobody waits for: retry failures for this long.
+    retry_for: Duration,
+    /// Counts the job as finished when dropped.
+    _done: Option<Done>,
+}
+
+/// Decrements the outstanding count when a job without a reply ends, however it ends.
+struct Done(Arc<(Mutex<usize>, std::sync::Condvar)>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let (count, finished) = &*self.0;
+        let mut n = count.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        finished.notify_all();
+    }
+}
+
+/// The leases this process holds, per model key prefix, renewed while they run.
+pub(crate) type Live = Arc<Mutex<HashMap<[String; 3], HashSet<u64>>>>;
+
+/// The handle the limiter keeps; dropping the last one stops the thread.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    /// Jobs sent without a reply and not finished yet.
+    pub(crate) outstanding: Arc<(Mutex<usize>, std::sync::Condvar)>,
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub(crate) live: Live,
+}
+
+impl Drop for Worker {
+    /// Lets the thread finish the updates already sent (settlements, at most a couple of
+    /// seconds), so that a process that exits right after its last request leaves no charge
+    /// to expire.
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("op", &self.op)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub(crate) fn start(
+        target: Target,
+        op_timeout: Duration,
+        lease: Duration,
+    ) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let live: Live = Arc::default();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let renewing = Arc::clone(&live);
+        let thread = std::thread::Builder::new()
+            .name("groq-ratelimit-redis".into())
+            .spawn(move || runtime.block_on(run(target, op_timeout, lease, rx, renewing)))?;
+        Ok(Self {
+            outstanding: Arc::default(),
+            jobs: Some(jobs),
+            thread: Some(thread),
+            live,
+        })
+    }
+
+    /// Runs `op` and waits at most `timeout` for its answer.
+    pub(crate) fn call(
+        &self,
+        op: Op,
+        keys: [String; 3],
+        args: Vec<String>,
+        timeout: Duration,
+    ) -> Answer {
+        let (reply, answer) = sync_channel(1);
+        let job = Job {
+            op,
+            keys,
+            args,
+            reply: Some(reply),
+            retry_for: Duration::ZERO,
+            _done: None,
+        };
+        if self
+            .jobs
+            .as_ref()
+            .is_none_or(|jobs| jobs.send(job).is_err())
+        {
+            return Err("the Redis connection thread has stopped".into());
+        }
+        match answer.recv_timeout(timeout) {
+            Ok(answer) => answer,
+            Err(RecvTimeoutError::Timeout) => {
+                Err(format!("Redis did not answer within {timeout:?}"))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("the Redis connection thread has stopped".into())
+            }
+        }
+    }
+
+    /// Runs `op` without waiting, retrying failures for `retry_for`.
+    pub(crate) fn send(&self, op: Op, keys: [String; 3], args: Vec<String>, retry_for: Duration) {
+        let Some(jobs) = &self.jobs else { return };
+        *self
+            .outstanding
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) += 1;
+        let done = Done(Arc::clone(&self.outstanding));
+        let _ = jobs.send(Job {
+            op,
+            keys,
+            args,
+            reply: None,
+            retry_for,
+            _done: Some(done),
+        });
+    }
+
+    /// Waits at most `timeout` until every job sent without a reply has finished; whether
+    /// they all have.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let (count, finished) = &*self.outstanding;
+        let guard = count.lock().unwrap_or_else(PoisonError::into_inner);
+        let (guard, _) = finished
+            .wait_timeout_while(guard, timeout, |n| *n > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard == 0
+    }
+}
+
+async fn connect(target: &Target, op_timeout: Duration) -> redis::RedisResult<Conn> {
+    match target {
+        Target::Single(client) => {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(op_timeout)
+                .set_response_timeout(op_timeout)
+                .set_number_of_retries(2)
+                .set_factor(50)
+                .set_max_delay(1_000);
+            ConnectionManager::new_with_config(client.clone(), config)
+                .await
+                .map(Conn::Single)
+        }
+        Target::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+    }
+}
+
+async fn invoke(
+    conn: &mut Conn,
+    scripts: &Scripts,
+    op: Op,
+    keys: &[String; 3],
+    args: &[String],
+) -> redis::RedisResult<Vec<String>> {
+    let script = match op {
+        Op::Reserve => &scripts.reserve,
+        Op::Settle => &scripts.settle,
+        Op::Penalize => &scripts.penalize,
+        Op::Observe => &scripts.observe,
+        Op::Absorb => &scripts.absorb,
+        Op::Snapshot => &scripts.snapshot,
+        Op::Renew => &scripts.renew,
+        Op::Time => &scripts.time,
+    };
+    let mut invocation = script.prepare_invoke();
+    for key in keys {
+        invocation.key(key);
+    }
+    for arg in args {
+        invocation.arg(arg);
+    }
+    match op {
+        // Returns a single string.
+        Op::Penalize | Op::Observe | Op::Absorb | Op::Renew | Op::Time => match conn {
+            Conn::Single(c) => invocation.invoke_async::<String>(c).await.map(|s| vec![s]),
+            Conn::Cluster(c) => invocation.invoke_async::<String>(c).await.map(|s| vec![s]),
+        },
+        _ => match conn {
+            Conn::Single(c) => invocation.invoke_async(c).await,
+            Conn::Cluster(c) => invocation.invoke_async(c).await,
+        },
+    }
+}
+
+async fn run(
+    target: Target,
+    op_timeout: Duration,
+    lease: Duration,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    live: Live,
+) {
+    let scripts = Arc::new(Scripts::new());
+    let (conn_tx, conn_rx) = watch::channel::<Result<Conn, String>>(Err("connecting".into()));
+    let connector = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match connect(&target, op_timeout).await {
+                Ok(conn) => {
+                    let _ = conn_tx.send(Ok(conn));
+                    return;
+                }
+                Err(e) => {
+                    let _ = conn_tx.send(Err(e.to_string()));
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    });
+    let renewer = {
+        let conn_rx = conn_rx.clone();
+        let scripts = Arc::clone(&scripts);
+        let lease_us = crate::scripts::micros_ceil(lease).to_string();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(lease / 3);
+            loop {
+                tick.tick().await;
+                let held: Vec<([String; 3], Vec<String>)> = live
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .map(|(keys, ids)| (keys.clone(), ids.iter().map(u64::to_string).collect()))
+                    .collect();
+                let Ok(mut conn) = conn_rx.borrow().clone() else {
+                    continue;
+                };
+                for (keys, ids) in held {
+                    let mut args = vec![lease_us.clone()];
+                    args.extend(ids);
+                    if let Err(e) = invoke(&mut conn, &scripts, Op::Renew, &keys, &args).await {
+                        tracing::debug!(error = %e, "renewing leases failed");
+                    }
+                }
+            }
+        })
+    };
+    let mut running = tokio::task::JoinSet::new();
+    while let Some(job) = jobs.recv().await {
+        while running.try_join_next().is_some() {}
+        let conn_rx = conn_rx.clone();
+        let scripts = Arc::clone(&scripts);
+        running.spawn(async move {
+            let job = job;
+            let _done = &job._done;
+            let deadline = tokio::time::Instant::now() + job.retry_for;
+            let mut backoff = Duration::from_millis(20);
+            let mut conn_rx = conn_rx;
+            let connect_deadline = tokio::time::Instant::now() + op_timeout;
+            loop {
+                // Wait (at most the operation timeout) for a connection being made.
+                while conn_rx.borrow().is_err() {
+                    let left =
+                        connect_deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero()
+                        || !matches!(
+                            tokio::time::timeout(left, conn_rx.changed()).await,
+                            Ok(Ok(()))
+                        )
+                    {
+                        break;
+                    }
+                }
+                let current = conn_rx.borrow().clone();
+                let answer = match current {
+                    Ok(mut conn) => invoke(&mut conn, &scripts, job.op, &job.keys, &job.args)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("not connected to Redis: {e}")),
+                };
+                match (answer, &job.reply) {
+                    (answer, Some(reply)) => {
+                        if let Err(unheard) = reply.send(answer)
+                            && let (Op::Reserve, Ok(fields)) = (job.op, unheard.0)
+                            && let Some(args) = refund_args(&job.args, &fields)
+                        {
+                            // Nobody waits for this admission any more (the caller timed
+                            // out): give it back at once rather than let its lease expire.
+                            if let Some(mut conn) = conn_or_skip(&conn_rx) {
+                                let _ =
+                                    invoke(&mut conn, &scripts, Op::Settle, &job.keys, &args).await;
+                            }
+                        }
+                        return;
+                    }
+                    (Ok(_), None) => return,
+                    (Err(e), None) => {
+                        if tokio::time::Instant::now() + backoff > deadline {
+                            tracing::warn!(error = %e, op = ?job.op, "a Redis update was given up");
+                            return;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                }
+            }
+        });
+    }
+    renewer.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    connector.abort();
+}
+
+fn conn_or_skip(conn_rx: &watch::Receiver<Result<Conn, String>>) -> Option<Conn> {
+    conn_rx.borrow().clone().ok()
+}
+
+/// The settle arguments that refund a reserve answered `ok` (`fields`) for `args`.
+fn refund_args(args: &[String], fields: &[String]) -> Option<Vec<String>> {
+    if fields.first().map(String::as_str) != Some("ok") || fields.len() < 29 || args.len() < 3 {
+        return None;
+    }
+    let mut settle = vec![
+        fields[1].clone(),
+        "r".to_owned(),
+        "0".to_owned(),
+        args[0].clone(),
+        args[1].clone(),
+        args[2].clone(),
+    ];
+    settle.extend(fields[5..29].iter().cloned());
+    Some(settle)
+}
