@@ -112,11 +112,15 @@ struct Observed {
     /// its instant passes: a lane's next wait is reported before the previous head's
     /// dispatch, so dispatches cannot clear it.
     waiting: Mutex<BTreeMap<String, (Instant, Option<Dimension>)>>,
+    /// Notified when a request goes on the wire: the limiter's state is then saved soon, so
+    /// that a run killed right after sending does not forget what it sent.
+    dispatched: tokio::sync::Notify,
 }
 
 impl Observed {
     fn record(&self, event: &Event) {
         match event {
+            Event::Dispatched { .. } => self.dispatched.notify_one(),
             Event::RateLimited {
                 model, dimension, ..
             } => {
@@ -901,6 +905,12 @@ async fn execute(
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let mut stopping = false;
     let mut finished = 0usize;
+    // The limiter's state is saved at most every SAVE_EVERY after a dispatch, and on every
+    // tick: a run killed at any point leaves a state at most that old.
+    const SAVE_EVERY: Duration = Duration::from_millis(20);
+    let state_path = limits_path(&args.output);
+    let mut last_save = Instant::now();
+    let mut save_pending = false;
     let mut failure: Option<CliError> = None;
     loop {
         tokio::select! {
@@ -972,12 +982,23 @@ async fn execute(
                     break;
                 }
             }
+            () = observed.dispatched.notified() => {
+                save_pending = state_path.is_some();
+            }
+            () = tokio::time::sleep_until(last_save + SAVE_EVERY), if save_pending => {
+                if let Some(path) = &state_path {
+                    let _ = save_limits(client, config, path);
+                }
+                last_save = Instant::now();
+                save_pending = false;
+            }
             _ = ticker.tick() => {
                 let now = Instant::now();
                 // Saved on every tick, so that even a killed run leaves a recent state.
-                if let Some(path) = limits_path(&args.output) {
-                    let _ = save_limits(client, config, &path);
+                if let Some(path) = &state_path {
+                    let _ = save_limits(client, config, path);
                 }
+                last_save = now;
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
                 status.waiting = observed.waiting_now(now);
                 status.stricter = observed.stricter_short();

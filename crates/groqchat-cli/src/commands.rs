@@ -151,7 +151,7 @@ pub(crate) async fn limits(args: LimitsArgs) -> Result<ExitCode, CliError> {
         None => config.models.keys().cloned().collect(),
     };
     if let Some(shared) = connect::shared_limits(&args.connect, &models).await? {
-        print!("{shared}");
+        print_out(&shared)?;
         return Ok(ExitCode::from(EXIT_OK));
     }
     for model in models {
