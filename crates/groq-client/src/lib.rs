@@ -94,6 +94,7 @@ mod call;
 mod client;
 mod error;
 mod event;
+mod forward;
 mod pipeline;
 mod stream;
 mod warmup;
@@ -103,6 +104,10 @@ pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFutur
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{Event, RequestId, RetryReason};
+pub use forward::{
+    CHAT_COMPLETIONS, ForwardBody, ForwardCall, ForwardError, ForwardRequest, ForwardResponse,
+    ForwardStream,
+};
 pub use stream::ChatStream;
 
 pub use groq_config::{ApiKey, Config, ModelConfig};
@@ -122,4 +127,5 @@ const _: () = {
     assert_send::<ChatStream>();
     assert_send::<ChatFuture>();
     assert_send::<ChatStreamFuture>();
+    assert_send::<ForwardStream>();
 };
