@@ -221,6 +221,7 @@ impl ForwardCall {
             status,
             headers,
             body,
+            usage,
         } = *forwarded;
         let body = match body {
             ForwardedBody::Full(bytes) => ForwardBody::Full(bytes),
@@ -235,6 +236,7 @@ impl ForwardCall {
             status,
             headers,
             body,
+            usage,
             attempts: attempts.sent,
             waited: attempts.waited,
         })
@@ -251,6 +253,8 @@ pub struct ForwardResponse {
     pub headers: HeaderMap,
     /// The body, whole or streaming.
     pub body: ForwardBody,
+    /// The usage a whole JSON reply reported (for a stream, see [`ForwardStream::usage`]).
+    pub usage: Option<Usage>,
     /// HTTP attempts made.
     pub attempts: u32,
     /// Time spent queued, over all attempts.
@@ -448,6 +452,7 @@ pub(crate) struct Forwarded {
     status: StatusCode,
     headers: HeaderMap,
     body: ForwardedBody,
+    usage: Option<Usage>,
 }
 
 enum ForwardedBody {
@@ -462,6 +467,7 @@ impl Forwarded {
             status,
             headers,
             body: ForwardedBody::Full(body),
+            usage: None,
         }
     }
 }
@@ -500,6 +506,7 @@ pub(crate) async fn accepted(
                 sent,
                 wire,
             })),
+            usage: None,
         })));
     }
     let read_or_timed_out = tokio::select! {
@@ -522,15 +529,19 @@ pub(crate) async fn accepted(
         }
     };
     drop(wire);
-    match serde_json::from_slice::<ReplyView>(&body) {
+    let usage = match serde_json::from_slice::<ReplyView>(&body) {
         Ok(ReplyView { usage: Some(usage) }) => {
             inner
                 .counter
                 .observe_usage(model, &prepared.estimate, &usage);
             sent.commit(&usage);
+            Some(usage)
         }
-        _ => sent.keep(),
-    }
+        _ => {
+            sent.keep();
+            None
+        }
+    };
     inner.limiter.observe(model, &limits, received);
     prepared.answered(inner);
     drop(job);
@@ -538,6 +549,7 @@ pub(crate) async fn accepted(
         status,
         headers,
         body: ForwardedBody::Full(body),
+        usage,
     })))
 }
 
@@ -680,6 +692,7 @@ impl GroqClient {
                 status: head.status,
                 headers: head.headers,
                 body: ForwardBody::Full(bytes),
+                usage: None,
                 attempts,
                 waited: Duration::ZERO,
             });
