@@ -18,6 +18,7 @@
 //! | `limits [MODEL]` | the configured quota; `--probe` for the live state |
 //! | `tokens (TEXT \| --file F \| --chat M.json)` | token counts as groq-tokens makes them |
 //! | `mock` | the Groq emulator (the `groq-mock` binary's flags) |
+//! | `serve` | an OpenAI-compatible gateway on a local address, pacing every client's requests |
 //!
 //! Exit codes: 0 success, 1 some requests failed (or were skipped or not run), 2 usage or
 //! configuration error. Errors go to stderr and say what to do.
@@ -35,6 +36,7 @@ mod input;
 mod output;
 mod plan;
 mod progress;
+mod serve;
 mod signals;
 mod summary;
 
@@ -71,6 +73,9 @@ enum Command {
     Tokens(commands::TokensArgs),
     /// Run the Groq emulator until Ctrl-C; prints its base URL first.
     Mock(groq_mock::MockArgs),
+    /// Serve Groq's API on a local address through the pacing pipeline (an
+    /// OpenAI-compatible gateway for any language); prints its base URL first.
+    Serve(serve::ServeArgs),
 }
 
 #[allow(clippy::print_stderr)]
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
             Command::Limits(args) => commands::limits(args).await,
             Command::Tokens(args) => commands::tokens(args),
             Command::Mock(args) => commands::mock(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match outcome {
