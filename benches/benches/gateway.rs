@@ -244,6 +244,43 @@ fn side(time: Duration, latencies: &mut [Duration]) -> Side {
     }
 }
 
+/// CPU time (user + system) each named thread of this process has used, in seconds, from
+/// `/proc/self/task` (empty where there is no such file).
+fn thread_cpu() -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        // Fields after the command name: state is the first, utime the 12th, stime the 13th.
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            // Clock ticks are 1/100 s on Linux.
+            out.push((name.trim().to_owned(), (ticks(11) + ticks(12)) / 100.0));
+        }
+    }
+    out
+}
+
+/// CPU seconds the thread named `name` used between two readings.
+fn cpu_of(name: &str, before: &[(String, f64)], after: &[(String, f64)]) -> f64 {
+    let read = |list: &[(String, f64)]| {
+        list.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .sum::<f64>()
+    };
+    (read(after) - read(before)).max(0.0)
+}
+
 fn overhead() -> Result<Vec<GatewayOverheadLevel>, String> {
     let mock = start_mock(false)?;
     let gateway = start_gateway(mock, Limits::unlimited())?;
@@ -264,14 +301,20 @@ fn overhead() -> Result<Vec<GatewayOverheadLevel>, String> {
         for (concurrency, requests) in LEVELS {
             let (mut direct_time, mut through_time) = (Duration::ZERO, Duration::ZERO);
             let (mut direct_lat, mut through_lat) = (Vec::new(), Vec::new());
+            let (mut gateway_cpu, mut mock_cpu) = (0.0, 0.0);
             for _ in 0..ROUNDS {
+                let before = thread_cpu();
                 let (time, latencies) = measure(&client, &direct, concurrency, requests).await?;
+                mock_cpu += cpu_of("mock", &before, &thread_cpu());
                 direct_time += time;
                 direct_lat.extend(latencies);
+                let before = thread_cpu();
                 let (time, latencies) = measure(&client, &through, concurrency, requests).await?;
+                gateway_cpu += cpu_of("gateway", &before, &thread_cpu());
                 through_time += time;
                 through_lat.extend(latencies);
             }
+            let per_request = |seconds: f64| seconds * 1e6 / (requests * ROUNDS) as f64;
             let direct = side(direct_time, &mut direct_lat);
             let gateway = side(through_time, &mut through_lat);
             println!(
@@ -283,11 +326,18 @@ fn overhead() -> Result<Vec<GatewayOverheadLevel>, String> {
                 gateway.p99_us,
                 gateway.requests_per_s
             );
+            println!(
+                "gateway overhead c={concurrency}: CPU per request: gateway {:.1} us, emulator {:.1} us",
+                per_request(gateway_cpu),
+                per_request(mock_cpu)
+            );
             levels.push(GatewayOverheadLevel {
                 concurrency,
                 requests: requests * ROUNDS,
                 direct,
                 gateway,
+                gateway_cpu_us: per_request(gateway_cpu),
+                mock_cpu_us: per_request(mock_cpu),
             });
         }
         Ok(levels)

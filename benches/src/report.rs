@@ -402,6 +402,13 @@ fn gateway_section(out: &mut String, gateway: &GatewayReport) {
             level.concurrency,
             level.added_p99_us()
         );
+        if level.gateway_cpu_us > 0.0 {
+            let _ = writeln!(
+                out,
+                "| gateway CPU per request, concurrency {} (emulator: {:.1} µs) | | {:.1} µs | |",
+                level.concurrency, level.mock_cpu_us, level.gateway_cpu_us
+            );
+        }
         let ratio = level.throughput_ratio();
         if level.concurrency == 1 {
             let _ = writeln!(out, "| throughput ratio, concurrency 1 | | {ratio:.3} | |");
@@ -999,12 +1006,16 @@ mod tests {
                     requests: 100,
                     direct: side(5_000.0, 200.0, 300.0),
                     gateway: side(3_000.0, 330.0, 500.0),
+                    gateway_cpu_us: 60.0,
+                    mock_cpu_us: 30.0,
                 },
                 GatewayOverheadLevel {
                     concurrency: 64,
                     requests: 100,
                     direct: side(10_000.0, 6_000.0, 9_000.0),
                     gateway: side(6_000.0, 10_000.0, 15_000.0),
+                    gateway_cpu_us: 0.0,
+                    mock_cpu_us: 0.0,
                 },
             ],
             quota: GatewayQuotaRun {
@@ -1021,6 +1032,10 @@ mod tests {
         assert!(text.contains("## Gateway (`groqchat serve`)"));
         assert!(text.contains("| p50 added, concurrency 1 | < 100 µs | +130.0 µs | **missed** |"));
         assert!(text.contains("| throughput ratio, concurrency 64 | ≥ 0.5 | 0.600 | met |"));
+        assert!(text.contains(
+            "| gateway CPU per request, concurrency 1 (emulator: 30.0 µs) | | 60.0 µs | |"
+        ));
+        assert!(!text.contains("gateway CPU per request, concurrency 64"));
         assert!(text.contains("| 8 processes, burst workload: 429s | 0 | 0 | met |"));
         assert!(text.contains("| ≥ 0.95 | 0.970 | met |"));
     }

@@ -278,6 +278,12 @@ pub struct GatewayOverheadLevel {
     pub direct: Side,
     /// The client through the gateway to the emulator.
     pub gateway: Side,
+    /// CPU time of the gateway's thread per request, in microseconds (0 where unknown).
+    #[serde(default)]
+    pub gateway_cpu_us: f64,
+    /// CPU time of the emulator's thread per request on the direct path, in microseconds.
+    #[serde(default)]
+    pub mock_cpu_us: f64,
 }
 
 impl GatewayOverheadLevel {
