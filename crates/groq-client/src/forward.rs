@@ -277,7 +277,8 @@ pub enum ForwardBody {
 /// A [`Stream`] of `Result<Bytes, Error>`. Dropped before its end (the downstream client went
 /// away), it aborts the upstream request and settles with what the server can have counted:
 /// the prompt estimate and the chunks already received, so the rest of the completion
-/// allowance is refunded.
+/// allowance is refunded. A stream that ends without reporting its usage is settled the same
+/// way.
 pub struct ForwardStream {
     inner: Arc<Inner>,
     model: Arc<str>,
