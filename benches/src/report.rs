@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::criterion::Bench;
 use crate::machine::Machine;
-use crate::results::{MemoryReport, OverheadReport, QuotaReport, QuotaRun};
+use crate::results::{GatewayReport, MemoryReport, OverheadReport, QuotaReport, QuotaRun};
 
 /// Everything the report is made of.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,8 @@ pub struct Inputs {
     pub overhead: Option<OverheadReport>,
     /// `benches/memory.rs`.
     pub memory: Option<MemoryReport>,
+    /// `benches/gateway.rs`.
+    pub gateway: Option<GatewayReport>,
     /// Criterion's results from this run.
     pub micro: Vec<Bench>,
 }
@@ -79,6 +81,9 @@ pub fn render(inputs: &Inputs) -> String {
     peer_section(&mut out, inputs);
     if let Some(overhead) = &inputs.overhead {
         overhead_section(&mut out, overhead);
+    }
+    if let Some(gateway) = &inputs.gateway {
+        gateway_section(&mut out, gateway);
     }
     micro_section(&mut out, inputs);
     findings(&mut out, inputs);
@@ -346,6 +351,100 @@ fn overhead_section(out: &mut String, overhead: &OverheadReport) {
          throughput is the inverse of that cost. At concurrency 64 the latency is mostly \
          waiting for that core (latency ≈ concurrency / throughput), so the p50 target applies \
          at concurrency 1.\n\n",
+    );
+}
+
+/// The gateway's targets (issue 17).
+const TARGET_GATEWAY_ADDED_P50_US: f64 = 100.0;
+const TARGET_GATEWAY_THROUGHPUT_RATIO: f64 = 0.5;
+const TARGET_GATEWAY_EFFICIENCY: f64 = 0.95;
+
+fn gateway_section(out: &mut String, gateway: &GatewayReport) {
+    out.push_str("## Gateway (`groqchat serve`)\n\n");
+    let _ = writeln!(out, "{}.\n", gateway.setup);
+    out.push_str(
+        "The client, the gateway and the emulator share the machine's two cores, so every \
+         request through the gateway also pays for a second HTTP hop's CPU on the same \
+         cores; the figures are an upper bound of what a gateway on its own core adds.\n\n",
+    );
+    out.push_str("| concurrency | path | req/s | p50 | p99 |\n|---|---|---|---|---|\n");
+    for level in &gateway.levels {
+        for (name, side) in [
+            ("client → mock", level.direct),
+            ("client → gateway → mock", level.gateway),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {} | {name} | {:.0} | {:.1} µs | {:.1} µs |",
+                level.concurrency, side.requests_per_s, side.p50_us, side.p99_us
+            );
+        }
+    }
+    out.push_str("\n| figure | target | measured | |\n|---|---|---|---|\n");
+    for level in &gateway.levels {
+        let added = level.added_p50_us();
+        if level.concurrency == 1 {
+            let _ = writeln!(
+                out,
+                "| p50 added, concurrency 1 | < {TARGET_GATEWAY_ADDED_P50_US:.0} µs | {added:+.1} µs | {} |",
+                met(added < TARGET_GATEWAY_ADDED_P50_US)
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "| p50 added, concurrency {} | | {added:+.1} µs | |",
+                level.concurrency
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| p99 added, concurrency {} | | {:+.1} µs | |",
+            level.concurrency,
+            level.added_p99_us()
+        );
+        if level.gateway_cpu_us > 0.0 {
+            let _ = writeln!(
+                out,
+                "| gateway CPU per request, concurrency {} (emulator: {:.1} µs) | | {:.1} µs | |",
+                level.concurrency, level.mock_cpu_us, level.gateway_cpu_us
+            );
+        }
+        let ratio = level.throughput_ratio();
+        if level.concurrency == 1 {
+            let _ = writeln!(out, "| throughput ratio, concurrency 1 | | {ratio:.3} | |");
+        } else {
+            let _ = writeln!(
+                out,
+                "| throughput ratio, concurrency {} | ≥ {TARGET_GATEWAY_THROUGHPUT_RATIO} | {ratio:.3} | {} |",
+                level.concurrency,
+                met(ratio >= TARGET_GATEWAY_THROUGHPUT_RATIO)
+            );
+        }
+    }
+    let quota = &gateway.quota;
+    let rate_limited = quota.rate_limited_upstream + quota.rate_limited_clients;
+    let _ = writeln!(
+        out,
+        "| {} processes, burst workload: 429s | 0 | {rate_limited} | {} |",
+        quota.processes,
+        met(rate_limited == 0)
+    );
+    let _ = writeln!(
+        out,
+        "| {} processes, burst workload: completed | {} | {} | {} |",
+        quota.processes,
+        quota.requests,
+        quota.completed,
+        met(quota.completed == quota.requests)
+    );
+    let _ = writeln!(
+        out,
+        "| {} processes, burst workload: efficiency ({:.2} s against a minimum of {:.2} s) | ≥ {TARGET_GATEWAY_EFFICIENCY} | {:.3} | {} |\n",
+        quota.processes,
+        quota.elapsed_s,
+        quota.minimum_s,
+        quota.efficiency(),
+        met(quota.efficiency() >= TARGET_GATEWAY_EFFICIENCY)
     );
 }
 
@@ -837,6 +936,7 @@ mod tests {
                 rss_with_bare_tasks_kib: 120_000,
                 all_queued: true,
             }),
+            gateway: None,
             micro: vec![
                 bench(
                     "limiter",
@@ -890,11 +990,63 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_section_states_its_targets() {
+        use crate::results::{GatewayOverheadLevel, GatewayQuotaRun};
+        let side = |requests_per_s, p50_us, p99_us| Side {
+            requests_per_s,
+            p50_us,
+            p99_us,
+        };
+        let mut inputs = inputs();
+        inputs.gateway = Some(GatewayReport {
+            setup: "setup".into(),
+            levels: vec![
+                GatewayOverheadLevel {
+                    concurrency: 1,
+                    requests: 100,
+                    direct: side(5_000.0, 200.0, 300.0),
+                    gateway: side(3_000.0, 330.0, 500.0),
+                    gateway_cpu_us: 60.0,
+                    mock_cpu_us: 30.0,
+                },
+                GatewayOverheadLevel {
+                    concurrency: 64,
+                    requests: 100,
+                    direct: side(10_000.0, 6_000.0, 9_000.0),
+                    gateway: side(6_000.0, 10_000.0, 15_000.0),
+                    gateway_cpu_us: 0.0,
+                    mock_cpu_us: 0.0,
+                },
+            ],
+            quota: GatewayQuotaRun {
+                processes: 8,
+                requests: 120,
+                completed: 120,
+                rate_limited_upstream: 0,
+                rate_limited_clients: 0,
+                elapsed_s: 10.0,
+                minimum_s: 9.7,
+            },
+        });
+        let text = render(&inputs);
+        assert!(text.contains("## Gateway (`groqchat serve`)"));
+        assert!(text.contains("| p50 added, concurrency 1 | < 100 µs | +130.0 µs | **missed** |"));
+        assert!(text.contains("| throughput ratio, concurrency 64 | ≥ 0.5 | 0.600 | met |"));
+        assert!(text.contains(
+            "| gateway CPU per request, concurrency 1 (emulator: 30.0 µs) | | 60.0 µs | |"
+        ));
+        assert!(!text.contains("gateway CPU per request, concurrency 64"));
+        assert!(text.contains("| 8 processes, burst workload: 429s | 0 | 0 | met |"));
+        assert!(text.contains("| ≥ 0.95 | 0.970 | met |"));
+    }
+
+    #[test]
     fn missing_results_leave_their_sections_out() {
         let text = render(&Inputs::default());
         assert!(text.contains("## Machine"));
         assert!(!text.contains("## 1. Quota efficiency"));
         assert!(!text.contains("## 3. Pipeline overhead"));
+        assert!(!text.contains("## Gateway"));
         assert!(!text.contains("## Findings"));
         assert!(text.contains("## How to reproduce"));
     }

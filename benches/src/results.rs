@@ -266,3 +266,84 @@ mod tests {
         assert_eq!(memory.bytes_per_bare_task(), 512.0);
     }
 }
+
+/// One path of the gateway overhead bench at one concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GatewayOverheadLevel {
+    /// Requests in flight at once.
+    pub concurrency: u64,
+    /// Requests measured per path.
+    pub requests: u64,
+    /// The client straight to the emulator.
+    pub direct: Side,
+    /// The client through the gateway to the emulator.
+    pub gateway: Side,
+    /// CPU time of the gateway's thread per request, in microseconds (0 where unknown).
+    #[serde(default)]
+    pub gateway_cpu_us: f64,
+    /// CPU time of the emulator's thread per request on the direct path, in microseconds.
+    #[serde(default)]
+    pub mock_cpu_us: f64,
+}
+
+impl GatewayOverheadLevel {
+    /// Median latency the gateway adds, in microseconds.
+    pub fn added_p50_us(&self) -> f64 {
+        self.gateway.p50_us - self.direct.p50_us
+    }
+
+    /// 99th-percentile latency the gateway adds, in microseconds.
+    pub fn added_p99_us(&self) -> f64 {
+        self.gateway.p99_us - self.direct.p99_us
+    }
+
+    /// Throughput through the gateway over direct throughput.
+    pub fn throughput_ratio(&self) -> f64 {
+        if self.direct.requests_per_s > 0.0 {
+            self.gateway.requests_per_s / self.direct.requests_per_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Several client processes pushing one workload through one gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GatewayQuotaRun {
+    /// Client processes.
+    pub processes: u64,
+    /// Requests sent, over all processes.
+    pub requests: u64,
+    /// Requests answered 200.
+    pub completed: u64,
+    /// 429s the emulator sent to the gateway.
+    pub rate_limited_upstream: u64,
+    /// 429s the clients received.
+    pub rate_limited_clients: u64,
+    /// From the start of the processes to the end of the last, in seconds.
+    pub elapsed_s: f64,
+    /// The theoretical minimum, in seconds.
+    pub minimum_s: f64,
+}
+
+impl GatewayQuotaRun {
+    /// `minimum / elapsed`.
+    pub fn efficiency(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.minimum_s / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The results of `benches/gateway.rs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayReport {
+    /// The setup, in words.
+    pub setup: String,
+    /// Overhead per concurrency.
+    pub levels: Vec<GatewayOverheadLevel>,
+    /// The several-process quota run.
+    pub quota: GatewayQuotaRun,
+}

@@ -92,6 +92,7 @@ fn run(args: Args) -> Result<(), String> {
         peer: load(&results_dir, "peer").map_err(text)?,
         overhead: load(&results_dir, "overhead").map_err(text)?,
         memory: load(&results_dir, "memory").map_err(text)?,
+        gateway: load(&results_dir, "gateway").map_err(text)?,
         micro: criterion::collect(&criterion_dir, since).map_err(text)?,
     };
     let report = render(&inputs);

@@ -134,7 +134,7 @@ impl ChatCall {
                 report.completed(completion.usage.clone());
                 Ok(*completion)
             }
-            Ok(Accepted::Stream(_)) => {
+            Ok(Accepted::Stream(_) | Accepted::Forward(_)) => {
                 let error = Error::Stream {
                     message: "a stream arrived where a JSON reply was expected".to_owned(),
                     code: None,
@@ -201,7 +201,7 @@ impl IntoFuture for ChatStreamCall {
             let (outcome, report) = run(self.inner, self.request, self.options, true).await;
             match outcome {
                 Ok(Accepted::Stream(start)) => Ok(ChatStream::new(inner, *start, report)),
-                Ok(Accepted::Json(_)) => {
+                Ok(Accepted::Json(_) | Accepted::Forward(_)) => {
                     let error = Error::Stream {
                         message: "a JSON reply arrived where a stream was expected".to_owned(),
                         code: None,

@@ -94,6 +94,7 @@ mod call;
 mod client;
 mod error;
 mod event;
+mod forward;
 mod pipeline;
 mod redact;
 mod stream;
@@ -104,6 +105,10 @@ pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFutur
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind, HttpResponse};
 pub use event::{Event, RequestId, RetryReason};
+pub use forward::{
+    CHAT_COMPLETIONS, ForwardBody, ForwardCall, ForwardError, ForwardRequest, ForwardResponse,
+    ForwardStream,
+};
 pub use redact::REDACTED;
 pub use stream::ChatStream;
 
@@ -124,4 +129,5 @@ const _: () = {
     assert_send::<ChatStream>();
     assert_send::<ChatFuture>();
     assert_send::<ChatStreamFuture>();
+    assert_send::<ForwardStream>();
 };

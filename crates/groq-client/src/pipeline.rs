@@ -55,6 +55,8 @@ pub(crate) struct Prepared {
     pub(crate) stream: bool,
     /// The model's quota has a token dimension (tokens per minute or per day).
     pub(crate) token_limited: bool,
+    /// A forwarded request ([`crate::forward`]): the answer is kept as bytes with its head.
+    pub(crate) forward: bool,
 }
 
 impl Prepared {
@@ -159,12 +161,13 @@ impl Inner {
             estimate,
             stream,
             token_limited: route.token_limited,
+            forward: false,
         })
     }
 
     /// What sending to `model` needs under the current configuration, worked out once per
     /// model and configuration.
-    fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
+    pub(crate) fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
         let config = self.config();
         {
             let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
@@ -202,12 +205,12 @@ impl Inner {
 /// What sending a request to one model needs, derived from the configuration.
 #[derive(Debug)]
 pub(crate) struct Route {
-    model: Arc<str>,
-    uri: Uri,
-    authorization: HeaderValue,
-    allowance: u32,
-    context_window: Option<u32>,
-    token_limited: bool,
+    pub(crate) model: Arc<str>,
+    pub(crate) uri: Uri,
+    pub(crate) authorization: HeaderValue,
+    pub(crate) allowance: u32,
+    pub(crate) context_window: Option<u32>,
+    pub(crate) token_limited: bool,
 }
 
 /// The [`Route`]s of one configuration, by model.
@@ -309,6 +312,13 @@ impl Sent {
         }
     }
 
+    /// The server counted `tokens` in all (a stream cut short after some of its reply).
+    pub(crate) fn commit_tokens(mut self, tokens: u64) {
+        if let Some(reservation) = self.0.take() {
+            reservation.commit(tokens);
+        }
+    }
+
     /// The outcome is unknown: keep the estimate.
     pub(crate) fn keep(mut self) {
         if let Some(reservation) = self.0.take() {
@@ -363,6 +373,8 @@ pub(crate) enum Accepted {
     Json(Box<ChatCompletion>),
     /// The head of a 200 event stream: the body is still to be read.
     Stream(Box<StreamStart>),
+    /// The answer to a forwarded request, kept as bytes with its head.
+    Forward(Box<crate::forward::Forwarded>),
 }
 
 /// An accepted stream, before its body is read.
@@ -387,7 +399,7 @@ pub(crate) struct Attempts {
     pub(crate) waited: Duration,
 }
 
-enum Next {
+pub(crate) enum Next {
     Done(Accepted),
     Again {
         after: Option<Duration>,
@@ -415,6 +427,20 @@ pub(crate) async fn execute(
     plan: &Plan,
     attempts: &mut Attempts,
 ) -> Result<Accepted, Error> {
+    execute_until(inner, prepared, plan, attempts, None).await
+}
+
+/// [`execute`], with a deadline for the time spent queued: a request still waiting for its
+/// turn when `queue_deadline` (measured from the call) has passed leaves its queue, charged
+/// nothing, and fails with [`Error::Timeout`].
+pub(crate) async fn execute_until(
+    inner: &Arc<Inner>,
+    prepared: &Prepared,
+    plan: &Plan,
+    attempts: &mut Attempts,
+    queue_deadline: Option<Duration>,
+) -> Result<Accepted, Error> {
+    let expiry = queue_deadline.map(|after| (after, attempts.started + after));
     let job = Job::new(
         Arc::clone(&prepared.model),
         prepared.cost(),
@@ -470,6 +496,7 @@ pub(crate) async fn execute(
                 failure = ticket.failed() => {
                     return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
                 }
+                after = queue_expiry(expiry) => return Err(Error::Timeout { after }),
             },
             (None, None) => {
                 let failure = ticket.failed().await;
@@ -557,6 +584,27 @@ async fn attempt(
     let limits = RateLimitHeaders::from_headers(&headers);
 
     if status.is_success() {
+        if prepared.forward {
+            let head = crate::forward::Head {
+                status,
+                headers,
+                limits,
+                received,
+            };
+            return crate::forward::accepted(
+                inner,
+                prepared,
+                plan,
+                attempts,
+                job,
+                sent,
+                wire,
+                head,
+                body,
+                timer.as_mut(),
+            )
+            .await;
+        }
         if prepared.stream {
             inner.limiter.observe(model, &limits, received);
             return Next::Done(Accepted::Stream(Box::new(StreamStart {
@@ -738,6 +786,9 @@ async fn attempt(
                 job,
             }
         }
+        _ if prepared.forward => Next::Done(Accepted::Forward(Box::new(
+            crate::forward::Forwarded::upstream(status, headers, body),
+        ))),
         _ => Next::Fail(unknown_url_hint(
             api_error(status, envelope, *answer, model),
             &prepared.uri,
@@ -801,8 +852,19 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
     }
 }
 
+/// Completes at the queue deadline, with its length; never without one.
+async fn queue_expiry(expiry: Option<(Duration, Instant)>) -> Duration {
+    match expiry {
+        Some((after, at)) => {
+            tokio::time::sleep_until(at).await;
+            after
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Settles and decides after a transport error.
-fn transport_failure(
+pub(crate) fn transport_failure(
     inner: &Arc<Inner>,
     plan: &Plan,
     attempts: &mut Attempts,

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use groq_client::GroqClient;
+use groq_client::{GroqClient, GroqClientBuilder};
 use groq_config::{Config, UnknownModelPolicy};
 use groq_mock::{MockLimits, MockServer};
 
@@ -201,14 +201,21 @@ fn has_key(config: &Config) -> bool {
 /// Loads the configuration and builds the client: against the embedded emulator with
 /// `--mock`, else against GROQ_BASE_URL (or the configured URL) with the configured key.
 pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, CliError> {
+    connect_with(args, |builder| builder).await
+}
+
+/// [`connect`], with `adjust` applied to the client builder (e.g. a queue bound).
+pub(crate) async fn connect_with(
+    args: &ConnectArgs,
+    adjust: impl Fn(GroqClientBuilder) -> GroqClientBuilder,
+) -> Result<Connection, CliError> {
     let factor = time_factor(args)?;
     let config = load_config(args)?;
     if !args.mock {
         if !has_key(&config) {
             return Err(CliError::MissingKey);
         }
-        let client = GroqClient::builder()
-            .config(config.clone())
+        let client = adjust(GroqClient::builder().config(config.clone()))
             .build()
             .map_err(|e| CliError::client("cannot build the client", e))?;
         return Ok(Connection {
@@ -237,12 +244,14 @@ pub(crate) async fn connect(args: &ConnectArgs) -> Result<Connection, CliError> 
         .start()
         .await
         .map_err(CliError::Mock)?;
-    let client = GroqClient::builder()
-        .config(config.clone())
-        .api_key(MOCK_KEY)
-        .base_url(mock.base_url())
-        .build()
-        .map_err(|e| CliError::client("cannot build the client", e))?;
+    let client = adjust(
+        GroqClient::builder()
+            .config(config.clone())
+            .api_key(MOCK_KEY)
+            .base_url(mock.base_url()),
+    )
+    .build()
+    .map_err(|e| CliError::client("cannot build the client", e))?;
     Ok(Connection {
         client,
         config,

@@ -19,6 +19,7 @@
 //! | `tokens (TEXT \| --file F \| --chat M.json)` | token counts as groq-tokens makes them |
 //! | `mock` | the Groq emulator (the `groq-mock` binary's flags) |
 //! | `completions SHELL` | a completion script for bash, zsh, fish or powershell |
+//! | `serve` | an OpenAI-compatible gateway on a local address, pacing every client's requests |
 //!
 //! Exit codes: 0 success, 1 some requests failed (or were skipped or not run), 2 usage or
 //! configuration error. Errors go to stderr and say what to do. A closed stdout (`groqchat
@@ -41,6 +42,7 @@ mod model_check;
 mod output;
 mod plan;
 mod progress;
+mod serve;
 mod signals;
 mod stdio;
 mod summary;
@@ -88,6 +90,9 @@ enum Command {
     /// Write the manual pages (groqchat.1 and one per command).
     #[command(hide = true)]
     Man(tools::ManArgs),
+    /// Serve Groq's API on a local address through the pacing pipeline (an
+    /// OpenAI-compatible gateway for any language); prints its base URL first.
+    Serve(serve::ServeArgs),
 }
 
 #[allow(clippy::print_stderr)]
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
             Command::Mock(args) => commands::mock(args).await,
             Command::Completions(args) => tools::completions(&args),
             Command::Man(args) => tools::man(&args),
+            Command::Serve(args) => serve::run(args).await,
         }
     });
     match outcome {
