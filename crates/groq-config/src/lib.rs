@@ -139,6 +139,6 @@ mod rate;
 pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
 pub use error::ConfigError;
-pub use limits::{LimitKind, Limits};
+pub use limits::{LimitKind, LimitUnit, Limits};
 pub use model::ModelConfig;
 pub use rate::{Rate, RateError};
