@@ -96,6 +96,7 @@ mod error;
 mod event;
 mod pipeline;
 mod stream;
+mod usage;
 mod warmup;
 
 pub use builder::{GroqClientBuilder, SchedulerFactory};

@@ -92,7 +92,7 @@ impl WarmUp {
             return None;
         }
         let estimate = self.counter.recalibrate(model, &payload.estimate);
-        Some(Cost::request(estimate.total))
+        Some(Cost::chat(estimate.prompt, estimate.completion_allowance))
     }
 }
 
@@ -147,7 +147,7 @@ mod tests {
         );
         let prompt = counter.calibration().apply(MODEL, 100);
         assert!(prompt > 180, "{prompt}");
-        assert_eq!(admitted, Some(Cost::request(prompt + 100)));
+        assert_eq!(admitted, Some(Cost::chat(prompt, 100)));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use groq_types::{
     ApiError, ChatCompletion, ChatCompletionChunk, ChatRequest, Choice, ChunkChoice, Delta,
-    ErrorEnvelope, FinishReason, FunctionCallDelta, Model, ModelList, ResponseMessage, ToolCall,
-    ToolCallDelta, Usage, XGroq,
+    ErrorEnvelope, FinishReason, FunctionCallDelta, Model, ModelList, PromptTokensDetails,
+    ResponseMessage, ToolCall, ToolCallDelta, Usage, XGroq,
 };
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -22,7 +22,8 @@ use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
 use crate::bucket::go_duration;
-use crate::engine::{Admission, Engine, RateView};
+use crate::cache;
+use crate::engine::{Admission, Engine, RateView, Units};
 use crate::faults::FaultPlan;
 use crate::tokens::{
     count_prompt_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
@@ -153,12 +154,14 @@ impl Body for MockBody {
     }
 }
 
-/// Refunds a request's unused completion budget when dropped.
+/// Refunds a request's unused completion budget and its cached prompt tokens when dropped
+/// (once the request has been processed).
 pub(crate) struct Settlement {
     engine: Arc<Engine>,
     key: String,
     model: String,
     tokens: u64,
+    cached: u64,
 }
 
 impl std::fmt::Debug for Settlement {
@@ -166,14 +169,21 @@ impl std::fmt::Debug for Settlement {
         f.debug_struct("Settlement")
             .field("model", &self.model)
             .field("tokens", &self.tokens)
+            .field("cached", &self.cached)
             .finish_non_exhaustive()
     }
 }
 
 impl Drop for Settlement {
     fn drop(&mut self) {
-        if self.tokens > 0 {
-            self.engine.refund(&self.key, &self.model, self.tokens);
+        if self.tokens > 0 || self.cached > 0 {
+            let units = Units {
+                tokens: self.tokens + self.cached,
+                input: self.cached,
+                output: self.tokens,
+                audio: 0,
+            };
+            self.engine.give_back(&self.key, &self.model, &units);
         }
     }
 }
@@ -496,7 +506,8 @@ where
     let stream = request.is_stream();
     // Injected faults are checked against the limits but charge nothing.
     let faulted = (plan.malformed && !stream) || (plan.stream_error && stream);
-    let view = match engine.admit_with(key, &model_id, cost, Instant::now(), !faulted) {
+    let units = Units::chat(prompt_tokens, budget);
+    let view = match engine.admit_with(key, &model_id, &units, Instant::now(), !faulted) {
         Admission::Admitted(view) => view,
         Admission::TooLarge {
             dimension,
@@ -546,7 +557,7 @@ where
         }
     };
 
-    let answer = Answer::new(
+    let mut answer = Answer::new(
         engine,
         &request,
         mock_tokens,
@@ -568,6 +579,15 @@ where
         rate_headers(reply.headers_mut(), &view);
         return Ok(reply);
     }
+    let prefixes = cache::prefixes(&request);
+    let cached = engine
+        .cached_prefix(key, &model_id, &prefixes.hashes, &prefixes.tokens)
+        .min(prompt_tokens);
+    if cached > 0 {
+        let mut details = PromptTokensDetails::default();
+        details.cached_tokens = cached;
+        answer.usage.prompt_tokens_details = Some(details);
+    }
     engine.audit(
         &model_id,
         prompt_tokens,
@@ -580,6 +600,7 @@ where
         key: key.to_owned(),
         model: model_id,
         tokens: unused,
+        cached,
     };
     let mut reply = if stream {
         let include_usage = request

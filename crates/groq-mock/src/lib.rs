@@ -131,6 +131,7 @@
 
 mod args;
 mod bucket;
+mod cache;
 mod engine;
 mod error;
 mod faults;

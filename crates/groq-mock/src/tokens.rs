@@ -31,11 +31,7 @@ pub fn text_tokens(text: &str) -> u64 {
 /// assert_eq!(count_prompt_tokens(&request), 12);
 /// ```
 pub fn count_prompt_tokens(request: &ChatRequest) -> u64 {
-    let messages: u64 = request
-        .messages
-        .iter()
-        .map(|message| TOKENS_PER_MESSAGE + text_tokens(&message_text(message)))
-        .sum();
+    let messages: u64 = request.messages.iter().map(message_tokens).sum();
     let tools = request
         .tools
         .as_ref()
@@ -44,6 +40,11 @@ pub fn count_prompt_tokens(request: &ChatRequest) -> u64 {
             text_tokens(&serde_json::to_string(tools).unwrap_or_default())
         });
     REPLY_PRIMING_TOKENS + messages + tools
+}
+
+/// The tokens one message adds to a prompt: its framing and its text.
+pub(crate) fn message_tokens(message: &Message) -> u64 {
+    TOKENS_PER_MESSAGE + text_tokens(&message_text(message))
 }
 
 fn message_text(message: &Message) -> String {
