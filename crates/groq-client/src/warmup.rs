@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn one_request_goes_while_a_token_limited_model_is_uncalibrated() {
         let (_, warmup) = warm_up();
-        let cost = Cost::request(225);
+        let cost = Cost::chat(125, 100);
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 0), Some(cost));
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 1), None);
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 7), None);
@@ -159,8 +159,8 @@ mod tests {
         assert!(!warmup.has_answered("another-model"));
         // Released, at the prior's estimate.
         assert_eq!(
-            warmup.admit(MODEL, &payload(true), Cost::request(225), 3),
-            Some(Cost::request(225))
+            warmup.admit(MODEL, &payload(true), Cost::chat(125, 100), 3),
+            Some(Cost::chat(125, 100))
         );
         // Another model still warms up.
         assert_eq!(
