@@ -55,12 +55,17 @@
 //!
 //! None: the crate depends only on `serde`, `serde_json` and `thiserror`.
 
+mod audio;
 mod error;
 mod models;
 mod request;
 mod response;
 mod stream;
 
+pub use audio::{
+    SpeechFormat, SpeechRequest, TimestampGranularity, Transcript, TranscriptError,
+    TranscriptFormat, TranscriptionOptions,
+};
 pub use error::{ApiError, ErrorEnvelope};
 pub use models::{Model, ModelList};
 pub use request::{
