@@ -108,6 +108,14 @@ impl Units {
         }
     }
 
+    /// An audio request of `seconds` billed seconds.
+    pub(crate) fn audio(seconds: u64) -> Self {
+        Self {
+            audio: seconds,
+            ..Self::default()
+        }
+    }
+
     /// What `dimension` is charged (requests count 1).
     fn amount(&self, dimension: Dimension) -> u64 {
         match dimension {

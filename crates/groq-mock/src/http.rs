@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
+use crate::audio;
 use crate::bucket::go_duration;
 use crate::cache;
 use crate::engine::{Admission, Engine, RateView, Units};
@@ -79,8 +80,8 @@ const ALLOWED_PROPERTIES: [&str; 34] = [
 /// Properties Groq documents but rejects.
 const REJECTED_PROPERTIES: [&str; 3] = ["logprobs", "logit_bias", "top_logprobs"];
 
-const INVALID_REQUEST: &str = "invalid_request_error";
-const UPGRADE_HINT: &str =
+pub(crate) const INVALID_REQUEST: &str = "invalid_request_error";
+pub(crate) const UPGRADE_HINT: &str =
     "Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing";
 
 /// The connection is to be closed without a response (an injected fault).
@@ -188,7 +189,7 @@ impl Drop for Settlement {
     }
 }
 
-type Reply = Response<MockBody>;
+pub(crate) type Reply = Response<MockBody>;
 
 /// Serves one request.
 pub(crate) async fn handle<B>(
@@ -257,6 +258,9 @@ where
     let key = key.to_owned();
     match (&method, rest) {
         (&Method::POST, "/chat/completions") => chat(engine, request, &key, request_id).await,
+        (&Method::POST, "/audio/transcriptions" | "/audio/translations" | "/audio/speech") => {
+            Ok(audio::handle(engine, request, &key, rest, request_id).await)
+        }
         (&Method::GET, "/models") => Ok(models(engine)),
         (&Method::GET, id) if id.starts_with("/models/") => {
             Ok(model(engine, &id["/models/".len()..]))
@@ -310,7 +314,7 @@ fn model(engine: &Engine, id: &str) -> Reply {
     }
 }
 
-fn model_not_found(id: &str) -> Reply {
+pub(crate) fn model_not_found(id: &str) -> Reply {
     error(
         StatusCode::NOT_FOUND,
         format!("The model `{id}` does not exist or you do not have access to it."),
@@ -356,7 +360,7 @@ where
     }
 }
 
-fn invalid(message: impl Into<String>, param: Option<&str>) -> Reply {
+pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> Reply {
     error_reply(StatusCode::BAD_REQUEST, invalid_error(message, param))
 }
 
@@ -806,7 +810,7 @@ fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>, interval: Dura
     reply
 }
 
-fn bytes_reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+pub(crate) fn bytes_reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
     let mut reply = Response::new(MockBody::Full(Some(body)));
     *reply.status_mut() = status;
     reply
@@ -820,16 +824,21 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     bytes_reply(status, "application/json", Bytes::from(body))
 }
 
-fn error(status: StatusCode, message: impl Into<String>, kind: &str, code: Option<&str>) -> Reply {
+pub(crate) fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    kind: &str,
+    code: Option<&str>,
+) -> Reply {
     error_reply(status, ApiError::new(message, kind, code))
 }
 
-fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
+pub(crate) fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
     json(status, &ErrorEnvelope::new(api_error))
 }
 
 /// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute.
-fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
+pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
     let sets = [
         (
             view.requests,

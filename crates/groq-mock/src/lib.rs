@@ -130,6 +130,7 @@
 //! `groq-config` (the catalog) and clap (for [`MockArgs`]).
 
 mod args;
+mod audio;
 mod bucket;
 mod cache;
 mod engine;
@@ -137,11 +138,13 @@ mod error;
 mod faults;
 mod http;
 mod limits;
+mod multipart;
 mod server;
 mod stats;
 mod tokens;
 
 pub use args::MockArgs;
+pub use audio::MAX_AUDIO_BYTES;
 pub use bucket::go_duration;
 pub use error::MockError;
 pub use faults::Faults;
