@@ -89,6 +89,7 @@
 //! None. The crate builds on `groq-types`, `groq-config`, `groq-tokens`, `groq-ratelimit`,
 //! `groq-queue` and `groq-transport`, with tokio and tracing.
 
+mod audio;
 mod builder;
 mod call;
 mod client;
@@ -99,6 +100,7 @@ mod stream;
 mod usage;
 mod warmup;
 
+pub use audio::{AudioReply, AudioSource, measure as measure_audio};
 pub use builder::{GroqClientBuilder, SchedulerFactory};
 pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
@@ -113,6 +115,10 @@ pub use groq_tokens::Estimate;
 pub use groq_transport::{RetryPolicy, Transport};
 pub use groq_types::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Message, Model, ModelList, Tool, Usage,
+};
+pub use groq_types::{
+    SpeechFormat, SpeechRequest, TimestampGranularity, Transcript, TranscriptFormat,
+    TranscriptionOptions,
 };
 
 /// `GroqClient` must stay shareable between tasks.

@@ -313,6 +313,13 @@ impl Sent {
         }
     }
 
+    /// The server served the request, which really cost `actual`.
+    pub(crate) fn commit_cost(mut self, actual: Cost) {
+        if let Some(reservation) = self.0.take() {
+            reservation.commit_usage(actual);
+        }
+    }
+
     /// The outcome is unknown: keep the estimate.
     pub(crate) fn keep(mut self) {
         if let Some(reservation) = self.0.take() {
