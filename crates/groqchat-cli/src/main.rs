@@ -26,6 +26,7 @@
 //!
 //! None.
 
+mod audio;
 mod batch;
 mod chat;
 mod commands;
@@ -71,6 +72,13 @@ enum Command {
     Tokens(commands::TokensArgs),
     /// Run the Groq emulator until Ctrl-C; prints its base URL first.
     Mock(groq_mock::MockArgs),
+    /// Transcribe audio files, paced under the audio-seconds limits; one batch-output line
+    /// per file, resumable.
+    Transcribe(audio::AudioArgs),
+    /// Translate the speech of audio files into English, like `transcribe`.
+    Translate(audio::AudioArgs),
+    /// Speak a text into an audio file.
+    Speak(audio::SpeakArgs),
 }
 
 #[allow(clippy::print_stderr)]
@@ -94,6 +102,9 @@ fn main() -> ExitCode {
             Command::Limits(args) => commands::limits(args).await,
             Command::Tokens(args) => commands::tokens(args),
             Command::Mock(args) => commands::mock(args).await,
+            Command::Transcribe(args) => audio::run(args, audio::Task::Transcribe).await,
+            Command::Translate(args) => audio::run(args, audio::Task::Translate).await,
+            Command::Speak(args) => audio::speak(args).await,
         }
     });
     match outcome {
