@@ -57,6 +57,7 @@
 
 mod audio;
 mod error;
+mod files;
 mod models;
 mod request;
 mod response;
@@ -67,6 +68,10 @@ pub use audio::{
     TranscriptFormat, TranscriptionOptions,
 };
 pub use error::{ApiError, ErrorEnvelope};
+pub use files::{
+    Batch, BatchList, CreateBatch, Deleted, Embedding, EmbeddingList, EmbeddingRequest, FileList,
+    FileObject, RequestCounts,
+};
 pub use models::{Model, ModelList};
 pub use request::{
     ChatRequest, Content, ContentPart, DocumentPart, FunctionDefinition, ImageUrl, InvalidRequest,
