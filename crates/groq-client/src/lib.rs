@@ -96,6 +96,7 @@ mod client;
 mod error;
 mod event;
 mod pipeline;
+mod rest;
 mod stream;
 mod usage;
 mod warmup;
@@ -113,6 +114,10 @@ pub use groq_queue::{LaneStatus, Priority, ShutdownMode, ShutdownReport, WhenFul
 pub use groq_ratelimit::Dimension;
 pub use groq_tokens::Estimate;
 pub use groq_transport::{RetryPolicy, Transport};
+pub use groq_types::{
+    Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, FileList, FileObject,
+    RequestCounts,
+};
 pub use groq_types::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Message, Model, ModelList, Tool, Usage,
 };

@@ -254,6 +254,8 @@ pub(crate) struct Engine {
     pub(crate) stream_interval: Duration,
     pub(crate) organization: String,
     prompt_cache: bool,
+    /// Files and batches.
+    pub(crate) store: crate::store::Store,
     faults: Faults,
     seed: u64,
     start: Instant,
@@ -301,6 +303,7 @@ impl Engine {
             stream_interval: config.stream_interval,
             organization: config.organization,
             prompt_cache: config.prompt_cache,
+            store: crate::store::Store::default(),
             faults: config.faults,
             seed: config.seed,
             start: Instant::now(),
@@ -329,6 +332,11 @@ impl Engine {
             return false;
         }
         self.api_keys.is_empty() || self.api_keys.iter().any(|k| k == key)
+    }
+
+    /// How long a "minute" lasts: the time scale.
+    pub(crate) fn minute(&self) -> Duration {
+        self.periods.minute
     }
 
     /// Seconds since the Unix epoch when the server started: the models' `created`.

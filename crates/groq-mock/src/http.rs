@@ -26,6 +26,7 @@ use crate::bucket::go_duration;
 use crate::cache;
 use crate::engine::{Admission, Engine, RateView, Units};
 use crate::faults::FaultPlan;
+use crate::store;
 use crate::tokens::{
     count_prompt_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
     text_tokens, tool_arguments,
@@ -265,7 +266,10 @@ where
         (&Method::GET, id) if id.starts_with("/models/") => {
             Ok(model(engine, &id["/models/".len()..]))
         }
-        _ => Ok(unknown_url()),
+        _ => match store::route(engine, request, &key, rest, request_id).await {
+            Some(reply) => Ok(reply),
+            None => Ok(unknown_url()),
+        },
     }
 }
 
@@ -438,7 +442,7 @@ fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
     })
 }
 
-async fn chat<B>(
+pub(crate) async fn chat<B>(
     engine: &Arc<Engine>,
     request: Request<B>,
     key: &str,

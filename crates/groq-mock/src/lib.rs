@@ -141,6 +141,7 @@ mod limits;
 mod multipart;
 mod server;
 mod stats;
+mod store;
 mod tokens;
 
 pub use args::MockArgs;
