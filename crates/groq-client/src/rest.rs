@@ -159,7 +159,14 @@ fn id_segment<'a>(id: &'a str, what: &str) -> Result<&'a str, Error> {
 impl GroqClient {
     /// Deletes a model (a fine-tuned one) (`DELETE /models/{id}`).
     pub async fn delete_model(&self, id: &str) -> Result<Deleted, Error> {
-        let id = id_segment(id, "model")?;
+        // Model ids may contain '/' (`qwen/qwen3-32b`), as in `GET /models/{id}`.
+        if id.trim().is_empty() || id.contains(['?', '#', ' ']) || id.contains("..") {
+            return Err(Error::ModelNotFound {
+                model: id.to_owned(),
+                message: "a model id is a non-empty name without spaces, '?', '#' or '..'"
+                    .to_owned(),
+            });
+        }
         let body = send(&self.inner, Method::DELETE, &format!("/models/{id}"), None).await?;
         decode(&body, "a deletion status")
     }

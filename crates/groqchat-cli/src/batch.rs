@@ -65,6 +65,18 @@ pub(crate) struct BatchArgs {
     /// Connection.
     #[command(flatten)]
     pub(crate) connect: ConnectArgs,
+    /// Submit the input to Groq's Batch API instead of running it locally (half the price,
+    /// its own quota, hours instead of minutes); an interrupted run resumes the same batch.
+    #[arg(long)]
+    pub(crate) remote: bool,
+    /// The Batch API's completion window (24h up to 7d), with --remote.
+    #[arg(
+        long,
+        value_name = "WINDOW",
+        default_value = "24h",
+        requires = "remote"
+    )]
+    pub(crate) window: String,
 }
 
 /// What the event listener learns, shared with the main loop.
@@ -130,6 +142,10 @@ impl Observed {
 /// Runs `groqchat batch`.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
+    if args.remote && !args.dry_run {
+        let window = args.window.clone();
+        return crate::remote::run(args, &window).await;
+    }
     let bytes = std::fs::read(&args.input).map_err(|e| CliError::file("read", &args.input, e))?;
     let parsed = parse_input(&bytes);
     for problem in &parsed.problems {

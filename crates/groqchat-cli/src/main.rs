@@ -36,6 +36,8 @@ mod input;
 mod output;
 mod plan;
 mod progress;
+mod remote;
+mod resources;
 mod signals;
 mod summary;
 
@@ -79,6 +81,15 @@ enum Command {
     Translate(audio::AudioArgs),
     /// Speak a text into an audio file.
     Speak(audio::SpeakArgs),
+    /// Files of the Batch API: list, upload, download, delete.
+    #[command(subcommand)]
+    Files(resources::FilesAction),
+    /// Remote batches: list, show, cancel, results.
+    #[command(subcommand)]
+    Batches(resources::BatchesAction),
+    /// One model: show or delete.
+    #[command(subcommand)]
+    Model(resources::ModelsAction),
 }
 
 #[allow(clippy::print_stderr)]
@@ -105,6 +116,9 @@ fn main() -> ExitCode {
             Command::Transcribe(args) => audio::run(args, audio::Task::Transcribe).await,
             Command::Translate(args) => audio::run(args, audio::Task::Translate).await,
             Command::Speak(args) => audio::speak(args).await,
+            Command::Files(action) => resources::files(action).await,
+            Command::Batches(action) => resources::batches(action).await,
+            Command::Model(action) => resources::models(action).await,
         }
     });
     match outcome {
