@@ -345,6 +345,11 @@ impl Settled {
     pub(crate) fn commit_audio(self, seconds: u64) {
         self.0.commit_cost(Cost::audio(seconds));
     }
+
+    /// The request was served and really cost `actual`.
+    pub(crate) fn commit_cost(self, actual: Cost) {
+        self.0.commit_cost(actual);
+    }
 }
 
 /// Sends `body` to `path` for `model` once `cost` is admitted in the model's lane, retrying

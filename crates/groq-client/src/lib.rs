@@ -96,6 +96,7 @@ mod client;
 mod error;
 mod event;
 mod pipeline;
+mod responses;
 mod rest;
 mod stream;
 mod usage;
@@ -107,6 +108,7 @@ pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFutur
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind};
 pub use event::{Event, RequestId, RetryReason};
+pub use responses::{ResponseEvent, ResponseStream};
 pub use stream::ChatStream;
 
 pub use groq_config::{ApiKey, Config, ModelConfig};
@@ -116,7 +118,7 @@ pub use groq_tokens::Estimate;
 pub use groq_transport::{RetryPolicy, Transport};
 pub use groq_types::{
     Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, FileList, FileObject,
-    RequestCounts,
+    RequestCounts, ResponseObject, ResponseRequest, ResponseUsage,
 };
 pub use groq_types::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Message, Model, ModelList, Tool, Usage,

@@ -26,6 +26,7 @@ use crate::bucket::go_duration;
 use crate::cache;
 use crate::engine::{Admission, Engine, RateView, Units};
 use crate::faults::FaultPlan;
+use crate::responses;
 use crate::store;
 use crate::tokens::{
     count_prompt_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
@@ -259,6 +260,10 @@ where
     let key = key.to_owned();
     match (&method, rest) {
         (&Method::POST, "/chat/completions") => chat(engine, request, &key, request_id).await,
+        (&Method::POST, "/responses") => Ok(match read_body(request).await {
+            Ok(body) => responses::handle(engine, &key, &body, request_id),
+            Err(reply) => reply,
+        }),
         (&Method::POST, "/audio/transcriptions" | "/audio/translations" | "/audio/speech") => {
             Ok(audio::handle(engine, request, &key, rest, request_id).await)
         }
@@ -801,7 +806,11 @@ fn sse_event<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(event)
 }
 
-fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>, interval: Duration) -> Reply {
+pub(crate) fn sse_reply(
+    events: VecDeque<Bytes>,
+    settle: Option<Settlement>,
+    interval: Duration,
+) -> Reply {
     let mut reply = Response::new(MockBody::Events {
         events,
         settle,

@@ -139,6 +139,7 @@ mod faults;
 mod http;
 mod limits;
 mod multipart;
+mod responses;
 mod server;
 mod stats;
 mod store;

@@ -61,6 +61,7 @@ mod files;
 mod models;
 mod request;
 mod response;
+mod responses;
 mod stream;
 
 pub use audio::{
@@ -82,6 +83,7 @@ pub use response::{
     ChatCompletion, Choice, CompletionTokensDetails, FinishReason, FunctionCall, FunctionName,
     PromptTokensDetails, ResponseMessage, ToolCall, Usage, XGroq,
 };
+pub use responses::{ResponseObject, ResponseRequest, ResponseUsage};
 pub use stream::{
     ChatCompletionAccumulator, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta,
     StreamPayload, ToolCallDelta,

@@ -345,8 +345,9 @@ mod tests {
             )
         );
         assert_eq!(least_time(&quota, 10, 600), (Duration::ZERO, None));
-        let (wait, binding) = least_time(&quota, 10, 30_000);
+        // 100,000 s: the day bucket binds (71,200 s beyond it at 28,800 a day).
+        let (wait, binding) = least_time(&quota, 10, 100_000);
         assert_eq!(binding, Some(Dimension::AudioSecondsPerDay));
-        assert_eq!(wait, Duration::from_secs(3_600));
+        assert_eq!(wait, Duration::from_secs(213_600));
     }
 }
