@@ -19,16 +19,17 @@ async fn setup(tpm: u64) -> (MockServer, GroqClient) {
         .start()
         .await
         .unwrap();
-    let config = Config::builder()
-        .clear_models()
-        .base_url(server.base_url())
-        .api_key(KEY)
-        .unknown_models(UnknownModelPolicy::Reject)
-        .model(ModelConfig::new(MODEL).with_limits(
-            Limits::unlimited().with_tokens_per_minute(Rate::new(tpm, minute).ok()),
-        ))
-        .build()
-        .unwrap();
+    let config =
+        Config::builder()
+            .clear_models()
+            .base_url(server.base_url())
+            .api_key(KEY)
+            .unknown_models(UnknownModelPolicy::Reject)
+            .model(ModelConfig::new(MODEL).with_limits(
+                Limits::unlimited().with_tokens_per_minute(Rate::new(tpm, minute).ok()),
+            ))
+            .build()
+            .unwrap();
     let client = GroqClient::builder()
         .config(config)
         .limiter_margin(Duration::from_millis(100))
