@@ -69,13 +69,9 @@ pub(crate) struct BatchArgs {
     /// its own quota, hours instead of minutes); an interrupted run resumes the same batch.
     #[arg(long)]
     pub(crate) remote: bool,
-    /// The Batch API's completion window (24h up to 7d), with --remote.
-    #[arg(
-        long,
-        value_name = "WINDOW",
-        default_value = "24h",
-        requires = "remote"
-    )]
+    /// The Batch API's completion window (24h up to 7d): used by --remote, and compared with
+    /// the local run's least time in the plan.
+    #[arg(long, value_name = "WINDOW", default_value = "24h")]
     pub(crate) window: String,
 }
 
@@ -171,6 +167,10 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
             &config,
         );
         print!("{}", plan.render());
+        print!(
+            "{}",
+            crate::remote::comparison(plan.minimum(), &args.window)
+        );
         return Ok(ExitCode::from(if parsed.problems.is_empty() {
             EXIT_OK
         } else {
@@ -234,6 +234,10 @@ pub(crate) async fn run(args: BatchArgs) -> Result<ExitCode, CliError> {
         println!("nothing to send: every request already has a result");
     } else {
         print!("{}", plan.render());
+        print!(
+            "{}",
+            crate::remote::comparison(plan.minimum(), &args.window)
+        );
     }
 
     let mut summary = Summary {

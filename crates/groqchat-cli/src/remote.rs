@@ -23,6 +23,38 @@ use crate::error::{CliError, EXIT_FAILED, EXIT_OK};
 use crate::input::parse_input;
 use crate::output::{ErrorPart, IdGenerator, ResultLine, ResultWriter, prepare_output};
 
+/// The completion window `24h` ... `7d` as a duration (hours or days), if it is one.
+pub(crate) fn window_duration(window: &str) -> Option<Duration> {
+    let window = window.trim();
+    let (number, unit) = window.split_at(window.len().checked_sub(1)?);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "h" => Some(Duration::from_secs(n * 3_600)),
+        "d" => Some(Duration::from_secs(n * 86_400)),
+        _ => None,
+    }
+}
+
+/// The plan's line comparing a local run whose least time is `local` with the Batch API
+/// within `window`: the remote run is always half the price; it is sooner only when the local
+/// limits need longer than the window.
+pub(crate) fn comparison(local: Duration, window: &str) -> String {
+    let verdict = match window_duration(window) {
+        Some(limit) if local > limit => format!(
+            "sooner than the {} the local limits need",
+            crate::plan::format_duration(local)
+        ),
+        Some(_) => format!(
+            "but likely later than the {} the local limits need",
+            crate::plan::format_duration(local)
+        ),
+        None => "in its completion window".to_owned(),
+    };
+    format!(
+        "remote (--remote): half the price and a quota of its own; done within {window}, {verdict}\n"
+    )
+}
+
 /// What the sidecar file keeps.
 #[derive(Debug, Serialize, Deserialize)]
 struct Sidecar {
@@ -197,4 +229,25 @@ pub(crate) async fn run(args: BatchArgs, window: &str) -> Result<ExitCode, CliEr
     .await;
     connection.close().await;
     outcome.map(|ok| ExitCode::from(if ok { EXIT_OK } else { EXIT_FAILED }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_says_when_remote_is_sooner() {
+        assert_eq!(window_duration("24h"), Some(Duration::from_secs(86_400)));
+        assert_eq!(window_duration("7d"), Some(Duration::from_secs(604_800)));
+        assert_eq!(window_duration("soon"), None);
+        let slow = comparison(Duration::from_secs(3 * 86_400), "24h");
+        assert!(slow.contains("sooner than"), "{slow}");
+        let fast = comparison(Duration::from_secs(60), "24h");
+        assert!(fast.contains("likely later"), "{fast}");
+        assert!(fast.contains("half the price"));
+        assert_eq!(
+            sidecar_path(Path::new("out/results.jsonl")),
+            PathBuf::from("out/results.jsonl.remote.json")
+        );
+    }
 }
