@@ -235,6 +235,18 @@ pub enum Error {
     /// The request queue failed in a way not covered above.
     #[error("the request queue could not take or keep the request")]
     Queue(#[source] QueueError),
+
+    /// An audio request that cannot be sent: the audio is not usable (not audio, an unknown
+    /// format, truncated, unreadable: see the source) or an option is invalid. Nothing was
+    /// sent.
+    #[error("the audio request cannot be sent: {message}")]
+    Audio {
+        /// What is wrong.
+        message: String,
+        /// The measurement's error, when the audio is at fault.
+        #[source]
+        source: Option<groq_audio::AudioError>,
+    },
 }
 
 /// An HTTP answer of the API that ended a call: its status, request id and the exact bytes
@@ -403,6 +415,7 @@ impl Error {
             Self::QueueFull { .. } => ErrorKind::QueueFull,
             Self::Shutdown => ErrorKind::Shutdown,
             Self::Queue(_) => ErrorKind::Queue,
+            Self::Audio { .. } => ErrorKind::InvalidRequest,
         }
     }
 

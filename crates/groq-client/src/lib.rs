@@ -89,6 +89,7 @@
 //! None. The crate builds on `groq-types`, `groq-config`, `groq-tokens`, `groq-ratelimit`,
 //! `groq-queue` and `groq-transport`, with tokio and tracing.
 
+mod audio;
 mod builder;
 mod call;
 mod client;
@@ -97,9 +98,13 @@ mod event;
 mod forward;
 mod pipeline;
 mod redact;
+mod responses;
+mod rest;
 mod stream;
+mod usage;
 mod warmup;
 
+pub use audio::{AudioReply, AudioSource, measure as measure_audio};
 pub use builder::{GroqClientBuilder, SchedulerFactory};
 pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
@@ -110,6 +115,7 @@ pub use forward::{
     ForwardStream,
 };
 pub use redact::REDACTED;
+pub use responses::{ResponseEvent, ResponseStream};
 pub use stream::ChatStream;
 
 pub use groq_config::{ApiKey, Config, ModelConfig};
@@ -118,7 +124,15 @@ pub use groq_ratelimit::Dimension;
 pub use groq_tokens::Estimate;
 pub use groq_transport::{RetryPolicy, Transport};
 pub use groq_types::{
+    Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, FileList, FileObject,
+    RequestCounts, ResponseObject, ResponseRequest, ResponseUsage,
+};
+pub use groq_types::{
     ChatCompletion, ChatCompletionChunk, ChatRequest, Message, Model, ModelList, Tool, Usage,
+};
+pub use groq_types::{
+    SpeechFormat, SpeechRequest, TimestampGranularity, Transcript, TranscriptFormat,
+    TranscriptionOptions,
 };
 
 /// `GroqClient` must stay shareable between tasks.

@@ -61,7 +61,7 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     pub(crate) fn cost(&self) -> Cost {
-        Cost::request(self.estimate.total)
+        Cost::chat(self.estimate.prompt, self.estimate.completion_allowance)
     }
 
     /// Tells the calibration warm-up that the model answered; only models with a token
@@ -188,7 +188,10 @@ impl Inner {
             authorization: authorization(&config, &model_config)?,
             allowance: config.completion_allowance(&model_config),
             context_window: model_config.context_window,
-            token_limited: limits.tokens_per_minute.is_some() || limits.tokens_per_day.is_some(),
+            token_limited: limits.tokens_per_minute.is_some()
+                || limits.tokens_per_day.is_some()
+                || limits.input_tokens_per_minute.is_some()
+                || limits.output_tokens_per_minute.is_some(),
         });
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
         if !Arc::ptr_eq(&routes.config, &config) {
@@ -308,7 +311,14 @@ impl Sent {
     /// The server served the request and counted `usage`.
     pub(crate) fn commit(mut self, usage: &Usage) {
         if let Some(reservation) = self.0.take() {
-            reservation.commit(usage.billable_tokens());
+            reservation.commit_usage(crate::usage::actual_cost(usage));
+        }
+    }
+
+    /// The server served the request, which really cost `actual`.
+    pub(crate) fn commit_cost(mut self, actual: Cost) {
+        if let Some(reservation) = self.0.take() {
+            reservation.commit_usage(actual);
         }
     }
 

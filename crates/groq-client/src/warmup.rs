@@ -92,7 +92,7 @@ impl WarmUp {
             return None;
         }
         let estimate = self.counter.recalibrate(model, &payload.estimate);
-        Some(Cost::request(estimate.total))
+        Some(Cost::chat(estimate.prompt, estimate.completion_allowance))
     }
 }
 
@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn one_request_goes_while_a_token_limited_model_is_uncalibrated() {
         let (_, warmup) = warm_up();
-        let cost = Cost::request(225);
+        let cost = Cost::chat(125, 100);
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 0), Some(cost));
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 1), None);
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 7), None);
@@ -147,7 +147,7 @@ mod tests {
         );
         let prompt = counter.calibration().apply(MODEL, 100);
         assert!(prompt > 180, "{prompt}");
-        assert_eq!(admitted, Some(Cost::request(prompt + 100)));
+        assert_eq!(admitted, Some(Cost::chat(prompt, 100)));
     }
 
     #[test]
@@ -159,8 +159,8 @@ mod tests {
         assert!(!warmup.has_answered("another-model"));
         // Released, at the prior's estimate.
         assert_eq!(
-            warmup.admit(MODEL, &payload(true), Cost::request(225), 3),
-            Some(Cost::request(225))
+            warmup.admit(MODEL, &payload(true), Cost::chat(125, 100), 3),
+            Some(Cost::chat(125, 100))
         );
         // Another model still warms up.
         assert_eq!(

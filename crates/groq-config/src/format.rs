@@ -31,13 +31,17 @@ const NATIVE_KEYS: [&str; 12] = [
 ];
 
 /// The keys of one model entry, in both formats.
-const MODEL_KEYS: [&str; 10] = [
+const MODEL_KEYS: [&str; 14] = [
     "base_url",
     "api_key",
     "req_per_minute",
     "req_per_day",
     "token_per_minute",
     "token_per_day",
+    "audio_seconds_per_hour",
+    "audio_seconds_per_day",
+    "input_token_per_minute",
+    "output_token_per_minute",
     "max_in_flight",
     "context_window",
     "max_completion_tokens",
@@ -45,11 +49,15 @@ const MODEL_KEYS: [&str; 10] = [
 ];
 
 /// The keys of an `unknown_models` limits object.
-const LIMIT_KEYS: [&str; 5] = [
+const LIMIT_KEYS: [&str; 9] = [
     "req_per_minute",
     "req_per_day",
     "token_per_minute",
     "token_per_day",
+    "audio_seconds_per_hour",
+    "audio_seconds_per_day",
+    "input_token_per_minute",
+    "output_token_per_minute",
     "max_in_flight",
 ];
 

@@ -141,7 +141,7 @@ pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
 pub use duration::parse_go_duration;
 pub use error::ConfigError;
-pub use limits::{LimitKind, Limits};
+pub use limits::{LimitKind, LimitUnit, Limits};
 pub use model::ModelConfig;
 pub use rate::{Rate, RateError};
 pub use redis::{RedisSettings, RedisUnreachable};

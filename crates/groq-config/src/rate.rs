@@ -38,6 +38,8 @@ pub enum RateError {
 impl Rate {
     /// One minute.
     pub const MINUTE: Duration = Duration::from_secs(60);
+    /// One hour.
+    pub const HOUR: Duration = Duration::from_secs(3_600);
     /// One day.
     pub const DAY: Duration = Duration::from_secs(86_400);
 
@@ -61,6 +63,18 @@ impl Rate {
         Self {
             limit,
             period: Self::MINUTE,
+        }
+    }
+
+    /// `limit` per hour.
+    ///
+    /// # Panics
+    /// If `limit` is zero. Use [`Rate::new`] for values that come from input.
+    pub const fn per_hour(limit: u64) -> Self {
+        assert!(limit > 0, "a rate limit must be at least 1");
+        Self {
+            limit,
+            period: Self::HOUR,
         }
     }
 

@@ -36,10 +36,10 @@ pub struct MockArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8089")]
     pub addr: SocketAddr,
-    /// Limits file: JSON mapping model ids to {rpm, rpd, tpm, tpd, context_window} (a missing
-    /// field is unlimited), or any groqchat configuration file (either groq-config format, as
-    /// `groqchat --config` reads it). Without it the built-in Groq catalog's free-plan limits
-    /// apply.
+    /// Limits file: JSON mapping model ids to {rpm, rpd, tpm, tpd, ash, asd, itpm, otpm,
+    /// context_window} (a missing field is unlimited), or any groqchat configuration file
+    /// (either groq-config format, as `groqchat --config` reads it). Without it the built-in
+    /// Groq catalog's free-plan limits apply.
     #[arg(long, value_name = "FILE")]
     pub limits: Option<PathBuf>,
     /// How many seconds a "minute" lasts (a "day" lasts 1440 of them); 60 is real time.
@@ -75,6 +75,10 @@ pub struct MockArgs {
     /// Completion budget charged when a request sets no `max_completion_tokens`.
     #[arg(long, value_name = "TOKENS", default_value_t = 1024)]
     pub default_budget: u64,
+    /// Report repeated leading messages as cached prompt tokens and give them back to the
+    /// token buckets, as Groq's prompt cache does.
+    #[arg(long)]
+    pub prompt_cache: bool,
 }
 
 impl fmt::Debug for MockArgs {
@@ -96,6 +100,7 @@ impl fmt::Debug for MockArgs {
             )
             .field("completion_tokens", &self.completion_tokens)
             .field("default_budget", &self.default_budget)
+            .field("prompt_cache", &self.prompt_cache)
             .finish()
     }
 }
@@ -146,6 +151,7 @@ impl MockArgs {
             .seed(self.seed)
             .completion_tokens(self.completion_tokens)
             .default_completion_budget(self.default_budget)
+            .prompt_cache(self.prompt_cache)
             .stream_interval(Duration::from_millis(self.stream_interval_ms));
         for key in &self.api_keys {
             builder = builder.api_key(key.clone());

@@ -1,6 +1,6 @@
 //! The emulator's shared state: models, buckets per API key and model, stats, ids, faults.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -19,10 +19,23 @@ pub(crate) enum Dimension {
     Rpd,
     Tpm,
     Tpd,
+    Ash,
+    Asd,
+    Itpm,
+    Otpm,
 }
 
 impl Dimension {
-    const ALL: [Self; 4] = [Self::Rpm, Self::Rpd, Self::Tpm, Self::Tpd];
+    const ALL: [Self; 8] = [
+        Self::Rpm,
+        Self::Rpd,
+        Self::Tpm,
+        Self::Tpd,
+        Self::Ash,
+        Self::Asd,
+        Self::Itpm,
+        Self::Otpm,
+    ];
 
     /// The window as Groq's messages name it.
     pub(crate) fn describe(self) -> &'static str {
@@ -31,20 +44,20 @@ impl Dimension {
             Self::Rpd => "requests per day (RPD)",
             Self::Tpm => "tokens per minute (TPM)",
             Self::Tpd => "tokens per day (TPD)",
+            Self::Ash => "audio seconds per hour (ASH)",
+            Self::Asd => "audio seconds per day (ASD)",
+            Self::Itpm => "input tokens per minute (ITPM)",
+            Self::Otpm => "output tokens per minute (OTPM)",
         }
     }
 
     /// The error `type` of a rate-limit error in this dimension.
     pub(crate) fn kind(self) -> &'static str {
-        if self.is_tokens() {
-            "tokens"
-        } else {
-            "requests"
+        match self {
+            Self::Rpm | Self::Rpd => "requests",
+            Self::Ash | Self::Asd => "audio_seconds",
+            Self::Tpm | Self::Tpd | Self::Itpm | Self::Otpm => "tokens",
         }
-    }
-
-    fn is_tokens(self) -> bool {
-        matches!(self, Self::Tpm | Self::Tpd)
     }
 
     fn limit(self, limits: &MockLimits) -> Option<u64> {
@@ -53,6 +66,10 @@ impl Dimension {
             Self::Rpd => limits.rpd,
             Self::Tpm => limits.tpm,
             Self::Tpd => limits.tpd,
+            Self::Ash => limits.ash,
+            Self::Asd => limits.asd,
+            Self::Itpm => limits.itpm,
+            Self::Otpm => limits.otpm,
         }
     }
 
@@ -62,6 +79,51 @@ impl Dimension {
             Self::Rpd => 1,
             Self::Tpm => 2,
             Self::Tpd => 3,
+            Self::Ash => 4,
+            Self::Asd => 5,
+            Self::Itpm => 6,
+            Self::Otpm => 7,
+        }
+    }
+}
+
+/// What one request spends beyond the request itself: tokens (prompt plus completion
+/// budget), their input and output sides, and audio seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Units {
+    pub(crate) tokens: u64,
+    pub(crate) input: u64,
+    pub(crate) output: u64,
+    pub(crate) audio: u64,
+}
+
+impl Units {
+    /// A chat completion: `prompt` tokens and a `budget` for the reply.
+    pub(crate) fn chat(prompt: u64, budget: u64) -> Self {
+        Self {
+            tokens: prompt.saturating_add(budget),
+            input: prompt,
+            output: budget,
+            audio: 0,
+        }
+    }
+
+    /// An audio request of `seconds` billed seconds.
+    pub(crate) fn audio(seconds: u64) -> Self {
+        Self {
+            audio: seconds,
+            ..Self::default()
+        }
+    }
+
+    /// What `dimension` is charged (requests count 1).
+    fn amount(&self, dimension: Dimension) -> u64 {
+        match dimension {
+            Dimension::Rpm | Dimension::Rpd => 1,
+            Dimension::Tpm | Dimension::Tpd => self.tokens,
+            Dimension::Itpm => self.input,
+            Dimension::Otpm => self.output,
+            Dimension::Ash | Dimension::Asd => self.audio,
         }
     }
 }
@@ -105,7 +167,7 @@ pub(crate) enum Admission {
 
 #[derive(Debug)]
 struct ModelBuckets {
-    buckets: [Option<Bucket>; 4],
+    buckets: [Option<Bucket>; 8],
 }
 
 impl ModelBuckets {
@@ -149,23 +211,21 @@ impl ModelBuckets {
             tokens: view(&self.buckets[Dimension::Tpm.index()]),
         }
     }
-
-    fn cost(dimension: Dimension, tokens: u64) -> u64 {
-        if dimension.is_tokens() { tokens } else { 1 }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Periods {
     minute: Duration,
+    hour: Duration,
     day: Duration,
 }
 
 impl Periods {
     fn of(&self, dimension: Dimension) -> Duration {
         match dimension {
-            Dimension::Rpm | Dimension::Tpm => self.minute,
-            Dimension::Rpd | Dimension::Tpd => self.day,
+            Dimension::Rpm | Dimension::Tpm | Dimension::Itpm | Dimension::Otpm => self.minute,
+            Dimension::Ash => self.hour,
+            Dimension::Rpd | Dimension::Tpd | Dimension::Asd => self.day,
         }
     }
 }
@@ -183,6 +243,7 @@ pub(crate) struct EngineConfig {
     pub(crate) organization: String,
     pub(crate) start_unix: u64,
     pub(crate) capture_bodies: bool,
+    pub(crate) prompt_cache: bool,
 }
 
 /// The shared state of one server.
@@ -194,6 +255,9 @@ pub(crate) struct Engine {
     pub(crate) stream_interval: Duration,
     pub(crate) organization: String,
     capture_bodies: bool,
+    prompt_cache: bool,
+    /// Files and batches.
+    pub(crate) store: crate::store::Store,
     faults: Faults,
     seed: u64,
     start: Instant,
@@ -205,6 +269,8 @@ struct Inner {
     models: BTreeMap<String, MockLimits>,
     /// Buckets by (API key, model).
     buckets: HashMap<(String, String), ModelBuckets>,
+    /// Hashes of the message prefixes each (API key, model) has sent: the prompt cache.
+    prompt_cache: HashMap<(String, String), HashSet<u64>>,
     stats: MockStats,
     rng: fastrand::Rng,
     next_id: u64,
@@ -231,6 +297,7 @@ impl Engine {
             api_keys: config.api_keys,
             periods: Periods {
                 minute: config.minute,
+                hour: config.minute.saturating_mul(60),
                 day: config.minute.saturating_mul(1440),
             },
             completion_tokens: config.completion_tokens,
@@ -238,6 +305,8 @@ impl Engine {
             stream_interval: config.stream_interval,
             organization: config.organization,
             capture_bodies: config.capture_bodies,
+            prompt_cache: config.prompt_cache,
+            store: crate::store::Store::default(),
             faults: config.faults,
             seed: config.seed,
             start: Instant::now(),
@@ -245,6 +314,7 @@ impl Engine {
             inner: Mutex::new(Inner {
                 models: config.models,
                 buckets: HashMap::new(),
+                prompt_cache: HashMap::new(),
                 stats: MockStats::default(),
                 rng: fastrand::Rng::with_seed(config.seed),
                 next_id: 0,
@@ -265,6 +335,11 @@ impl Engine {
             return false;
         }
         self.api_keys.is_empty() || self.api_keys.iter().any(|k| k == key)
+    }
+
+    /// How long a "minute" lasts: the time scale.
+    pub(crate) fn minute(&self) -> Duration {
+        self.periods.minute
     }
 
     /// Seconds since the Unix epoch when the server started: the models' `created`.
@@ -320,20 +395,24 @@ impl Engine {
         FaultPlan::draw(&self.faults, &mut self.lock().rng)
     }
 
-    /// Charges one request of `tokens` tokens to `key`'s buckets of `model`, if all four fit.
+    /// Charges one request of `tokens` tokens to `key`'s buckets of `model`, if all fit.
     #[cfg(test)]
     fn admit(&self, key: &str, model: &str, tokens: u64, now: Instant) -> Admission {
-        self.admit_with(key, model, tokens, now, true)
+        let units = Units {
+            tokens,
+            ..Units::default()
+        };
+        self.admit_with(key, model, &units, now, true)
     }
 
-    /// Checks whether one request of `tokens` tokens fits `key`'s buckets of `model`, and
+    /// Checks whether one request costing `units` fits `key`'s buckets of `model`, and
     /// charges it when it does and `charge` is set (an injected fault is checked but not
     /// charged).
     pub(crate) fn admit_with(
         &self,
         key: &str,
         model: &str,
-        tokens: u64,
+        units: &Units,
         now: Instant,
         charge: bool,
     ) -> Admission {
@@ -345,14 +424,15 @@ impl Engine {
             .entry((key.to_owned(), model.to_owned()))
             .or_insert_with(|| ModelBuckets::new(&limits, &periods, now));
         buckets.refill(now);
-        for dimension in [Dimension::Tpm, Dimension::Tpd] {
+        for dimension in Dimension::ALL {
+            let requested = units.amount(dimension);
             if let Some(bucket) = &buckets.buckets[dimension.index()]
-                && tokens > bucket.capacity()
+                && requested > bucket.capacity()
             {
                 return Admission::TooLarge {
                     dimension,
                     limit: bucket.capacity(),
-                    requested: tokens,
+                    requested,
                 };
             }
         }
@@ -360,7 +440,7 @@ impl Engine {
         let mut worst: Option<(Dimension, Duration)> = None;
         for dimension in Dimension::ALL {
             if let Some(bucket) = &buckets.buckets[dimension.index()] {
-                let wait = bucket.wait_for(ModelBuckets::cost(dimension, tokens));
+                let wait = bucket.wait_for(units.amount(dimension));
                 if !wait.is_zero() && worst.is_none_or(|(_, longest)| wait > longest) {
                     worst = Some((dimension, wait));
                 }
@@ -374,7 +454,7 @@ impl Engine {
                 dimension,
                 limit,
                 used,
-                requested: ModelBuckets::cost(dimension, tokens),
+                requested: units.amount(dimension),
                 wait,
                 view: buckets.view(),
             };
@@ -382,25 +462,68 @@ impl Engine {
         if charge {
             for dimension in Dimension::ALL {
                 if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
-                    bucket.take(ModelBuckets::cost(dimension, tokens));
+                    bucket.take(units.amount(dimension));
                 }
             }
         }
         Admission::Admitted(buckets.view())
     }
 
-    /// Gives `tokens` back to the token buckets.
+    /// Gives `tokens` back to the token buckets (TPM and TPD).
+    #[cfg(test)]
     pub(crate) fn refund(&self, key: &str, model: &str, tokens: u64) {
+        let units = Units {
+            tokens,
+            ..Units::default()
+        };
+        self.give_back(key, model, &units);
+    }
+
+    /// Gives `units` back to `key`'s buckets of `model` (never the request buckets): an
+    /// unused completion budget, cached prompt tokens, audio seconds measured shorter.
+    pub(crate) fn give_back(&self, key: &str, model: &str, units: &Units) {
         let now = Instant::now();
         let mut inner = self.lock();
         if let Some(buckets) = inner.buckets.get_mut(&(key.to_owned(), model.to_owned())) {
             buckets.refill(now);
-            for dimension in [Dimension::Tpm, Dimension::Tpd] {
+            for dimension in Dimension::ALL {
+                let amount = units.amount(dimension);
+                if matches!(dimension, Dimension::Rpm | Dimension::Rpd) || amount == 0 {
+                    continue;
+                }
                 if let Some(bucket) = &mut buckets.buckets[dimension.index()] {
-                    bucket.give(tokens);
+                    bucket.give(amount);
                 }
             }
         }
+    }
+
+    /// The tokens of the longest prefix of whole `messages` that `key` has already sent to
+    /// `model` (Groq's prompt cache), remembering every prefix of this prompt for the next
+    /// requests. `message_tokens` gives each message's count. Always 0 when the cache is off.
+    pub(crate) fn cached_prefix(
+        &self,
+        key: &str,
+        model: &str,
+        prefixes: &[u64],
+        message_tokens: &[u64],
+    ) -> u64 {
+        if !self.prompt_cache {
+            return 0;
+        }
+        let mut inner = self.lock();
+        let seen = inner
+            .prompt_cache
+            .entry((key.to_owned(), model.to_owned()))
+            .or_default();
+        let hits = prefixes
+            .iter()
+            .take_while(|prefix| seen.contains(*prefix))
+            .count();
+        seen.extend(prefixes.iter().copied());
+        message_tokens[..hits.min(message_tokens.len())]
+            .iter()
+            .sum()
     }
 
     /// The current view of `key`'s buckets of `model` (full buckets if never used).
@@ -482,6 +605,7 @@ mod tests {
             organization: "org_mock".to_owned(),
             start_unix: 0,
             capture_bodies: false,
+            prompt_cache: true,
         })
     }
 

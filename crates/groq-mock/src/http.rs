@@ -21,9 +21,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, Sleep};
 
+use crate::audio;
 use crate::bucket::go_duration;
-use crate::engine::{Admission, Engine, RateView};
+use crate::cache;
+use crate::engine::{Admission, Engine, RateView, Units};
 use crate::faults::FaultPlan;
+use crate::responses;
+use crate::store;
 use crate::tokens::{
     count_params_tokens, forced_tool, fragments, json_reply, reply_pieces, request_marker,
     text_tokens, tool_arguments,
@@ -88,8 +92,8 @@ const KNOWN_ROLES: [&str; 6] = [
     "function",
 ];
 
-const INVALID_REQUEST: &str = "invalid_request_error";
-const UPGRADE_HINT: &str =
+pub(crate) const INVALID_REQUEST: &str = "invalid_request_error";
+pub(crate) const UPGRADE_HINT: &str =
     "Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing";
 
 /// The connection is to be closed without a response (an injected fault).
@@ -163,12 +167,14 @@ impl Body for MockBody {
     }
 }
 
-/// Refunds a request's unused completion budget when dropped.
+/// Refunds a request's unused completion budget and its cached prompt tokens when dropped
+/// (once the request has been processed).
 pub(crate) struct Settlement {
     engine: Arc<Engine>,
     key: String,
     model: String,
     tokens: u64,
+    cached: u64,
 }
 
 impl std::fmt::Debug for Settlement {
@@ -176,19 +182,26 @@ impl std::fmt::Debug for Settlement {
         f.debug_struct("Settlement")
             .field("model", &self.model)
             .field("tokens", &self.tokens)
+            .field("cached", &self.cached)
             .finish_non_exhaustive()
     }
 }
 
 impl Drop for Settlement {
     fn drop(&mut self) {
-        if self.tokens > 0 {
-            self.engine.refund(&self.key, &self.model, self.tokens);
+        if self.tokens > 0 || self.cached > 0 {
+            let units = Units {
+                tokens: self.tokens + self.cached,
+                input: self.cached,
+                output: self.tokens,
+                audio: 0,
+            };
+            self.engine.give_back(&self.key, &self.model, &units);
         }
     }
 }
 
-type Reply = Response<MockBody>;
+pub(crate) type Reply = Response<MockBody>;
 
 /// Serves one request.
 pub(crate) async fn handle<B>(
@@ -257,11 +270,21 @@ where
     let key = key.to_owned();
     match (&method, rest) {
         (&Method::POST, "/chat/completions") => chat(engine, request, &key, request_id).await,
+        (&Method::POST, "/responses") => Ok(match read_body(request).await {
+            Ok(body) => responses::handle(engine, &key, &body, request_id),
+            Err(reply) => reply,
+        }),
+        (&Method::POST, "/audio/transcriptions" | "/audio/translations" | "/audio/speech") => {
+            Ok(audio::handle(engine, request, &key, rest, request_id).await)
+        }
         (&Method::GET, "/models") => Ok(models(engine)),
         (&Method::GET, id) if id.starts_with("/models/") => {
             Ok(model(engine, &id["/models/".len()..]))
         }
-        _ => Ok(unknown_url()),
+        _ => match store::route(engine, request, &key, rest, request_id).await {
+            Some(reply) => Ok(reply),
+            None => Ok(unknown_url()),
+        },
     }
 }
 
@@ -310,7 +333,7 @@ fn model(engine: &Engine, id: &str) -> Reply {
     }
 }
 
-fn model_not_found(id: &str) -> Reply {
+pub(crate) fn model_not_found(id: &str) -> Reply {
     error(
         StatusCode::NOT_FOUND,
         format!("The model `{id}` does not exist or you do not have access to it."),
@@ -356,7 +379,7 @@ where
     }
 }
 
-fn invalid(message: impl Into<String>, param: Option<&str>) -> Reply {
+pub(crate) fn invalid(message: impl Into<String>, param: Option<&str>) -> Reply {
     error_reply(StatusCode::BAD_REQUEST, invalid_error(message, param))
 }
 
@@ -451,7 +474,7 @@ fn parse_chat(body: &[u8]) -> Result<Parsed, ApiError> {
     })
 }
 
-async fn chat<B>(
+pub(crate) async fn chat<B>(
     engine: &Arc<Engine>,
     request: Request<B>,
     key: &str,
@@ -525,7 +548,8 @@ where
     let stream = request.is_stream();
     // Injected faults are checked against the limits but charge nothing.
     let faulted = (plan.malformed && !stream) || (plan.stream_error && stream);
-    let view = match engine.admit_with(key, &model_id, cost, Instant::now(), !faulted) {
+    let units = Units::chat(prompt_tokens, budget);
+    let view = match engine.admit_with(key, &model_id, &units, Instant::now(), !faulted) {
         Admission::Admitted(view) => view,
         Admission::TooLarge {
             dimension,
@@ -575,7 +599,7 @@ where
         }
     };
 
-    let answer = Answer::new(
+    let mut answer = Answer::new(
         engine,
         &params,
         mock_tokens,
@@ -597,6 +621,15 @@ where
         rate_headers(reply.headers_mut(), &view);
         return Ok(reply);
     }
+    let prefixes = cache::prefixes(&params);
+    let cached = engine
+        .cached_prefix(key, &model_id, &prefixes.hashes, &prefixes.tokens)
+        .min(prompt_tokens);
+    if cached > 0 {
+        let mut details = PromptTokensDetails::default();
+        details.cached_tokens = cached;
+        answer.usage.prompt_tokens_details = Some(details);
+    }
     engine.audit(
         &model_id,
         prompt_tokens,
@@ -609,6 +642,7 @@ where
         key: key.to_owned(),
         model: model_id,
         tokens: unused,
+        cached,
     };
     let mut reply = if stream {
         let include_usage = params
@@ -835,7 +869,11 @@ fn sse_event<T: Serialize>(value: &T) -> Bytes {
     Bytes::from(event)
 }
 
-fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>, interval: Duration) -> Reply {
+pub(crate) fn sse_reply(
+    events: VecDeque<Bytes>,
+    settle: Option<Settlement>,
+    interval: Duration,
+) -> Reply {
     let mut reply = Response::new(MockBody::Events {
         events,
         settle,
@@ -848,7 +886,7 @@ fn sse_reply(events: VecDeque<Bytes>, settle: Option<Settlement>, interval: Dura
     reply
 }
 
-fn bytes_reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+pub(crate) fn bytes_reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
     let mut reply = Response::new(MockBody::Full(Some(body)));
     *reply.status_mut() = status;
     reply
@@ -862,16 +900,21 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     bytes_reply(status, "application/json", Bytes::from(body))
 }
 
-fn error(status: StatusCode, message: impl Into<String>, kind: &str, code: Option<&str>) -> Reply {
+pub(crate) fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    kind: &str,
+    code: Option<&str>,
+) -> Reply {
     error_reply(status, ApiError::new(message, kind, code))
 }
 
-fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
+pub(crate) fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
     json(status, &ErrorEnvelope::new(api_error))
 }
 
 /// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute.
-fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
+pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
     let sets = [
         (
             view.requests,

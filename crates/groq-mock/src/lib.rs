@@ -134,18 +134,24 @@
 //! `groq-config` (the catalog) and clap (for [`MockArgs`]).
 
 mod args;
+mod audio;
 mod bucket;
+mod cache;
 mod engine;
 mod error;
 mod faults;
 mod http;
 mod limits;
+mod multipart;
+mod responses;
 mod schema;
 mod server;
 mod stats;
+mod store;
 mod tokens;
 
 pub use args::MockArgs;
+pub use audio::MAX_AUDIO_BYTES;
 pub use bucket::go_duration;
 pub use error::MockError;
 pub use faults::Faults;

@@ -13,7 +13,8 @@ use crate::error::MockError;
 /// The quota and context window of one model served by the emulator.
 ///
 /// Each rate is a plain count per natural period: requests or tokens per minute or per day,
-/// where "minute" and "day" follow the server's time scale. `None` means unlimited. This is
+/// audio seconds per hour or per day, where "minute", "hour" and "day" follow the server's
+/// time scale. `None` means unlimited. This is
 /// also the value type of the limits file (`limits.json`):
 ///
 /// ```json
@@ -46,6 +47,18 @@ pub struct MockLimits {
     /// Tokens per day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpd: Option<u64>,
+    /// Audio seconds per hour (speech-to-text models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ash: Option<u64>,
+    /// Audio seconds per day (speech-to-text models).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asd: Option<u64>,
+    /// Input (prompt) tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itpm: Option<u64>,
+    /// Output tokens (completion budget) per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otpm: Option<u64>,
     /// Most tokens of prompt plus completion budget in one request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_window: Option<u32>,
@@ -85,6 +98,34 @@ impl MockLimits {
         self
     }
 
+    /// Sets audio seconds per hour.
+    #[must_use]
+    pub fn ash(mut self, limit: u64) -> Self {
+        self.ash = Some(limit);
+        self
+    }
+
+    /// Sets audio seconds per day.
+    #[must_use]
+    pub fn asd(mut self, limit: u64) -> Self {
+        self.asd = Some(limit);
+        self
+    }
+
+    /// Sets input tokens per minute.
+    #[must_use]
+    pub fn itpm(mut self, limit: u64) -> Self {
+        self.itpm = Some(limit);
+        self
+    }
+
+    /// Sets output tokens per minute.
+    #[must_use]
+    pub fn otpm(mut self, limit: u64) -> Self {
+        self.otpm = Some(limit);
+        self
+    }
+
     /// Sets the context window.
     #[must_use]
     pub fn context_window(mut self, tokens: u32) -> Self {
@@ -108,11 +149,15 @@ impl MockLimits {
             rpd: per(limits.requests_per_day, Rate::DAY),
             tpm: per(limits.tokens_per_minute, Rate::MINUTE),
             tpd: per(limits.tokens_per_day, Rate::DAY),
+            ash: per(limits.audio_seconds_per_hour, Rate::HOUR),
+            asd: per(limits.audio_seconds_per_day, Rate::DAY),
+            itpm: per(limits.input_tokens_per_minute, Rate::MINUTE),
+            otpm: per(limits.output_tokens_per_minute, Rate::MINUTE),
             context_window: model.context_window,
         }
     }
 
-    /// The built-in Groq catalog (`groq_config::catalog`): every chat model with its
+    /// The built-in Groq catalog (`groq_config::catalog`): every model with its
     /// free-plan limits and context window.
     pub fn catalog() -> Vec<(String, Self)> {
         catalog::builtin_models()
@@ -128,6 +173,10 @@ impl MockLimits {
             ("rpd", self.rpd),
             ("tpm", self.tpm),
             ("tpd", self.tpd),
+            ("ash", self.ash),
+            ("asd", self.asd),
+            ("itpm", self.itpm),
+            ("otpm", self.otpm),
             ("context_window", self.context_window.map(u64::from)),
         ]
         .into_iter()

@@ -44,6 +44,7 @@ pub struct MockServerBuilder {
     addr: SocketAddr,
     organization: String,
     capture_bodies: bool,
+    prompt_cache: bool,
 }
 
 impl fmt::Debug for MockServerBuilder {
@@ -62,6 +63,7 @@ impl fmt::Debug for MockServerBuilder {
             .field("seed", &self.seed)
             .field("addr", &self.addr)
             .field("organization", &self.organization)
+            .field("prompt_cache", &self.prompt_cache)
             .finish()
     }
 }
@@ -80,6 +82,7 @@ impl Default for MockServerBuilder {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             organization: "org_mock".to_owned(),
             capture_bodies: false,
+            prompt_cache: false,
         }
     }
 }
@@ -194,6 +197,18 @@ impl MockServerBuilder {
         self
     }
 
+    /// Whether the prompt cache is on (off by default, so that identical requests cost the
+    /// same): a request whose leading messages repeat
+    /// the leading messages of an earlier request by the same key to the same model reports
+    /// their tokens as `usage.prompt_tokens_details.cached_tokens`, and those tokens are given
+    /// back to the TPM, TPD and ITPM buckets once the request has been processed, as Groq
+    /// does (cached tokens do not count against its limits).
+    #[must_use]
+    pub fn prompt_cache(mut self, enabled: bool) -> Self {
+        self.prompt_cache = enabled;
+        self
+    }
+
     /// Validates the settings, binds the socket and starts serving on the current tokio
     /// runtime.
     pub async fn start(self) -> Result<MockServer, MockError> {
@@ -232,6 +247,7 @@ impl MockServerBuilder {
             organization: self.organization,
             capture_bodies: self.capture_bodies,
             start_unix: unix_time(),
+            prompt_cache: self.prompt_cache,
         }));
         let (shutdown, signal) = watch::channel(false);
         let task = tokio::spawn(serve(listener, Arc::clone(&engine), signal));

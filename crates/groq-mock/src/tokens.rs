@@ -38,11 +38,7 @@ pub fn count_prompt_tokens(request: &ChatRequest) -> u64 {
 
 /// [`count_prompt_tokens`] of a request's typed view.
 pub(crate) fn count_params_tokens(params: &ChatParams) -> u64 {
-    let messages: u64 = params
-        .messages
-        .iter()
-        .map(|message| TOKENS_PER_MESSAGE + text_tokens(&message_text(message)))
-        .sum();
+    let messages: u64 = params.messages.iter().map(message_tokens).sum();
     let tools = params
         .tools
         .as_ref()
@@ -51,6 +47,11 @@ pub(crate) fn count_params_tokens(params: &ChatParams) -> u64 {
             text_tokens(&serde_json::to_string(tools).unwrap_or_default())
         });
     REPLY_PRIMING_TOKENS + messages + tools
+}
+
+/// The tokens one message adds to a prompt: its framing and its text.
+pub(crate) fn message_tokens(message: &Message) -> u64 {
+    TOKENS_PER_MESSAGE + text_tokens(&message_text(message))
 }
 
 fn message_text(message: &Message) -> String {

@@ -42,8 +42,8 @@ pub struct LimitMessage {
     pub kind: LimitMessageKind,
     /// The model named in the message.
     pub model: Option<String>,
-    /// The limit that was hit: `(RPM)`, `(RPD)`, `(TPM)` or `(TPD)`, or their spelled-out names.
-    /// `None` for limits this crate does not model (audio seconds, for instance).
+    /// The limit that was hit: `(RPM)`, `(RPD)`, `(TPM)`, `(TPD)`, `(ASH)`, `(ASD)`, `(ITPM)`
+    /// or `(OTPM)`, or their spelled-out names. `None` when the message names no limit.
     pub dimension: Option<Dimension>,
     /// `Limit N`.
     pub limit: Option<u64>,
@@ -89,15 +89,10 @@ fn dimension_in(message: &str) -> Option<Dimension> {
         .find(|d| message.contains(&format!("({})", d.label())));
     by_label.or_else(|| {
         let lower = message.to_ascii_lowercase();
-        [
-            ("requests per minute", Dimension::RequestsPerMinute),
-            ("requests per day", Dimension::RequestsPerDay),
-            ("tokens per minute", Dimension::TokensPerMinute),
-            ("tokens per day", Dimension::TokensPerDay),
-        ]
-        .into_iter()
-        .find(|(words, _)| lower.contains(words))
-        .map(|(_, d)| d)
+        // The longer names first: "input tokens per minute" also contains "tokens per minute".
+        let mut by_length = Dimension::ALL;
+        by_length.sort_by_key(|d| std::cmp::Reverse(d.words().len()));
+        by_length.into_iter().find(|d| lower.contains(d.words()))
     })
 }
 
@@ -202,6 +197,47 @@ mod tests {
     }
 
     #[test]
+    fn the_audio_and_input_output_limits() {
+        let cases = [
+            (
+                "Rate limit reached for model `whisper-large-v3` in organization `org_1` service                  tier `on_demand` on audio seconds per hour (ASH): Limit 7200, Used 7190,                  Requested 30. Please try again in 10s.",
+                Dimension::AudioSecondsPerHour,
+            ),
+            (
+                "Rate limit reached for model `whisper-large-v3` in organization `org_1` service                  tier `on_demand` on audio seconds per day (ASD): Limit 28800, Used 28800,                  Requested 10. Please try again in 1m.",
+                Dimension::AudioSecondsPerDay,
+            ),
+            (
+                "Rate limit reached for model `m` in organization `org_1` service tier                  `on_demand` on input tokens per minute (ITPM): Limit 1000, Used 900,                  Requested 200. Please try again in 6s.",
+                Dimension::InputTokensPerMinute,
+            ),
+            (
+                "Rate limit reached for model `m` in organization `org_1` service tier                  `on_demand` on output tokens per minute (OTPM): Limit 100, Used 90,                  Requested 20. Please try again in 6s.",
+                Dimension::OutputTokensPerMinute,
+            ),
+            // Without the label, by the words alone: the longest name wins.
+            (
+                "Rate limit reached on input tokens per minute: Limit 10, Used 10, Requested 1.",
+                Dimension::InputTokensPerMinute,
+            ),
+            (
+                "Rate limit reached on audio seconds per day: Limit 10, Used 10, Requested 1.",
+                Dimension::AudioSecondsPerDay,
+            ),
+        ];
+        for (text, dimension) in cases {
+            let m = LimitMessage::parse(text).unwrap();
+            assert_eq!(m.dimension, Some(dimension), "{text}");
+        }
+        let ash = LimitMessage::parse(cases[0].0).unwrap();
+        assert_eq!(
+            (ash.limit, ash.used, ash.requested),
+            (Some(7200), Some(7190), Some(30))
+        );
+        assert_eq!(ash.retry_after, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
     fn request_too_large() {
         let m = LimitMessage::parse(
             "Request too large for model `llama-3.3-70b-versatile` in organization `org_1` \
@@ -228,7 +264,12 @@ mod tests {
              Limit 7200, Used 7100, Requested 300. Please try again in 50s.",
         )
         .unwrap();
-        assert_eq!(audio.dimension, None);
+        assert_eq!(audio.dimension, Some(Dimension::AudioSecondsPerHour));
         assert_eq!(audio.retry_after, ms(50_000));
+        let unnamed = LimitMessage::parse(
+            "Rate limit reached for model `m`: Limit 7, Used 7, Requested 1. Please try again in 5s.",
+        )
+        .unwrap();
+        assert_eq!(unnamed.dimension, None);
     }
 }

@@ -2,23 +2,32 @@
 
 use groq_config::Rate;
 
-/// One bucket of a model's quota: requests or tokens, per minute or per day.
+/// One bucket of a model's quota: requests, tokens, input or output tokens, or audio seconds,
+/// per minute, hour or day.
 ///
 /// This is `groq-config`'s [`LimitKind`](groq_config::LimitKind) under the limiter's name, so a
 /// configuration's limits and the limiter's buckets are one type. The period of each bucket is
 /// whatever its [`Rate`] says: a "per minute" bucket of `30 per 6 s` is how a time-compressed
-/// test expresses RPM. Request dimensions are charged [`Cost::requests`], token dimensions
-/// [`Cost::tokens`] (see [`Cost::amount`]).
+/// test expresses RPM. Request dimensions are charged [`Cost::requests`], TPM and TPD
+/// [`Cost::tokens`], ITPM [`Cost::input_tokens`], OTPM [`Cost::output_tokens`] and ASH and ASD
+/// [`Cost::audio_seconds`] (see [`Cost::amount`]).
 pub use groq_config::LimitKind as Dimension;
 
-/// What one request spends: requests (normally 1) and tokens (prompt plus completion
-/// allowance).
+/// What one request spends: requests (normally 1), tokens (prompt plus completion
+/// allowance), and the parts of them the input and output caps count, or audio seconds.
 ///
 /// ```
-/// use groq_ratelimit::Cost;
+/// use groq_ratelimit::{Cost, Dimension};
 ///
 /// let cost = Cost::request(1_500);
 /// assert_eq!((cost.requests, cost.tokens), (1, 1_500));
+/// let chat = Cost::chat(1_200, 300);
+/// assert_eq!(chat.amount(Dimension::TokensPerMinute), 1_500);
+/// assert_eq!(chat.amount(Dimension::InputTokensPerMinute), 1_200);
+/// assert_eq!(chat.amount(Dimension::OutputTokensPerMinute), 300);
+/// let audio = Cost::audio(42);
+/// assert_eq!(audio.amount(Dimension::AudioSecondsPerHour), 42);
+/// assert_eq!(audio.amount(Dimension::TokensPerMinute), 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -27,29 +36,103 @@ pub struct Cost {
     pub requests: u64,
     /// Tokens charged to the TPM and TPD buckets.
     pub tokens: u64,
+    /// Prompt tokens charged to the ITPM bucket.
+    pub input_tokens: u64,
+    /// Completion tokens (the allowance) charged to the OTPM bucket.
+    pub output_tokens: u64,
+    /// Audio seconds charged to the ASH and ASD buckets.
+    pub audio_seconds: u64,
 }
 
 impl Cost {
-    /// `requests` requests and `tokens` tokens.
+    /// `requests` requests and `tokens` tokens (and nothing of the other units).
     pub const fn new(requests: u64, tokens: u64) -> Self {
-        Self { requests, tokens }
+        Self {
+            requests,
+            tokens,
+            input_tokens: 0,
+            output_tokens: 0,
+            audio_seconds: 0,
+        }
     }
 
-    /// One request of `tokens` tokens: the cost of a chat completion.
+    /// One request of `tokens` tokens, not split into input and output (the ITPM and OTPM
+    /// buckets are charged nothing; see [`Cost::chat`]).
     pub const fn request(tokens: u64) -> Self {
         Self::new(1, tokens)
     }
 
-    /// The amount of this cost that `dimension` is charged: tokens for TPM and TPD, requests
-    /// for RPM and RPD.
+    /// One chat completion: `prompt` input tokens and a `completion` allowance, `prompt +
+    /// completion` tokens in all.
+    pub const fn chat(prompt: u64, completion: u64) -> Self {
+        Self {
+            requests: 1,
+            tokens: prompt.saturating_add(completion),
+            input_tokens: prompt,
+            output_tokens: completion,
+            audio_seconds: 0,
+        }
+    }
+
+    /// One audio request of `seconds` seconds of audio (and no tokens).
+    pub const fn audio(seconds: u64) -> Self {
+        Self {
+            requests: 1,
+            tokens: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            audio_seconds: seconds,
+        }
+    }
+
+    /// This cost with `seconds` audio seconds.
+    #[must_use]
+    pub const fn with_audio_seconds(mut self, seconds: u64) -> Self {
+        self.audio_seconds = seconds;
+        self
+    }
+
+    /// The amount of this cost that `dimension` is charged: requests for RPM and RPD, tokens
+    /// for TPM and TPD, input tokens for ITPM, output tokens for OTPM, audio seconds for ASH
+    /// and ASD.
     pub const fn amount(&self, dimension: Dimension) -> u64 {
-        if dimension.is_tokens() {
-            self.tokens
-        } else {
-            self.requests
+        match dimension {
+            Dimension::RequestsPerMinute | Dimension::RequestsPerDay => self.requests,
+            Dimension::TokensPerMinute | Dimension::TokensPerDay => self.tokens,
+            Dimension::InputTokensPerMinute => self.input_tokens,
+            Dimension::OutputTokensPerMinute => self.output_tokens,
+            Dimension::AudioSecondsPerHour | Dimension::AudioSecondsPerDay => self.audio_seconds,
+            _ => 0,
+        }
+    }
+
+    /// Every unit of `self` plus `other`'s, saturating.
+    #[must_use]
+    pub const fn saturating_add(self, other: Self) -> Self {
+        Self {
+            requests: self.requests.saturating_add(other.requests),
+            tokens: self.tokens.saturating_add(other.tokens),
+            input_tokens: self.input_tokens.saturating_add(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_add(other.output_tokens),
+            audio_seconds: self.audio_seconds.saturating_add(other.audio_seconds),
+        }
+    }
+
+    /// Every unit of `self` less `other`'s, stopping at zero.
+    #[must_use]
+    pub const fn saturating_sub(self, other: Self) -> Self {
+        Self {
+            requests: self.requests.saturating_sub(other.requests),
+            tokens: self.tokens.saturating_sub(other.tokens),
+            input_tokens: self.input_tokens.saturating_sub(other.input_tokens),
+            output_tokens: self.output_tokens.saturating_sub(other.output_tokens),
+            audio_seconds: self.audio_seconds.saturating_sub(other.audio_seconds),
         }
     }
 }
+
+/// How many dimensions there are: the length of [`Dimension::ALL`].
+pub(crate) const DIMENSIONS: usize = Dimension::ALL.len();
 
 /// The limits of one model: up to one [`Rate`] per [`Dimension`] and an optional cap on the
 /// number of requests in flight.
@@ -72,7 +155,7 @@ impl Cost {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Quota {
-    rates: [Option<Rate>; 4],
+    rates: [Option<Rate>; DIMENSIONS],
     max_in_flight: Option<u32>,
 }
 
@@ -80,7 +163,7 @@ impl Quota {
     /// No limit at all.
     pub const fn unlimited() -> Self {
         Self {
-            rates: [None; 4],
+            rates: [None; DIMENSIONS],
             max_in_flight: None,
         }
     }
@@ -136,7 +219,7 @@ impl Quota {
         self.max_in_flight
     }
 
-    /// Every limited dimension with its rate, in the order `RPM, RPD, TPM, TPD`.
+    /// Every limited dimension with its rate, in the order of [`Dimension::ALL`].
     pub fn rates(&self) -> impl Iterator<Item = (Dimension, Rate)> + '_ {
         Dimension::ALL
             .into_iter()
@@ -170,7 +253,10 @@ mod tests {
             Dimension::from_label(" tpd "),
             Some(Dimension::TokensPerDay)
         );
-        assert_eq!(Dimension::from_label("ASH"), None);
+        assert_eq!(
+            Dimension::from_label("ASH"),
+            Some(Dimension::AudioSecondsPerHour)
+        );
         assert_eq!(
             Dimension::TokensPerMinute.to_string(),
             "tokens per minute (TPM)"
@@ -182,6 +268,19 @@ mod tests {
         let cost = Cost::new(2, 700);
         assert_eq!(cost.amount(Dimension::RequestsPerDay), 2);
         assert_eq!(cost.amount(Dimension::TokensPerDay), 700);
+        assert_eq!(cost.amount(Dimension::InputTokensPerMinute), 0);
+        let chat = Cost::chat(600, 100).with_audio_seconds(9);
+        assert_eq!(chat.amount(Dimension::AudioSecondsPerDay), 9);
+        assert_eq!(
+            chat.saturating_sub(Cost::chat(700, 50)),
+            Cost {
+                requests: 0,
+                tokens: 0,
+                input_tokens: 0,
+                output_tokens: 50,
+                audio_seconds: 9
+            }
+        );
     }
 
     #[test]

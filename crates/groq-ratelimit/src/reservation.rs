@@ -89,6 +89,14 @@ impl Reservation {
         self.settle(Settlement::Commit { actual_tokens });
     }
 
+    /// The request was served and really cost `actual` in every unit (cached prompt tokens
+    /// left out, the true completion and audio duration in): every bucket but the request
+    /// buckets is corrected by the difference from the charge. See
+    /// [`Settlement::CommitUsage`].
+    pub fn commit_usage(mut self, actual: Cost) {
+        self.settle(Settlement::CommitUsage { actual });
+    }
+
     /// The request was sent but its usage is unknown: the estimate stays charged.
     pub fn keep(mut self) {
         self.settle(Settlement::Keep);

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use groq_config::Rate;
+use groq_config::{LimitUnit, Rate};
 use tokio::time::Instant;
 
 use crate::gcra::{Bucket, Mark, window_of};
+use crate::quota::DIMENSIONS;
 use crate::{Cost, Dimension, Quota, RateLimitHeaders, ReserveError};
 
 /// How a reservation ends. Produced by [`Reservation`](crate::Reservation)'s methods; a
@@ -23,6 +24,16 @@ pub enum Settlement {
         /// The tokens the server counted (`usage.total_tokens`).
         actual_tokens: u64,
     },
+    /// The request was served and used `actual` in every unit: each bucket other than the
+    /// request buckets is corrected by the difference from what was charged, as
+    /// [`Commit`](Self::Commit) does for tokens. This is how cached prompt tokens are given
+    /// back to TPM, TPD and ITPM (they are left out of `actual`), output tokens settled in
+    /// OTPM, and audio durations reconciled with what the server reports. `actual.requests`
+    /// is ignored.
+    CommitUsage {
+        /// What the request really cost.
+        actual: Cost,
+    },
     /// The request was sent but its usage is unknown: the estimate stays charged.
     Keep,
     /// The request was never sent: the charge is undone.
@@ -36,7 +47,7 @@ pub enum Settlement {
 pub struct Charge {
     cost: Cost,
     /// Per dimension: what the bucket needs to undo the charge.
-    marks: [Option<Mark>; 4],
+    marks: [Option<Mark>; DIMENSIONS],
 }
 
 impl Charge {
@@ -70,7 +81,7 @@ pub struct DimensionSnapshot {
 pub struct Snapshot {
     /// When the snapshot was taken.
     pub at: Instant,
-    /// The limited dimensions, in the order `RPM, RPD, TPM, TPD`.
+    /// The limited dimensions, in the order of [`Dimension::ALL`].
     pub dimensions: Vec<DimensionSnapshot>,
     /// Reservations not settled yet.
     pub in_flight: u32,
@@ -159,20 +170,16 @@ pub struct QuotaState {
     origin: Instant,
     margin_ns: i128,
     quota: Quota,
-    buckets: [Option<Bucket>; 4],
+    buckets: [Option<Bucket>; DIMENSIONS],
     next_epoch: u32,
-    /// Units charged by unsettled reservations: requests, tokens.
-    pending: [u64; 2],
+    /// Units charged by unsettled reservations, in every unit.
+    pending: Cost,
     in_flight: u32,
     penalty: Option<(Instant, Option<Dimension>)>,
 }
 
 fn duration_ns(d: Duration) -> i128 {
     i128::try_from(d.as_nanos()).unwrap_or(i128::MAX)
-}
-
-const fn unit_index(dimension: Dimension) -> usize {
-    if dimension.is_tokens() { 1 } else { 0 }
 }
 
 impl QuotaState {
@@ -185,9 +192,9 @@ impl QuotaState {
             origin: now,
             margin_ns: duration_ns(margin),
             quota: Quota::unlimited(),
-            buckets: [None, None, None, None],
+            buckets: [const { None }; DIMENSIONS],
             next_epoch: 0,
-            pending: [0; 2],
+            pending: Cost::new(0, 0),
             in_flight: 0,
             penalty: None,
         };
@@ -270,7 +277,7 @@ impl QuotaState {
         {
             return Err(ReserveError::InFlight { limit });
         }
-        let mut marks = [None; 4];
+        let mut marks = [None; DIMENSIONS];
         let window = window_of(now_ns, self.margin_ns);
         for (i, bucket) in self.buckets.iter_mut().enumerate() {
             if let Some(bucket) = bucket {
@@ -278,8 +285,7 @@ impl QuotaState {
                 marks[i] = Some(bucket.charge(now_ns, amount, window));
             }
         }
-        self.pending[0] = self.pending[0].saturating_add(cost.requests);
-        self.pending[1] = self.pending[1].saturating_add(cost.tokens);
+        self.pending = self.pending.saturating_add(*cost);
         self.in_flight = self.in_flight.saturating_add(1);
         Ok(Charge { cost: *cost, marks })
     }
@@ -294,8 +300,7 @@ impl QuotaState {
         let now_ns = self.ns(now);
         let window = window_of(now_ns, self.margin_ns);
         let cost = charge.cost;
-        self.pending[0] = self.pending[0].saturating_sub(cost.requests);
-        self.pending[1] = self.pending[1].saturating_sub(cost.tokens);
+        self.pending = self.pending.saturating_sub(cost);
         self.in_flight = self.in_flight.saturating_sub(1);
         for (i, mark) in charge.marks.into_iter().enumerate() {
             let (Some(mark), Some(bucket)) = (mark, self.buckets[i].as_mut()) else {
@@ -310,15 +315,23 @@ impl QuotaState {
                         bucket.refund_unsent(now_ns, amount, &mark, window);
                     }
                 }
-                Settlement::Commit { actual_tokens } => {
+                Settlement::Commit { .. } | Settlement::CommitUsage { .. } => {
+                    let actual = match settlement {
+                        Settlement::Commit { actual_tokens } => Cost {
+                            tokens: actual_tokens,
+                            ..cost
+                        },
+                        Settlement::CommitUsage { actual } => actual,
+                        Settlement::Keep | Settlement::Refund => cost,
+                    };
                     // An answered request has reached the server.
                     bucket.arrived(cost.amount(dimension), &mark, window);
-                    if dimension.is_tokens() {
-                        if actual_tokens > cost.tokens {
-                            bucket.add(now_ns, actual_tokens - cost.tokens);
+                    if dimension.unit() != LimitUnit::Requests {
+                        let (charged, used) = (cost.amount(dimension), actual.amount(dimension));
+                        if used > charged {
+                            bucket.add(now_ns, used - charged);
                         } else {
-                            let refund = cost.tokens - actual_tokens;
-                            bucket.refund_served(now_ns, refund, window);
+                            bucket.refund_served(now_ns, charged - used, window);
                         }
                     }
                 }
@@ -353,7 +366,7 @@ impl QuotaState {
             ),
         ];
         for (dimension, remaining, reset) in sides {
-            let pending = self.pending[unit_index(dimension)];
+            let pending = self.pending.amount(dimension);
             let Some(bucket) = self.buckets[dimension.index()].as_mut() else {
                 continue;
             };
@@ -427,7 +440,7 @@ impl QuotaState {
                     reset: Duration::from_nanos(
                         u64::try_from(bucket.reset_ns(now_ns)).unwrap_or(u64::MAX),
                     ),
-                    pending: self.pending[unit_index(dimension)],
+                    pending: self.pending.amount(dimension),
                 })
             })
             .collect();
@@ -457,7 +470,7 @@ impl QuotaState {
                     self.next_epoch = self.next_epoch.wrapping_add(1);
                 }
                 (None, Some(rate)) => {
-                    let pending = self.pending[unit_index(dimension)];
+                    let pending = self.pending.amount(dimension);
                     *slot = Some(Bucket::new(rate, self.next_epoch, now_ns, pending));
                     self.next_epoch = self.next_epoch.wrapping_add(1);
                 }

@@ -70,14 +70,25 @@
 //! order, so a schema built with `json!` is sent in the order written); by Cargo's feature
 //! unification the latter applies to every crate built with this one.
 
+mod audio;
 mod error;
+mod files;
 mod models;
 mod raw;
 mod request;
 mod response;
+mod responses;
 mod stream;
 
+pub use audio::{
+    SpeechFormat, SpeechRequest, TimestampGranularity, Transcript, TranscriptError,
+    TranscriptFormat, TranscriptionOptions,
+};
 pub use error::{ApiError, ErrorEnvelope};
+pub use files::{
+    Batch, BatchList, CreateBatch, Deleted, Embedding, EmbeddingList, EmbeddingRequest, FileList,
+    FileObject, RequestCounts,
+};
 pub use models::{Model, ModelList};
 pub use raw::RawObject;
 pub use request::{
@@ -92,6 +103,7 @@ pub use response::{
     PromptTokensDetails, ResponseMessage, StreamError, TokenLogprob, ToolCall, TopLogprob, Usage,
     UsageBreakdown, XGroq, XGroqCompletion,
 };
+pub use responses::{ResponseObject, ResponseRequest, ResponseUsage};
 pub use stream::{
     ChatCompletionAccumulator, ChatCompletionChunk, ChunkChoice, Delta, FunctionCallDelta,
     StreamPayload, ToolCallDelta,

@@ -84,6 +84,14 @@ pub(crate) struct BatchArgs {
     /// The model check before the run.
     #[command(flatten)]
     pub(crate) models: ModelCheckArgs,
+    /// Submit the input to Groq's Batch API instead of running it locally (half the price,
+    /// its own quota, hours instead of minutes); an interrupted run resumes the same batch.
+    #[arg(long)]
+    pub(crate) remote: bool,
+    /// The Batch API's completion window (24h up to 7d): used by --remote, and compared with
+    /// the local run's least time in the plan.
+    #[arg(long, value_name = "WINDOW", default_value = "24h")]
+    pub(crate) completion_window: String,
     /// How progress is shown on stderr.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub(crate) progress: ProgressMode,
@@ -455,6 +463,10 @@ fn done_in_existing(path: &Path, retry_failed: bool) -> Result<HashSet<String>, 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
     check_args(&args)?;
+    if args.remote && !args.dry_run {
+        let window = args.completion_window.clone();
+        return crate::remote::run(args, &window).await;
+    }
     check_output(&args.output)?;
     // The input is read twice (plan, then send): stdin is saved to a temporary file first,
     // removed when the run ends.
@@ -501,6 +513,10 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         }
         let plan = scan.plan.build(&config);
         report(&args.output, &plan.render())?;
+        report(
+            &args.output,
+            &crate::remote::comparison(plan.lower(), &args.completion_window),
+        )?;
         let clean = scan.malformed + scan.duplicate_lines.len() + scan.never_fit == 0;
         return Ok(ExitCode::from(if clean { EXIT_OK } else { EXIT_FAILED }));
     }
@@ -560,6 +576,10 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         )?;
     } else {
         report(&args.output, &plan.render())?;
+        report(
+            &args.output,
+            &crate::remote::comparison(plan.lower(), &args.completion_window),
+        )?;
     }
 
     let mut summary = Summary {

@@ -8,7 +8,6 @@
 //! line's `body` byte for byte; a bare line byte for byte when it has no `priority`, else
 //! its keys in order without `priority`.
 
-#[cfg(test)]
 use std::collections::HashMap;
 use std::fmt;
 
@@ -80,7 +79,6 @@ impl fmt::Display for LineProblem {
 }
 
 /// The requests of an input file and the lines that were skipped.
-#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct ParsedInput {
     /// The requests, in input order, with unique custom ids.
@@ -105,10 +103,10 @@ impl ParsedInput {
     }
 }
 
-/// Parses a whole input held in memory (tests and small inputs); the batch runner reads files
-/// as they go with [`InputLines`]. Blank lines are ignored; every other line becomes a request
-/// or a [`LineProblem`]. Never fails: a bad line is reported and the rest is read.
-#[cfg(test)]
+/// Parses a whole input held in memory (tests, and `batch --remote`, which uploads the file
+/// anyway); the local batch runner reads files as they go with [`InputLines`]. Blank lines are
+/// ignored; every other line becomes a request or a [`LineProblem`]. Never fails: a bad line
+/// is reported and the rest is read.
 pub(crate) fn parse_input(bytes: &[u8]) -> ParsedInput {
     let mut parsed = ParsedInput::default();
     let mut seen: HashMap<String, usize> = HashMap::new();

@@ -30,6 +30,7 @@
 //!
 //! None.
 
+mod audio;
 mod bar_target;
 mod batch;
 mod chat;
@@ -42,6 +43,8 @@ mod model_check;
 mod output;
 mod plan;
 mod progress;
+mod remote;
+mod resources;
 mod serve;
 mod signals;
 mod stdio;
@@ -93,6 +96,22 @@ enum Command {
     /// Serve Groq's API on a local address through the pacing pipeline (an
     /// OpenAI-compatible gateway for any language); prints its base URL first.
     Serve(serve::ServeArgs),
+    /// Transcribe audio files, paced under the audio-seconds limits; one batch-output line
+    /// per file, resumable.
+    Transcribe(audio::AudioArgs),
+    /// Translate the speech of audio files into English, like `transcribe`.
+    Translate(audio::AudioArgs),
+    /// Speak a text into an audio file.
+    Speak(audio::SpeakArgs),
+    /// Files of the Batch API: list, upload, download, delete.
+    #[command(subcommand)]
+    Files(resources::FilesAction),
+    /// Remote batches: list, show, cancel, results.
+    #[command(subcommand)]
+    Batches(resources::BatchesAction),
+    /// One model: show or delete.
+    #[command(subcommand)]
+    Model(resources::ModelsAction),
 }
 
 #[allow(clippy::print_stderr)]
@@ -121,6 +140,12 @@ fn main() -> ExitCode {
             Command::Completions(args) => tools::completions(&args),
             Command::Man(args) => tools::man(&args),
             Command::Serve(args) => serve::run(args).await,
+            Command::Transcribe(args) => audio::run(args, audio::Task::Transcribe).await,
+            Command::Translate(args) => audio::run(args, audio::Task::Translate).await,
+            Command::Speak(args) => audio::speak(args).await,
+            Command::Files(action) => resources::files(action).await,
+            Command::Batches(action) => resources::batches(action).await,
+            Command::Model(action) => resources::models(action).await,
         }
     });
     match outcome {
