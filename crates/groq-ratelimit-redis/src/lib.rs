@@ -2,7 +2,7 @@
 //! machines share one Groq quota exactly.
 //!
 //! Groq's limits belong to the organization, not to a process. [`RedisLimiter`] runs the same
-//! GCRA as [`LocalLimiter`](groq_ratelimit::LocalLimiter), margin included, but keeps each
+//! GCRA as [`LocalLimiter`], margin included, but keeps each
 //! model's buckets in Redis and changes them only inside Lua scripts:
 //!
 //! * **Atomic:** one script per reserve charges every limited dimension of the model (RPM,
@@ -41,7 +41,7 @@
 //! reserves answer [`ReserveError::Unavailable`] with the instant of the next attempt (the
 //! backoff doubles from 50 ms to 2 s), a tracing warning says why once per outage, and the
 //! connection is retried in the background. [`Unreachable::Local`] falls back to a
-//! [`LocalLimiter`](groq_ratelimit::LocalLimiter) holding a share of every quota (for example
+//! [`LocalLimiter`] holding a share of every quota (for example
 //! `1/N` with `N` processes) and started full, as if the shared buckets were, so that nothing
 //! bursts; when Redis answers again the fallback's usage is charged to the shared buckets and
 //! the shared state is used again. Either way nothing panics and nothing is admitted beyond
