@@ -2,7 +2,7 @@
 //! machines share one Groq quota exactly.
 //!
 //! Groq's limits belong to the organization, not to a process. [`RedisLimiter`] runs the same
-//! GCRA as [`LocalLimiter`](groq_ratelimit::LocalLimiter), margin included, but keeps each
+//! GCRA as [`LocalLimiter`], margin included, but keeps each
 //! model's buckets in Redis and changes them only inside Lua scripts:
 //!
 //! * **Atomic:** one script per reserve charges every limited dimension of the model (RPM,
@@ -41,7 +41,7 @@
 //! reserves answer [`ReserveError::Unavailable`] with the instant of the next attempt (the
 //! backoff doubles from 50 ms to 2 s), a tracing warning says why once per outage, and the
 //! connection is retried in the background. [`Unreachable::Local`] falls back to a
-//! [`LocalLimiter`](groq_ratelimit::LocalLimiter) holding a share of every quota (for example
+//! [`LocalLimiter`] holding a share of every quota (for example
 //! `1/N` with `N` processes) and started full, as if the shared buckets were, so that nothing
 //! bursts; when Redis answers again the fallback's usage is charged to the shared buckets and
 //! the shared state is used again. Either way nothing panics and nothing is admitted beyond
@@ -508,6 +508,15 @@ impl Inner {
             .cloned()
     }
 
+    /// Whether Redis is known to be down.
+    fn is_down(&self) -> bool {
+        self.link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .down
+            .is_some()
+    }
+
     /// The current outage, if Redis is known to be down and it is not time to try again.
     fn outage(&self, now: Instant) -> Option<Down> {
         let link = self.link.lock().unwrap_or_else(PoisonError::into_inner);
@@ -591,23 +600,31 @@ impl Inner {
         tracing::info!(namespace = %self.namespace, "the shared rate-limit state in Redis answers again");
         self.warned.store(false, Ordering::Release);
         if let Some(fallback) = down.fallback {
-            let models: Vec<String> = self
+            let models: Vec<(String, QuotaArgs)> = self
                 .quotas
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
-                .keys()
-                .cloned()
+                .iter()
+                .map(|(model, quota)| (model.clone(), quota.clone()))
                 .collect();
-            for model in models {
+            for (model, quota) in models {
                 let Some(snapshot) = fallback.snapshot(&model) else {
                     continue;
                 };
-                let args: Vec<String> = Dimension::ALL
+                let mut args: Vec<String> = Dimension::ALL
                     .iter()
                     .map(|d| snapshot.get(*d).map_or(0, |s| s.used).to_string())
                     .collect();
-                self.worker
-                    .send(Op::Absorb, keys(&self.namespace, &model), args, self.lease);
+                quota.push(&mut args);
+                // Applied before anything else is admitted from the shared state.
+                let keys = keys(&self.namespace, &model);
+                if let Err(e) =
+                    self.worker
+                        .call(Op::Absorb, keys.clone(), args.clone(), self.op_timeout)
+                {
+                    tracing::debug!(error = %e, "charging the fallback's usage failed; retrying");
+                    self.worker.send(Op::Absorb, keys, args, self.lease);
+                }
             }
         }
         self.status.send_replace(LinkStatus::Up);
@@ -951,6 +968,14 @@ impl RateLimiter for RedisLimiter {
         }
         if let Some(down) = self.inner.outage(now) {
             return self.inner.unreachable(model, cost, &down);
+        }
+        if self.inner.is_down() {
+            // Time to try again: a first call ends the outage (charging what a fallback
+            // admitted meanwhile) before anything is admitted from the shared state.
+            if self.call(Op::Time, "\0time", Vec::new()).is_err() {
+                let down = self.inner.mark_down_current(now);
+                return self.inner.unreachable(model, cost, &down);
+            }
         }
         self.reserve_shared(model, cost, &quota)
     }

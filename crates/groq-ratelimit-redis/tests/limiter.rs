@@ -63,7 +63,9 @@ fn instances_share_one_quota_all_or_nothing_with_exact_waits() {
             assert_eq!(dimension, Dimension::TokensPerMinute);
             let wait = until - asked;
             assert!(
-                wait > Duration::from_millis(9_950) && wait <= Duration::from_secs(10),
+                // Converted at the answer's arrival: late by at most that trip (here the
+                // limiter's first, which also connects), never early.
+                wait > Duration::from_millis(9_950) && wait <= Duration::from_millis(10_050),
                 "{wait:?}"
             );
         }
@@ -388,6 +390,6 @@ fn the_local_policy_uses_a_share_and_charges_it_back() {
         admitted += 1;
         assert!(admitted <= 10);
     }
-    assert!(a.flush(Duration::from_secs(2)));
+    assert!(a.flush(Duration::from_secs(10)));
     assert!((3..=5).contains(&admitted), "{admitted}");
 }
