@@ -27,7 +27,17 @@ fn now() -> std::time::Instant {
 fn release_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("==> build: cargo build --release -p groqchat-cli");
-    let status = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // `cargo run` sets package variables for xtask; build scripts that watch the environment
+    // would rebuild the dependencies for them, so the build sees none of them.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let keep = name == "CARGO_HOME" || name == "CARGO_TARGET_DIR";
+        if (name.starts_with("CARGO_") && !keep) || name == "OUT_DIR" {
+            command.env_remove(&name);
+        }
+    }
+    let status = command
         .args(["build", "--release", "-p", "groqchat-cli"])
         .current_dir(workspace_root())
         .status()
