@@ -470,11 +470,12 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
          connections, breaking 5 % of streams, with 5-50 ms latency; a streamed \
          `groqchat chat` runs every 10 s against the same emulator. The batch process is sampled \
          every 10 s from `/proc`.\n\n\
-         Result: exit code {exit:?}; {} ok, {} failed (after their retries), {} not run; every \
+         Result: exit code {}; {} ok, {} failed (after their retries), {} not run; every \
          request ends exactly once: {}; {} of {} chats succeeded (the others met a fault and \
          ended with an error, none hung). After a 20 s warm-up, RSS stayed between {:.1} and \
          {:.1} MiB and open file descriptors between {fd_min} and {fd_max}.\n\n\
          | t (s) | RSS (MiB) | fds |\n|---:|---:|---:|\n",
+        exit.map_or_else(|| "none (killed)".to_owned(), |c| c.to_string()),
         number("ok"),
         number("failed"),
         number("not_run"),
