@@ -27,7 +27,17 @@ fn now() -> std::time::Instant {
 fn release_binary() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("==> build: cargo build --release -p groqchat-cli");
-    let status = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    // `cargo run` sets package variables for xtask; build scripts that watch the environment
+    // would rebuild the dependencies for them, so the build sees none of them.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let keep = name == "CARGO_HOME" || name == "CARGO_TARGET_DIR";
+        if (name.starts_with("CARGO_") && !keep) || name == "OUT_DIR" {
+            command.env_remove(&name);
+        }
+    }
+    let status = command
         .args(["build", "--release", "-p", "groqchat-cli"])
         .current_dir(workspace_root())
         .status()
@@ -460,11 +470,12 @@ pub(crate) fn soak(args: &[String]) -> Result<(), String> {
          connections, breaking 5 % of streams, with 5-50 ms latency; a streamed \
          `groqchat chat` runs every 10 s against the same emulator. The batch process is sampled \
          every 10 s from `/proc`.\n\n\
-         Result: exit code {exit:?}; {} ok, {} failed (after their retries), {} not run; every \
+         Result: exit code {}; {} ok, {} failed (after their retries), {} not run; every \
          request ends exactly once: {}; {} of {} chats succeeded (the others met a fault and \
          ended with an error, none hung). After a 20 s warm-up, RSS stayed between {:.1} and \
          {:.1} MiB and open file descriptors between {fd_min} and {fd_max}.\n\n\
          | t (s) | RSS (MiB) | fds |\n|---:|---:|---:|\n",
+        exit.map_or_else(|| "none (killed)".to_owned(), |c| c.to_string()),
         number("ok"),
         number("failed"),
         number("not_run"),

@@ -527,3 +527,28 @@ fn a_server_stricter_than_the_configuration_is_named() {
     );
     drop(mock);
 }
+
+#[test]
+fn an_insecure_base_url_is_a_configuration_error_and_nothing_is_sent() {
+    let f = files();
+    fs::write(&f.input, format!("{}\n{}\n", body(1, 8), body(2, 8))).unwrap();
+    let output = groqchat()
+        .env("GROQ_API_KEY", "gsk_insecure_key_0123")
+        .env("GROQ_BASE_URL", "http://10.255.255.1/openai/v1")
+        .args([
+            "batch".as_ref(),
+            f.input.as_os_str(),
+            "-o".as_ref(),
+            f.output.as_os_str(),
+        ])
+        .args(["--progress", "off"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("http://10.255.255.1/openai/v1"), "{stderr}");
+    assert!(stderr.contains("plain-text http://"), "{stderr}");
+    assert!(!stderr.contains("gsk_insecure_key_0123"));
+    assert!(!f.output.exists() || fs::read(&f.output).unwrap().is_empty());
+}
