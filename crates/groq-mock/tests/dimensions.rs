@@ -81,7 +81,11 @@ async fn repeated_prefixes_are_reported_cached_and_given_back() {
     let first = chat(server.addr(), &shared_prefix("one", 20)).await;
     assert_eq!(first.status, 200, "{}", first.text());
     let usage = &first.json()["usage"];
-    assert!(usage.get("prompt_tokens_details").is_none(), "{usage}");
+    // Nothing was cached yet (the field is always there: the spec's full shape).
+    assert_eq!(
+        usage["prompt_tokens_details"]["cached_tokens"], 0,
+        "{usage}"
+    );
     let prompt = usage["prompt_tokens"].as_u64().unwrap();
     assert!(prompt > 1_000, "{prompt}");
 

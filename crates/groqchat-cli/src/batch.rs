@@ -648,6 +648,10 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
     ))
 }
 
+/// How long a killed run may have gone on after its last periodic save of the limits: two
+/// progress ticks.
+const UNSAVED_RUN: Duration = Duration::from_millis(500);
+
 /// Where the limiter's state is saved: next to the output, `<output>.limits.json`; nowhere
 /// when the results go to stdout.
 fn limits_path(output: &Path) -> Option<PathBuf> {
@@ -672,7 +676,12 @@ fn unix_millis() -> u64 {
 /// pause the server imposed) with the wall-clock time, so that a resumed run does not start
 /// with full buckets while the server's are drained. Written to a temporary file and renamed,
 /// so a crash never leaves half a file.
-fn save_limits(client: &GroqClient, config: &Config, path: &Path) -> std::io::Result<()> {
+fn save_limits(
+    client: &GroqClient,
+    config: &Config,
+    path: &Path,
+    last: bool,
+) -> std::io::Result<()> {
     let limiter = client.limiter();
     let now = Instant::now();
     let mut models = serde_json::Map::new();
@@ -700,7 +709,11 @@ fn save_limits(client: &GroqClient, config: &Config, path: &Path) -> std::io::Re
             serde_json::json!({"used": used, "paused_ms": u64::try_from(paused_ms).unwrap_or(u64::MAX)}),
         );
     }
-    let state = serde_json::json!({"saved_at_unix_ms": unix_millis(), "models": models});
+    let state = serde_json::json!({
+        "saved_at_unix_ms": unix_millis(),
+        "final": last,
+        "models": models,
+    });
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
@@ -718,7 +731,12 @@ fn restore_limits(client: &GroqClient, config: &Config, path: &Path) -> usize {
         return 0;
     };
     let saved = state["saved_at_unix_ms"].as_u64().unwrap_or(0);
-    let elapsed = Duration::from_millis(unix_millis().saturating_sub(saved));
+    let mut elapsed = Duration::from_millis(unix_millis().saturating_sub(saved));
+    if state["final"] != Value::Bool(true) {
+        // The run was killed after this save: it may have sent what its buckets admitted
+        // until the next save was due, so the buckets are aged as if it had run that long.
+        elapsed = elapsed.saturating_sub(UNSAVED_RUN);
+    }
     let limiter = client.limiter();
     let now = Instant::now();
     let mut restored = 0;
@@ -1007,7 +1025,7 @@ async fn execute(
             }
             () = tokio::time::sleep_until(last_save + SAVE_EVERY), if save_pending => {
                 if let Some(path) = &state_path {
-                    let _ = save_limits(client, config, path);
+                    let _ = save_limits(client, config, path, false);
                 }
                 last_save = Instant::now();
                 save_pending = false;
@@ -1016,7 +1034,7 @@ async fn execute(
                 let now = Instant::now();
                 // Saved on every tick, so that even a killed run leaves a recent state.
                 if let Some(path) = &state_path {
-                    let _ = save_limits(client, config, path);
+                    let _ = save_limits(client, config, path, false);
                 }
                 last_save = now;
                 status.rate_limited = observed.rate_limited.load(Ordering::Relaxed);
@@ -1052,7 +1070,9 @@ async fn execute(
     }
     drop(slots);
     let fed = feeder.await;
-    if let Some(Err(e)) = limits_path(&args.output).map(|path| save_limits(client, config, &path)) {
+    if let Some(Err(e)) =
+        limits_path(&args.output).map(|path| save_limits(client, config, &path, true))
+    {
         progress.println(&format!(
             "could not save the rate limits next to the output ({e}); a resumed run starts \
              with full buckets"
