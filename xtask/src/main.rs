@@ -103,7 +103,30 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Installs what the tests need and do not start themselves (`.ci/test-services`: the
+/// `redis-server` and `redis-cli` the shared limiter's tests run), when it is missing.
+fn test_services() -> Result<(), String> {
+    let script = workspace_root().join(".ci").join("test-services");
+    eprintln!("==> test services: bash {}", script.display());
+    let status = Command::new("bash")
+        .arg(&script)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failed ({status}): the tests need redis-server and redis-cli",
+            script.display()
+        ))
+    }
+}
+
 fn run(step: &Step) -> Result<(), String> {
+    if step.name == TEST.name {
+        test_services()?;
+    }
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("==> {}: cargo {}", step.name, step.args.join(" "));
     let status = Command::new(&cargo)

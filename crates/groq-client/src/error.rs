@@ -86,8 +86,9 @@ pub enum Error {
     /// The model is not known: the configuration rejects unknown models, or the server
     /// answered 404 `model_not_found`.
     #[error(
-        "model `{model}` was not found: {message}; check the model id (`GroqClient::models()` \
-         lists the available ones) or add it to the configuration"
+        "model `{model}` was not found: {}; check the model id (the API's model list, \
+         GET /models, names the available ones) or add it to the configuration",
+        .message.trim_end_matches('.')
     )]
     ModelNotFound {
         /// The requested model.

@@ -400,8 +400,13 @@ impl Ticket {
     fn settle_args(&self, settlement: Settlement) -> Vec<String> {
         let (how, actual) = match settlement {
             Settlement::Commit { actual_tokens } => ("c", actual_tokens),
-            Settlement::Keep => ("k", 0),
-            _ => ("r", 0),
+            // The shared buckets count requests and tokens; the tokens the request really
+            // cost leave out the cached prompt tokens, which are given back.
+            Settlement::CommitUsage { actual } => ("c", actual.tokens),
+            Settlement::Refund => ("r", 0),
+            // A settlement this limiter does not know: the estimate stays charged (the safe
+            // side).
+            _ => ("k", 0),
         };
         let mut args = vec![
             self.id.to_string(),

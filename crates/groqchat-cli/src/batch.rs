@@ -231,9 +231,9 @@ impl Observed {
 /// Checks every numeric argument before anything is read or sent.
 fn check_args(args: &BatchArgs) -> Result<(), CliError> {
     let interval = args.progress_interval;
-    if !(interval.is_finite() && (0.1..=86_400.0).contains(&interval)) {
+    if !(interval.is_finite() && (0.01..=86_400.0).contains(&interval)) {
         return Err(CliError::Usage(format!(
-            "--progress-interval must be a number of seconds between 0.1 and 86400, got {interval}"
+            "--progress-interval must be a number of seconds between 0.01 and 86400, got {interval}"
         )));
     }
     if !(1..=MAX_WINDOW).contains(&args.window) {
@@ -526,6 +526,20 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
     check_existing_output(&args.output)?;
     let connection = connect::connect(&args.connect).await?;
     let known = crate::model_check::known_models(&connection).await;
+    // The first pass (plan and model check) reads the output without changing it: nothing is
+    // written before the model check has passed.
+    let counter: Arc<dyn TokenCounter> = Arc::new(CalibratedCounter::new(TiktokenCounter::new()));
+    let done_before = done_in_existing(&args.output, args.retry_failed)?;
+    let scanned = scan(&args, &connection.config, &*counter, &done_before, Some(&known))?;
+    drop(done_before);
+    let skipped_models = match scanned.unknown.verdict(args.models, &known) {
+        Ok(skipped) => skipped,
+        Err(e) => {
+            connection.close().await;
+            return Err(e);
+        }
+    };
+    let skipped = scanned.unknown.skipped();
     let (file, resume, existing) = crate::stdio::open_output(&args.output, args.retry_failed)?;
     if existing.torn_tail {
         eprintln!(
@@ -553,16 +567,6 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
     let failed_kept = resume.failed_kept;
     let done = resume.done;
 
-    let counter: Arc<dyn TokenCounter> = Arc::new(CalibratedCounter::new(TiktokenCounter::new()));
-    let scanned = scan(&args, &connection.config, &*counter, &done, Some(&known))?;
-    let skipped_models = match scanned.unknown.verdict(args.models, &known) {
-        Ok(skipped) => skipped,
-        Err(e) => {
-            connection.close().await;
-            return Err(e);
-        }
-    };
-    let skipped = scanned.unknown.skipped();
     if scanned.requests == 0 && scanned.malformed + scanned.duplicate_lines.len() == 0 {
         report(&args.output, "the input has no requests\n")?;
         connection.close().await;
@@ -587,7 +591,8 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         output: args.output.display().to_string(),
         malformed_lines: scanned.malformed,
         duplicate_lines: scanned.duplicate_lines.len(),
-        already_done: scanned.already_done,
+        // Successes only: the failures kept from earlier runs are counted apart.
+        already_done: scanned.already_done.saturating_sub(failed_kept),
         failed_earlier: failed_kept,
         requests: scanned.to_run,
         never_fit: scanned.never_fit,

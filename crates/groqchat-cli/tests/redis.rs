@@ -282,3 +282,97 @@ fn a_redis_restart_mid_run_loses_nothing() {
     }
     drop(setup.runtime);
 }
+
+/// Starts `groqchat serve --redis URL` on a free loopback port; returns the process and its
+/// `host:port`, read from the base URL it prints first.
+fn serve(setup: &Setup, redis: &RedisServer) -> (Child, String) {
+    use std::io::BufRead as _;
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("groqchat"))
+        .env_remove("GROQ_CONFIG")
+        .env_remove("GROQCHAT_REDIS_URL")
+        .env_remove("GROQCHAT_GATEWAY_KEYS")
+        .env("GROQ_API_KEY", KEY)
+        .env("GROQ_BASE_URL", setup.mock.base_url())
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-level", "off"])
+        .args(["--redis", &redis.url(), "--config"])
+        .arg(&setup.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix("/openai/v1"))
+        .unwrap_or_else(|| panic!("the first line is the base URL: {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+/// One chat completion through a gateway; its HTTP status.
+fn chat_through(addr: &str, question: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let body = json!({
+        "model": MODEL,
+        "messages": [{"role": "user", "content": question}],
+        "max_completion_tokens": 16,
+    })
+    .to_string();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /openai/v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+#[test]
+fn two_gateways_on_one_redis_pace_one_quota() {
+    let _serial = serial();
+    let redis = RedisServer::start();
+    let setup = setup(Duration::from_millis(20), 16);
+    let gateways: Vec<(Child, String)> = (0..2).map(|_| serve(&setup, &redis)).collect();
+    // 60 requests, half through each gateway, all at once: twice the 30-request bucket, so
+    // the second half must wait for the refill whichever gateway it came through.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..60)
+            .map(|i| {
+                let addr = gateways[i % 2].1.clone();
+                scope.spawn(move || chat_through(&addr, &format!("question {i}")))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (mut child, _) in gateways {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        statuses.iter().all(|&s| s == 200),
+        "every request answered 200: {statuses:?}"
+    );
+    let stats = setup.mock.stats();
+    assert_eq!(
+        stats.rate_limited, 0,
+        "the server answered 429: {:?}",
+        stats.by_status
+    );
+    assert_eq!(stats.audit.len(), 60, "each request reached the server once");
+    drop(setup.runtime);
+}
