@@ -42,23 +42,6 @@ impl Scripts {
     }
 }
 
-impl Scripts {
-    /// The script of `op`.
-    pub(crate) fn get(&self, op: crate::worker::Op) -> &Script {
-        use crate::worker::Op;
-        match op {
-            Op::Reserve => &self.reserve,
-            Op::Settle => &self.settle,
-            Op::Penalize => &self.penalize,
-            Op::Observe => &self.observe,
-            Op::Absorb => &self.absorb,
-            Op::Snapshot => &self.snapshot,
-            Op::Renew => &self.renew,
-            Op::Time => &self.time,
-        }
-    }
-}
-
 /// Whole microseconds in `d`, rounded up.
 pub(crate) fn micros_ceil(d: Duration) -> u64 {
     u64::try_from(d.as_nanos().div_ceil(1_000)).unwrap_or(u64::MAX)

@@ -75,73 +75,9 @@ impl Drop for Done {
 /// The leases this process holds, per model key prefix, renewed while they run.
 pub(crate) type Live = Arc<Mutex<HashMap<[String; 3], HashSet<u64>>>>;
 
-/// Synchronous connections for calls that wait for their answer, so that they cost one round
-/// trip and no thread hop (single-node Redis only; a cluster goes through the thread).
-struct Direct {
-    client: redis::Client,
-    scripts: Scripts,
-    idle: Mutex<Vec<redis::Connection>>,
-}
-
-impl std::fmt::Debug for Direct {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Direct")
-    }
-}
-
-impl Direct {
-    fn call(&self, op: Op, keys: &[String; 3], args: &[String], timeout: Duration) -> Answer {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let conn = self
-                    .client
-                    .get_connection_with_timeout(timeout)
-                    .map_err(|e| e.to_string())?;
-                conn.set_read_timeout(Some(timeout))
-                    .map_err(|e| e.to_string())?;
-                conn.set_write_timeout(Some(timeout))
-                    .map_err(|e| e.to_string())?;
-                conn
-            }
-        };
-        let script = self.scripts.get(op);
-        let mut invocation = script.prepare_invoke();
-        for key in keys {
-            invocation.key(key);
-        }
-        for arg in args {
-            invocation.arg(arg);
-        }
-        let answer = match op {
-            Op::Penalize | Op::Observe | Op::Absorb | Op::Renew | Op::Time => {
-                invocation.invoke::<String>(&mut conn).map(|s| vec![s])
-            }
-            _ => invocation.invoke::<Vec<String>>(&mut conn),
-        };
-        match answer {
-            Ok(fields) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
-                Ok(fields)
-            }
-            // A failed connection is dropped; the next call opens a new one.
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
 /// The handle the limiter keeps; dropping the last one stops the thread.
 #[derive(Debug)]
 pub(crate) struct Worker {
-    direct: Option<Direct>,
     /// Jobs sent without a reply and not finished yet.
     pub(crate) outstanding: Arc<(Mutex<usize>, std::sync::Condvar)>,
     jobs: Option<mpsc::UnboundedSender<Job>>,
@@ -181,19 +117,10 @@ impl Worker {
             .enable_all()
             .build()?;
         let renewing = Arc::clone(&live);
-        let direct = match &target {
-            Target::Single(client) => Some(Direct {
-                client: client.clone(),
-                scripts: Scripts::new(),
-                idle: Mutex::new(Vec::new()),
-            }),
-            Target::Cluster(_) => None,
-        };
         let thread = std::thread::Builder::new()
             .name("groq-ratelimit-redis".into())
             .spawn(move || runtime.block_on(run(target, op_timeout, lease, rx, renewing)))?;
         Ok(Self {
-            direct,
             outstanding: Arc::default(),
             jobs: Some(jobs),
             thread: Some(thread),
@@ -209,9 +136,6 @@ impl Worker {
         args: Vec<String>,
         timeout: Duration,
     ) -> Answer {
-        if let Some(direct) = &self.direct {
-            return direct.call(op, &keys, &args, timeout);
-        }
         let (reply, answer) = sync_channel(1);
         let job = Job {
             op,
@@ -294,7 +218,16 @@ async fn invoke(
     keys: &[String; 3],
     args: &[String],
 ) -> redis::RedisResult<Vec<String>> {
-    let script = scripts.get(op);
+    let script = match op {
+        Op::Reserve => &scripts.reserve,
+        Op::Settle => &scripts.settle,
+        Op::Penalize => &scripts.penalize,
+        Op::Observe => &scripts.observe,
+        Op::Absorb => &scripts.absorb,
+        Op::Snapshot => &scripts.snapshot,
+        Op::Renew => &scripts.renew,
+        Op::Time => &scripts.time,
+    };
     let mut invocation = script.prepare_invoke();
     for key in keys {
         invocation.key(key);
