@@ -616,7 +616,8 @@ impl Inner {
                 let Some(snapshot) = fallback.snapshot(&model) else {
                     continue;
                 };
-                let mut args: Vec<String> = Dimension::ALL
+                // The four shared dimensions, in the scripts' order.
+                let mut args: Vec<String> = Dimension::ALL[..4]
                     .iter()
                     .map(|d| snapshot.get(*d).map_or(0, |s| s.used).to_string())
                     .collect();

@@ -103,8 +103,12 @@ pub(crate) struct QuotaArgs {
 impl QuotaArgs {
     pub(crate) fn new(quota: Quota, margin_us: u64) -> Self {
         let mut scales = [None; 4];
+        // The shared buckets are RPM, RPD, TPM and TPD (the first four dimensions); the
+        // audio and input/output limits are not shared (see the crate docs).
         for (dimension, rate) in quota.rates() {
-            scales[dimension.index()] = Some(Scale::new(rate, margin_us));
+            if let Some(scale) = scales.get_mut(dimension.index()) {
+                *scale = Some(Scale::new(rate, margin_us));
+            }
         }
         Self {
             quota,

@@ -393,3 +393,21 @@ fn the_local_policy_uses_a_share_and_charges_it_back() {
     assert!(a.flush(Duration::from_secs(10)));
     assert!((3..=5).contains(&admitted), "{admitted}");
 }
+
+#[test]
+fn usage_settlements_commit_and_unshared_limits_are_left_alone() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("usage");
+    // An input-tokens limit next to the shared four: accepted, and not shared.
+    let with_itpm = quota().with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000));
+    let a = limiter(&server, &ns, with_itpm);
+    let reservation = a.reserve(MODEL, &Cost::chat(300, 200)).unwrap();
+    // The chat used 150 tokens in all (cached prompt tokens left out): the rest comes back,
+    // and the request stays counted.
+    reservation.commit_usage(Cost::chat(100, 50));
+    assert!(a.flush(Duration::from_secs(2)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 150);
+    assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 1);
+    assert_eq!(snapshot.in_flight, 0);
+}

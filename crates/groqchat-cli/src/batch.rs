@@ -530,7 +530,13 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
     // written before the model check has passed.
     let counter: Arc<dyn TokenCounter> = Arc::new(CalibratedCounter::new(TiktokenCounter::new()));
     let done_before = done_in_existing(&args.output, args.retry_failed)?;
-    let scanned = scan(&args, &connection.config, &*counter, &done_before, Some(&known))?;
+    let scanned = scan(
+        &args,
+        &connection.config,
+        &*counter,
+        &done_before,
+        Some(&known),
+    )?;
     drop(done_before);
     let skipped_models = match scanned.unknown.verdict(args.models, &known) {
         Ok(skipped) => skipped,

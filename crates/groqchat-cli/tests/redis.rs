@@ -373,6 +373,10 @@ fn two_gateways_on_one_redis_pace_one_quota() {
         "the server answered 429: {:?}",
         stats.by_status
     );
-    assert_eq!(stats.audit.len(), 60, "each request reached the server once");
+    assert_eq!(
+        stats.audit.len(),
+        60,
+        "each request reached the server once"
+    );
     drop(setup.runtime);
 }
