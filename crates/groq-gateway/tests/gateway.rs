@@ -695,3 +695,65 @@ async fn a_slow_header_is_cut_off() {
     server.shutdown().await;
     let _ = Arc::new(());
 }
+
+/// `GET /healthz` on an open connection; the answer's text (empty when the gateway closed the
+/// connection without one).
+async fn healthz_on(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limits_hold_in_all_and_per_address() {
+    // Per address: a third connection from 127.0.0.1 is closed at once; once one of the two
+    // open ones ends, a new one is served.
+    let settings = GatewaySettings::default().max_connections(100, 2);
+    let (server, gateway) = setup(1_000, 1_000_000, settings, None).await;
+    let first = TcpStream::connect(gateway.addr()).await.unwrap();
+    let _second = TcpStream::connect(gateway.addr()).await.unwrap();
+    let mut third = TcpStream::connect(gateway.addr()).await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(5), healthz_on(&mut third))
+        .await
+        .expect("the refused connection is closed, not left hanging");
+    assert!(!refused.contains("200 OK"), "{refused}");
+    drop(first);
+    let mut served = None;
+    for _ in 0..50 {
+        let mut next = TcpStream::connect(gateway.addr()).await.unwrap();
+        let answer = healthz_on(&mut next).await;
+        if answer.contains("200 OK") {
+            served = Some(answer);
+            break;
+        }
+        // The gateway notices the closed connection asynchronously.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served.is_some(), "a freed slot serves a new connection");
+    gateway.shutdown().await;
+
+    // In all: a third connection waits to be accepted until one of the two open ones ends.
+    let settings = GatewaySettings::default().max_connections(2, 100);
+    let (_, gateway) = setup(1_000, 1_000_000, settings, None).await;
+    let first = TcpStream::connect(gateway.addr()).await.unwrap();
+    let _second = TcpStream::connect(gateway.addr()).await.unwrap();
+    let mut third = TcpStream::connect(gateway.addr()).await.unwrap();
+    let waiting = tokio::spawn(async move { healthz_on(&mut third).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the third connection waits its turn"
+    );
+    drop(first);
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert!(answer.contains("200 OK"), "{answer}");
+    gateway.shutdown().await;
+    server.shutdown().await;
+}
