@@ -13,10 +13,9 @@ use groq_config::{Config, Limits, ModelConfig, UnknownModelPolicy};
 use groq_queue::{LaneStatus, Lanes, ShutdownMode, ShutdownReport};
 use groq_ratelimit::{Dimension, Quota, RateLimiter};
 use groq_tokens::{Estimate, TokenCounter};
-use groq_transport::{Attempt, RetryDecision, RetryPolicy, Transport};
-use groq_types::{ChatRequest, ErrorEnvelope, Model, ModelList};
-use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
-use http::{HeaderValue, Method, StatusCode};
+use groq_transport::{RetryPolicy, Transport};
+use groq_types::{ChatRequest, Model, ModelList};
+use http::Method;
 use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 
@@ -24,7 +23,7 @@ use crate::call::{ChatCall, ChatStreamCall};
 use crate::event::{Event, Events, RequestId};
 use crate::pipeline::{self, Payload, Routes};
 use crate::warmup::WarmUp;
-use crate::{Error, GroqClientBuilder, HttpResponse};
+use crate::{Error, GroqClientBuilder};
 
 /// The running calls' cancellation handles by request id: (serial, sender) per call.
 pub(crate) type Registry = HashMap<RequestId, Vec<(u64, Arc<CancelFlag>)>>;
@@ -185,153 +184,13 @@ impl Inner {
         expected: &'static str,
         parse: fn(Bytes) -> Result<T, serde_json::Error>,
     ) -> Result<T, Error> {
-        self.get_unscrubbed(path, expected, parse)
-            .await
-            .map_err(|e| e.scrubbed(&self.secrets()))
+        let (status, body) = crate::rest::send(self, Method::GET, path, None).await?;
+        parse(body).map_err(|source| Error::InvalidResponse {
+            status: status.as_u16(),
+            expected,
+            source,
+        })
     }
-
-    async fn get_unscrubbed<T>(
-        &self,
-        path: &str,
-        expected: &'static str,
-        parse: fn(Bytes) -> Result<T, serde_json::Error>,
-    ) -> Result<T, Error> {
-        let config = self.config();
-        let key = config.api_key.as_ref().ok_or_else(|| {
-            Error::config(
-                "no API key: set the GROQ_API_KEY environment variable, put \"api_key\" in the \
-                 configuration, or call `.api_key(...)` on the client builder",
-            )
-        })?;
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
-            .map_err(|_| {
-            Error::config("the API key contains characters that cannot be sent in an HTTP header")
-        })?;
-        authorization.set_sensitive(true);
-        let uri = pipeline::endpoint(&config.base_url, path)?;
-        let started = self.now();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let mut request = http::Request::new(Bytes::new());
-            *request.method_mut() = Method::GET;
-            *request.uri_mut() = uri.clone();
-            request
-                .headers_mut()
-                .insert(AUTHORIZATION, authorization.clone());
-            request
-                .headers_mut()
-                .insert(ACCEPT, HeaderValue::from_static("application/json"));
-            request.headers_mut().insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!("groqchat/", env!("CARGO_PKG_VERSION"))),
-            );
-            let attempt = Attempt::new(attempts, self.elapsed(started), pipeline::wall_clock_now());
-            let sent =
-                tokio::time::timeout(config.request_timeout, self.transport.send(request)).await;
-            let response =
-                match sent.unwrap_or_else(|_| Err(groq_transport::TransportError::timeout())) {
-                    Ok(response) => response,
-                    Err(error) => {
-                        let decision = self.retry.classify_error(&error, attempt, &mut self.rng());
-                        match decision {
-                            RetryDecision::Retry { after } => {
-                                tokio::time::sleep(after).await;
-                                continue;
-                            }
-                            _ => {
-                                return Err(Error::Transport {
-                                    attempts,
-                                    source: error,
-                                });
-                            }
-                        }
-                    }
-                };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = match response
-                .into_body()
-                .collect_bytes(self.max_response_bytes)
-                .await
-            {
-                Ok(body) => body,
-                Err(error) => {
-                    let decision = self.retry.classify_error(&error, attempt, &mut self.rng());
-                    match decision {
-                        RetryDecision::Retry { after } => {
-                            tokio::time::sleep(after).await;
-                            continue;
-                        }
-                        _ => {
-                            return Err(Error::Transport {
-                                attempts,
-                                source: error,
-                            });
-                        }
-                    }
-                }
-            };
-            if status.is_success() {
-                return parse(body).map_err(|source| Error::InvalidResponse {
-                    status: status.as_u16(),
-                    expected,
-                    source,
-                });
-            }
-            let decision = self
-                .retry
-                .classify(status, &headers, attempt, &mut self.rng());
-            match decision {
-                RetryDecision::Retry { after } => tokio::time::sleep(after).await,
-                RetryDecision::RateLimited { retry_after }
-                    if attempts <= self.max_rate_limit_retries =>
-                {
-                    tokio::time::sleep(
-                        retry_after.unwrap_or_else(|| self.retry.backoff_ceiling(attempts)),
-                    )
-                    .await;
-                }
-                _ => {
-                    let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
-                    let answer =
-                        HttpResponse::new(status.as_u16(), pipeline::request_id(&headers), body);
-                    return Err(get_error(status, envelope, answer, path));
-                }
-            }
-        }
-    }
-}
-
-/// The error of a failed GET.
-fn get_error(
-    status: StatusCode,
-    envelope: Option<ErrorEnvelope>,
-    answer: HttpResponse,
-    path: &str,
-) -> Error {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Error::RateLimited {
-            model: String::new(),
-            dimension: None,
-            retry_after: None,
-            message: envelope.map(|e| e.error.message).unwrap_or_default(),
-            response: Some(Box::new(answer)),
-        };
-    }
-    if status == StatusCode::NOT_FOUND
-        && let Some(id) = path.strip_prefix("/models/")
-    {
-        return Error::ModelNotFound {
-            model: id.to_owned(),
-            message: envelope.map_or_else(
-                || "the API does not know it".to_owned(),
-                |e| e.error.message,
-            ),
-            response: Some(Box::new(answer)),
-        };
-    }
-    pipeline::api_error(status, envelope, answer, "")
 }
 
 /// The quota for unconfigured models under the configuration's policy (`None`: rejected).

@@ -5,8 +5,6 @@
 //! transport with the client's retry policy. Embeddings are paced in their model's lane like
 //! any request, charged one request and an estimate of their input tokens.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use groq_ratelimit::Cost;
 use groq_transport::{Attempt, RetryDecision, TransportError};
@@ -14,8 +12,8 @@ use groq_types::{
     Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, ErrorEnvelope,
     FileList, FileObject,
 };
-use http::Method;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::audio::{multipart, paced_send};
@@ -26,13 +24,15 @@ use crate::{Error, GroqClient, HttpResponse};
 /// A request body and its content type.
 type Payload = (Bytes, HeaderValue);
 
-/// Sends one request with retries; returns the body of a 2xx answer.
-async fn send(
-    inner: &Arc<Inner>,
+/// Sends one request outside the rate-limit queue, with the client's retry policy; returns
+/// the status and body of a 2xx answer. The one path of every unpaced call (models, files,
+/// batches).
+pub(crate) async fn send(
+    inner: &Inner,
     method: Method,
     path: &str,
     payload: Option<Payload>,
-) -> Result<Bytes, Error> {
+) -> Result<(StatusCode, Bytes), Error> {
     // Server text in an error is scrubbed of the client's secrets, as on every other path.
     send_unscrubbed(inner, method, path, payload)
         .await
@@ -40,11 +40,11 @@ async fn send(
 }
 
 async fn send_unscrubbed(
-    inner: &Arc<Inner>,
+    inner: &Inner,
     method: Method,
     path: &str,
     payload: Option<Payload>,
-) -> Result<Bytes, Error> {
+) -> Result<(StatusCode, Bytes), Error> {
     let config = inner.config();
     let key = config.api_key.as_ref().ok_or_else(|| {
         Error::config(
@@ -118,7 +118,7 @@ async fn send_unscrubbed(
             }
         };
         if status.is_success() {
-            return Ok(body);
+            return Ok((status, body));
         }
         let decision = inner
             .retry
@@ -140,10 +140,42 @@ async fn send_unscrubbed(
                     pipeline::request_id(&headers),
                     body.clone(),
                 );
-                return Err(pipeline::api_error(status, envelope, answer, ""));
+                return Err(answer_error(status, envelope, answer, path));
             }
         }
     }
+}
+
+/// The error of a request the API refused: a 429, a 404 of `/models/{id}` (the model is
+/// not known), or the API's error.
+fn answer_error(
+    status: StatusCode,
+    envelope: Option<ErrorEnvelope>,
+    answer: HttpResponse,
+    path: &str,
+) -> Error {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Error::RateLimited {
+            model: String::new(),
+            dimension: None,
+            retry_after: None,
+            message: envelope.map(|e| e.error.message).unwrap_or_default(),
+            response: Some(Box::new(answer)),
+        };
+    }
+    if status == StatusCode::NOT_FOUND
+        && let Some(id) = path.strip_prefix("/models/")
+    {
+        return Error::ModelNotFound {
+            model: id.to_owned(),
+            message: envelope.map_or_else(
+                || "the API does not know it".to_owned(),
+                |e| e.error.message,
+            ),
+            response: Some(Box::new(answer)),
+        };
+    }
+    pipeline::api_error(status, envelope, answer, "")
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result<T, Error> {
@@ -185,7 +217,7 @@ impl GroqClient {
                 response: None,
             });
         }
-        let body = send(&self.inner, Method::DELETE, &format!("/models/{id}"), None).await?;
+        let (_, body) = send(&self.inner, Method::DELETE, &format!("/models/{id}"), None).await?;
         decode(&body, "a deletion status")
     }
 
@@ -206,7 +238,7 @@ impl GroqClient {
         let content_type =
             HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
                 .map_err(|e| Error::config_from("the content type cannot be sent", e))?;
-        let body = send(
+        let (_, body) = send(
             &self.inner,
             Method::POST,
             "/files",
@@ -218,14 +250,14 @@ impl GroqClient {
 
     /// The files of the organization (`GET /files`).
     pub async fn files(&self) -> Result<FileList, Error> {
-        let body = send(&self.inner, Method::GET, "/files", None).await?;
+        let (_, body) = send(&self.inner, Method::GET, "/files", None).await?;
         decode(&body, "a file list")
     }
 
     /// One file's description (`GET /files/{id}`).
     pub async fn file(&self, id: &str) -> Result<FileObject, Error> {
         let id = id_segment(id, "file")?;
-        let body = send(&self.inner, Method::GET, &format!("/files/{id}"), None).await?;
+        let (_, body) = send(&self.inner, Method::GET, &format!("/files/{id}"), None).await?;
         decode(&body, "a file object")
     }
 
@@ -239,18 +271,19 @@ impl GroqClient {
             None,
         )
         .await
+        .map(|(_, body)| body)
     }
 
     /// Deletes a file (`DELETE /files/{id}`).
     pub async fn delete_file(&self, id: &str) -> Result<Deleted, Error> {
         let id = id_segment(id, "file")?;
-        let body = send(&self.inner, Method::DELETE, &format!("/files/{id}"), None).await?;
+        let (_, body) = send(&self.inner, Method::DELETE, &format!("/files/{id}"), None).await?;
         decode(&body, "a deletion status")
     }
 
     /// Creates a batch (`POST /batches`).
     pub async fn create_batch(&self, create: &CreateBatch) -> Result<Batch, Error> {
-        let body = send(
+        let (_, body) = send(
             &self.inner,
             Method::POST,
             "/batches",
@@ -263,20 +296,20 @@ impl GroqClient {
     /// One batch (`GET /batches/{id}`).
     pub async fn batch(&self, id: &str) -> Result<Batch, Error> {
         let id = id_segment(id, "batch")?;
-        let body = send(&self.inner, Method::GET, &format!("/batches/{id}"), None).await?;
+        let (_, body) = send(&self.inner, Method::GET, &format!("/batches/{id}"), None).await?;
         decode(&body, "a batch")
     }
 
     /// The batches of the organization (`GET /batches`).
     pub async fn batches(&self) -> Result<BatchList, Error> {
-        let body = send(&self.inner, Method::GET, "/batches", None).await?;
+        let (_, body) = send(&self.inner, Method::GET, "/batches", None).await?;
         decode(&body, "a batch list")
     }
 
     /// Cancels a batch (`POST /batches/{id}/cancel`).
     pub async fn cancel_batch(&self, id: &str) -> Result<Batch, Error> {
         let id = id_segment(id, "batch")?;
-        let body = send(
+        let (_, body) = send(
             &self.inner,
             Method::POST,
             &format!("/batches/{id}/cancel"),

@@ -150,6 +150,6 @@ async fn embeddings_and_model_deletion() {
     assert!(deleted.deleted);
     let again = client.delete_model(MODEL).await.unwrap_err();
     assert_eq!(again.status(), Some(404));
-    assert_eq!(again.kind(), ErrorKind::Api);
+    assert_eq!(again.kind(), ErrorKind::ModelNotFound);
     server.shutdown().await;
 }
