@@ -224,7 +224,7 @@ impl ForwardCall {
             usage,
         } = *forwarded;
         let body = match body {
-            ForwardedBody::Full(bytes) => ForwardBody::Full(bytes),
+            ForwardedBody::Full(bytes) => ForwardBody::Full(scrubbed(bytes, &inner.secrets())),
             ForwardedBody::Stream(start) => ForwardBody::Stream(Box::new(ForwardStream::new(
                 Arc::clone(&inner),
                 Arc::clone(&prepared.model),
@@ -290,6 +290,8 @@ pub struct ForwardStream {
     sent: Option<Sent>,
     job: Option<QueuedJob<Payload>>,
     wire: Option<InFlight>,
+    /// The client's secrets, scrubbed from every chunk passed on.
+    secrets: Vec<String>,
 }
 
 impl fmt::Debug for ForwardStream {
@@ -333,10 +335,12 @@ impl ForwardStream {
             sent,
             wire,
         } = start;
+        let secrets = inner.secrets();
         Self {
             inner,
             model,
             estimate,
+            secrets,
             data: body.into_data_stream(),
             tap: SseDecoder::new(),
             usage: None,
@@ -414,7 +418,7 @@ impl Stream for ForwardStream {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(bytes))) => {
                 this.tap(&bytes);
-                Poll::Ready(Some(Ok(bytes)))
+                Poll::Ready(Some(Ok(scrubbed(bytes, &this.secrets))))
             }
             Poll::Ready(None) => {
                 this.tap.end();
@@ -692,11 +696,21 @@ impl GroqClient {
             return Ok(ForwardResponse {
                 status: head.status,
                 headers: head.headers,
-                body: ForwardBody::Full(bytes),
+                body: ForwardBody::Full(scrubbed(bytes, &inner.secrets())),
                 usage: None,
                 attempts,
                 waited: Duration::ZERO,
             });
         }
+    }
+}
+
+/// `bytes` with the client's secrets scrubbed: a server that echoes the key (in an error
+/// text, say) must not hand it to the gateway's clients. The one change made to forwarded
+/// bytes, as everywhere else (see `redact`).
+fn scrubbed(bytes: Bytes, secrets: &[String]) -> Bytes {
+    match crate::redact::scrub_bytes(&bytes, secrets) {
+        std::borrow::Cow::Borrowed(_) => bytes,
+        std::borrow::Cow::Owned(clean) => Bytes::from(clean),
     }
 }

@@ -468,3 +468,32 @@ async fn a_server_echoing_the_key_never_shows_it() {
         b"{\"echo\":\"[REDACTED]\"}"
     );
 }
+
+#[tokio::test]
+async fn a_forwarded_answer_echoing_the_key_is_scrubbed() {
+    let (url, _) = serve(move |_| {
+        (
+            400,
+            vec![],
+            serde_json::json!({"error": {"message": format!("bad header: Bearer {KEY}"),
+                "type": "invalid_request_error"}})
+            .to_string(),
+        )
+    })
+    .await;
+    let client = client(&url, RetryPolicy::never(), 0);
+    let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "max_completion_tokens": 20})
+    .to_string();
+    let call = client
+        .forward(groq_client::ForwardRequest::chat(body.into_bytes()))
+        .unwrap();
+    let response = call.send().await.unwrap();
+    assert_eq!(response.status, 400);
+    let groq_client::ForwardBody::Full(bytes) = response.body else {
+        panic!("an error answer is a whole body");
+    };
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(!text.contains(KEY), "{text}");
+    assert!(text.contains("Bearer [REDACTED]"), "{text}");
+}
