@@ -14,9 +14,13 @@ use crate::connect::{self, ConnectArgs};
 use crate::error::{CliError, EXIT_OK, print_bytes, print_out};
 use crate::plan::format_duration;
 
-/// Arguments of `groqchat models`.
+/// Arguments of `groqchat models`: the list, or one model with `show ID` / `delete ID`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct ModelsArgs {
+    /// One model instead of the list.
+    #[command(subcommand)]
+    pub(crate) action: Option<crate::resources::ModelsAction>,
     /// Print the API's answer as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -27,6 +31,9 @@ pub(crate) struct ModelsArgs {
 
 /// Runs `groqchat models`: the models the API offers.
 pub(crate) async fn models(args: ModelsArgs) -> Result<ExitCode, CliError> {
+    if let Some(action) = args.action {
+        return crate::resources::models(action).await;
+    }
     let connection = connect::connect(&args.connect).await?;
     let listed = connection.client.models().await;
     connection.close().await;

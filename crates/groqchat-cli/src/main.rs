@@ -109,9 +109,6 @@ enum Command {
     /// Remote batches: list, show, cancel, results.
     #[command(subcommand)]
     Batches(resources::BatchesAction),
-    /// One model: show or delete.
-    #[command(subcommand)]
-    Model(resources::ModelsAction),
 }
 
 #[allow(clippy::print_stderr)]
@@ -145,7 +142,6 @@ fn main() -> ExitCode {
             Command::Speak(args) => audio::speak(args).await,
             Command::Files(action) => resources::files(action).await,
             Command::Batches(action) => resources::batches(action).await,
-            Command::Model(action) => resources::models(action).await,
         }
     });
     match outcome {

@@ -249,11 +249,16 @@ pub(crate) async fn models(action: ModelsAction) -> Result<ExitCode, CliError> {
     let connection = connect::connect(connect).await?;
     let client = connection.client.clone();
     let outcome = match &action {
+        // The server's bytes, not the typed view re-serialized.
         ModelsAction::Show { id, .. } => client
             .model(id)
             .await
-            .map(|m| print_json(&m))
-            .map_err(|e| CliError::client(format!("cannot read model {id}"), e)),
+            .map_err(|e| CliError::client(format!("cannot read model {id}"), e))
+            .and_then(|m| {
+                let mut bytes = m.to_bytes().to_vec();
+                bytes.push(b'\n');
+                crate::error::print_bytes(&bytes)
+            }),
         ModelsAction::Delete { id, .. } => client
             .delete_model(id)
             .await

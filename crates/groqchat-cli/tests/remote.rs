@@ -234,14 +234,14 @@ fn files_and_models_commands() {
         .code(1);
 
     let shown = groqchat()
-        .args(["model", "show", "whisper-large-v3", "--config"])
+        .args(["models", "show", "whisper-large-v3", "--config"])
         .arg(&config)
         .assert()
         .success();
     let model: Value = serde_json::from_slice(&shown.get_output().stdout).unwrap();
     assert_eq!(model["id"], "whisper-large-v3");
     groqchat()
-        .args(["model", "delete", "qwen/qwen3-32b", "--config"])
+        .args(["models", "delete", "qwen/qwen3-32b", "--config"])
         .arg(&config)
         .assert()
         .success();
