@@ -83,6 +83,16 @@ impl Drop for Emulator {
 
 /// `groqchat chat ARGS` on a pseudo-terminal, talking to `emulator`, with its data directory
 /// (and so its history file) under `data`.
+/// The pseudo-terminal tests run one at a time: each drives a process by keystrokes whose
+/// timing matters (a Ctrl-C at the prompt, not before it), which a loaded machine stretches.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn chat(emulator: &Emulator, data: &Path, args: &[&str]) -> PtySession {
     let mut command = Command::new(binary());
     command
@@ -125,6 +135,7 @@ fn saved(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn line_editing_history_and_local_commands() {
+    let _serial = serial();
     let emulator = Emulator::start(&[]);
     let data = tempfile::tempdir().unwrap();
     let save = data.path().join("saved.json");
@@ -183,6 +194,7 @@ fn line_editing_history_and_local_commands() {
 
 #[test]
 fn ctrl_c_stops_an_answer_and_returns_to_the_prompt() {
+    let _serial = serial();
     // 60 words, one every 200 ms: 12 s unless stopped.
     let emulator = Emulator::start(&["--completion-tokens", "60", "--stream-interval-ms", "200"]);
     let data = tempfile::tempdir().unwrap();
@@ -196,7 +208,8 @@ fn ctrl_c_stops_an_answer_and_returns_to_the_prompt() {
     // Still alive, and the stopped question is forgotten.
     s.send_line("/tokens").unwrap();
     s.exp_regex(r"\(\d+ prompt tokens in 0 messages").unwrap();
-    // A Ctrl-C at the prompt warns; a second one leaves.
+    // A Ctrl-C at the prompt (once it is there) warns; a second one leaves.
+    s.exp_string("> ").unwrap();
     s.send_control('c').unwrap();
     s.exp_string("(Ctrl-C again or Ctrl-D to leave)").unwrap();
     // An interrupt signal that arrives between answers does not stop the next one.
@@ -221,6 +234,7 @@ fn ctrl_c_stops_an_answer_and_returns_to_the_prompt() {
 
 #[test]
 fn a_context_length_rejection_trims_the_history_and_retries_once() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let limits = dir.path().join("limits.json");
     // The client has no context window for "tiny" (not in its configuration), so only the
