@@ -913,8 +913,32 @@ pub(crate) fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
     json(status, &ErrorEnvelope::new(api_error))
 }
 
-/// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute.
+/// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute as Groq sends them,
+/// and the audio and input/output token buckets in the same scheme
+/// (`-audio-seconds`, `-audio-seconds-day`, `-input-tokens`, `-output-tokens`).
 pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
+    const OTHERS: [[&str; 3]; 4] = [
+        [
+            "x-ratelimit-limit-audio-seconds",
+            "x-ratelimit-remaining-audio-seconds",
+            "x-ratelimit-reset-audio-seconds",
+        ],
+        [
+            "x-ratelimit-limit-audio-seconds-day",
+            "x-ratelimit-remaining-audio-seconds-day",
+            "x-ratelimit-reset-audio-seconds-day",
+        ],
+        [
+            "x-ratelimit-limit-input-tokens",
+            "x-ratelimit-remaining-input-tokens",
+            "x-ratelimit-reset-input-tokens",
+        ],
+        [
+            "x-ratelimit-limit-output-tokens",
+            "x-ratelimit-remaining-output-tokens",
+            "x-ratelimit-reset-output-tokens",
+        ],
+    ];
     let sets = [
         (
             view.requests,
@@ -933,6 +957,7 @@ pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
             ],
         ),
     ];
+    let sets = sets.into_iter().chain(view.others.into_iter().zip(OTHERS));
     for (bucket, [limit, remaining, reset]) in sets {
         if let Some(bucket) = bucket {
             headers.insert(limit, HeaderValue::from(bucket.limit));
