@@ -62,7 +62,7 @@ type MakeScheduler =
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`] with the configuration's `max_retries` |
 /// | [`max_rate_limit_retries`](Self::max_rate_limit_retries) | 8 |
 /// | [`lane_capacity`](Self::lane_capacity) / [`when_full`](Self::when_full) | 10 000 / [`WhenFull::Wait`] |
-/// | [`stream_timeout`](Self::stream_timeout) / [`stream_idle_timeout`](Self::stream_idle_timeout) | 10 min / 60 s |
+/// | [`stream_timeout`](Self::stream_timeout) / [`stream_idle_timeout`](Self::stream_idle_timeout) | the configuration's `stream_timeout` / `stream_idle_timeout` (10 min / 60 s) |
 ///
 /// The limiter, whichever it is, gets every configured model's quota from the
 /// configuration (`set_quota`, which keeps any state it has).
@@ -84,8 +84,10 @@ pub struct GroqClientBuilder {
     event_capacity: usize,
     max_response_bytes: u64,
     seed: Option<u64>,
-    stream_timeout: Duration,
-    stream_idle_timeout: Duration,
+    /// `None`: the configuration's `stream_timeout`.
+    stream_timeout: Option<Duration>,
+    /// `None`: the configuration's `stream_idle_timeout`.
+    stream_idle_timeout: Option<Duration>,
     redis_url: Option<String>,
 }
 
@@ -108,8 +110,8 @@ impl Default for GroqClientBuilder {
             event_capacity: Self::DEFAULT_EVENT_CAPACITY,
             max_response_bytes: HyperTransport::DEFAULT_MAX_BODY_BYTES,
             seed: None,
-            stream_timeout: Self::DEFAULT_STREAM_TIMEOUT,
-            stream_idle_timeout: Self::DEFAULT_STREAM_IDLE_TIMEOUT,
+            stream_timeout: None,
+            stream_idle_timeout: None,
             redis_url: None,
         }
     }
@@ -246,20 +248,22 @@ impl GroqClientBuilder {
     }
 
     /// The longest a streamed reply may run, from the moment its head arrives to its last
-    /// chunk (default [`DEFAULT_STREAM_TIMEOUT`](Self::DEFAULT_STREAM_TIMEOUT); at least 1 ms).
+    /// chunk (default: the configuration's `stream_timeout`,
+    /// [`DEFAULT_STREAM_TIMEOUT`](Self::DEFAULT_STREAM_TIMEOUT) unless set; at least 1 ms).
     /// A stream still running then ends with [`Error::Stream`], so a server that never stops
     /// sending cannot hold a request forever.
     pub fn stream_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_timeout = timeout.max(Duration::from_millis(1));
+        self.stream_timeout = Some(timeout.max(Duration::from_millis(1)));
         self
     }
 
     /// The longest a streamed reply may go without a data event (default
-    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT); at least 1 ms).
+    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT) unless the
+    /// configuration's `stream_idle_timeout` says otherwise; at least 1 ms).
     /// Only chunks reset it: SSE comments and keep-alives do not, so a server trickling
     /// comments cannot keep a stream alive.
     pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_idle_timeout = timeout.max(Duration::from_millis(1));
+        self.stream_idle_timeout = Some(timeout.max(Duration::from_millis(1)));
         self
     }
 
@@ -402,6 +406,10 @@ impl GroqClientBuilder {
             None => groq_transport::fastrand::Rng::new(),
         };
 
+        let stream_timeout = self.stream_timeout.unwrap_or(config.stream_timeout);
+        let stream_idle_timeout = self
+            .stream_idle_timeout
+            .unwrap_or(config.stream_idle_timeout);
         let config = Arc::new(config);
         Ok(GroqClient {
             inner: Arc::new(Inner {
@@ -416,8 +424,8 @@ impl GroqClientBuilder {
                 max_rate_limit_retries: self.max_rate_limit_retries,
                 events,
                 max_response_bytes: self.max_response_bytes,
-                stream_timeout: self.stream_timeout,
-                stream_idle_timeout: self.stream_idle_timeout,
+                stream_timeout,
+                stream_idle_timeout,
                 in_flight: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 rng: Mutex::new(rng),

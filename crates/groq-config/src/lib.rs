@@ -63,7 +63,8 @@
 //!
 //! Both are JSON and detected automatically: a file whose top level has any native key
 //! (`base_url`, `api_key`, `default_completion_tokens`, `priority_aging`, `unknown_models`,
-//! `request_timeout`, `max_retries`, `builtin_catalog`, `models`) is native, anything else is the
+//! `request_timeout`, `stream_timeout`, `stream_idle_timeout`, `max_retries`, `builtin_catalog`,
+//! `models`, `redis_*`) is native, anything else is the
 //! seed's format.
 //!
 //! The **seed's format** (that of the Python CustomGroqChat), loaded unchanged: every top-level
@@ -91,6 +92,8 @@
 //!   "priority_aging": { "normal": "5s", "low": "30s" },
 //!   "unknown_models": "reject",
 //!   "request_timeout": "60s",
+//!   "stream_timeout": "10m",
+//!   "stream_idle_timeout": "60s",
 //!   "max_retries": 2,
 //!   "builtin_catalog": true,
 //!   "models": {
