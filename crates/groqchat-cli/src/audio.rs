@@ -121,7 +121,7 @@ pub(crate) async fn run(args: AudioArgs, task: Task) -> Result<ExitCode, CliErro
         options
     };
     let config = connect::load_config(&args.connect)?;
-    let (file, resume, _) = prepare_output(&args.output, args.retry_failed)?;
+    let (file, resume) = prepare_output(&args.output, args.retry_failed)?;
     let mut writer = ResultWriter::new(file, args.output.clone(), false);
     let mut ids = IdGenerator::new();
 

@@ -35,7 +35,7 @@ use crate::input::{
 };
 use crate::model_check::{Known, ModelCheckArgs, Unknown};
 use crate::output::{
-    IdGenerator, ResponsePart, ResultLine, ResultWriter, parse_existing, plan_resume,
+    FinishedIds, IdGenerator, ResponsePart, ResultLine, ResultWriter, read_resume,
 };
 use crate::plan::{PlanBuilder, estimate, format_duration, minimum_time, never_fits, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
@@ -355,7 +355,7 @@ fn scan(
     args: &BatchArgs,
     config: &Config,
     counter: &dyn TokenCounter,
-    done: &HashSet<String>,
+    done: &FinishedIds,
     known: Option<&Known>,
 ) -> Result<Scan, CliError> {
     let mut lines = open_input(&args.input, args.max_line_bytes)?;
@@ -445,18 +445,11 @@ fn scan(
 
 /// The custom ids an existing output already answers, read without changing the file (for
 /// `--dry-run`).
-fn done_in_existing(path: &Path, retry_failed: bool) -> Result<HashSet<String>, CliError> {
+fn done_in_existing(path: &Path, retry_failed: bool) -> Result<FinishedIds, CliError> {
     if is_dash(path) {
-        return Ok(HashSet::new());
+        return Ok(FinishedIds::default());
     }
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let existing = parse_existing(&bytes, path)?;
-            Ok(plan_resume(&existing, retry_failed).done)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
-        Err(e) => Err(CliError::file("read", path, e)),
-    }
+    Ok(read_resume(path, retry_failed)?.done)
 }
 
 /// Runs `groqchat batch`.
@@ -546,16 +539,14 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         }
     };
     let skipped = scanned.unknown.skipped();
-    let (file, resume, existing) = crate::stdio::open_output(&args.output, args.retry_failed)?;
-    if existing.torn_tail {
+    let (file, resume) = crate::stdio::open_output(&args.output, args.retry_failed)?;
+    if resume.torn_tail {
         eprintln!(
             "{}: dropped an incomplete last line left by an interrupted run",
             args.output.display()
         );
     }
-    // Only the finished ids are kept: the earlier lines themselves are not needed.
-    drop(existing);
-    if !resume.keep.is_empty() || resume.retrying > 0 {
+    if resume.kept > 0 || resume.retrying > 0 {
         eprintln!(
             "resuming {}: {} succeeded earlier, {} failed earlier{}",
             args.output.display(),
@@ -625,7 +616,7 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         &args,
         Sources {
             counter,
-            done: &done,
+            done,
             duplicate_lines: &scanned.duplicate_lines,
             skipped_models: &skipped_models,
             remaining: scanned.remaining,
@@ -795,7 +786,7 @@ fn dry_run_config(args: &ConnectArgs) -> Result<Config, CliError> {
 /// What the second pass needs from the first.
 struct Sources<'a> {
     counter: Arc<dyn TokenCounter>,
-    done: &'a HashSet<String>,
+    done: FinishedIds,
     duplicate_lines: &'a HashSet<usize>,
     skipped_models: &'a BTreeSet<String>,
     remaining: HashMap<String, (u64, u64)>,
@@ -896,7 +887,7 @@ struct FeedSkip {
     counter: Arc<dyn TokenCounter>,
     path: PathBuf,
     max_line_bytes: usize,
-    done: Arc<HashSet<String>>,
+    done: Arc<FinishedIds>,
     duplicate_lines: Arc<HashSet<usize>>,
     /// Models the model check found unknown (`--skip-unknown-models`): not sent.
     skipped_models: Arc<BTreeSet<String>>,
@@ -932,7 +923,7 @@ async fn execute(
             counter: Arc::clone(&sources.counter),
             path: args.input.clone(),
             max_line_bytes: args.max_line_bytes,
-            done: Arc::new(sources.done.clone()),
+            done: Arc::new(sources.done),
             duplicate_lines: Arc::new(sources.duplicate_lines.clone()),
             skipped_models: Arc::new(sources.skipped_models.clone()),
         },
