@@ -148,7 +148,9 @@ fn usage() -> ExitCode {
     eprintln!("  test   run the workspace tests exactly as the README documents");
     eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
     eprintln!("  man    write the groqchat manual pages into target/man");
-    eprintln!("  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c]");
+    eprintln!(
+        "  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c], then 20k vs 200k: fails when the peak RSS grows more than 20%"
+    );
     eprintln!("  soak   a faulty-emulator soak of N minutes [--minutes N] (not in CI)");
     ExitCode::from(2)
 }
