@@ -169,9 +169,11 @@ impl GroqClientBuilder {
     }
 
     /// The HTTP transport (default: a [`HyperTransport`] with the configuration's request
-    /// timeout).
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+    /// timeout). Any [`Transport`] fits: a value, an `Arc` of one (to keep a handle, as a
+    /// recording test transport does) or an `Arc<dyn Transport>`; the client shares it
+    /// between all its requests.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
         self
     }
 
@@ -398,8 +400,8 @@ impl GroqClientBuilder {
             .build()
             .map_err(|e| Error::config_from("the request queues could not be built", e))?;
         let rng = match self.seed {
-            Some(seed) => groq_transport::fastrand::Rng::with_seed(seed),
-            None => groq_transport::fastrand::Rng::new(),
+            Some(seed) => groq_transport::Jitter::with_seed(seed),
+            None => groq_transport::Jitter::new(),
         };
 
         let config = Arc::new(config);
