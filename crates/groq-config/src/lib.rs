@@ -139,7 +139,7 @@ mod redis;
 
 pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
-pub use duration::parse_go_duration;
+pub use duration::{parse_decimal_duration, parse_go_duration};
 pub use error::ConfigError;
 pub use limits::{LimitKind, LimitUnit, Limits};
 pub use model::ModelConfig;
