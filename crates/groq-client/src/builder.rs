@@ -206,7 +206,7 @@ impl GroqClientBuilder {
 
     /// The timer that drives the client (default [`TokioTimer`]): the default limiter reads
     /// it, and queue lanes, backoff between attempts, request and stream timeouts all wait
-    /// on it, so a [`ManualTimer`](groq_ratelimit::ManualTimer) (feature `test-util` of
+    /// on it, so a `groq_ratelimit::ManualTimer` (feature `test-util` of
     /// `groq-ratelimit`) advanced by hand drives the whole pipeline.
     ///
     /// The client's time is always its limiter's [`timer`](RateLimiter::timer): with a custom
