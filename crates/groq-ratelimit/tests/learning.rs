@@ -1,14 +1,13 @@
 //! A limiter configured above the server's limits learns the server's limits from its 429
 //! texts and headers, and stops drawing 429s: checked against the reference server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use groq_config::Rate;
 use groq_ratelimit::reference::{Server, nanos};
 use groq_ratelimit::{
-    Clock, Cost, Dimension, LimitMessage, LocalLimiter, ManualClock, Quota, RateLimitHeaders,
-    RateLimiter, ReserveError,
+    Cost, Dimension, LimitMessage, LocalLimiter, ManualTimer, Quota, RateLimitHeaders, RateLimiter,
+    ReserveError, Timer,
 };
 use http::{HeaderMap, HeaderValue};
 
@@ -19,7 +18,7 @@ const MODEL: &str = "llama-3.1-8b-instant";
 /// `limit` and `used`) and is sent again. Returns the 429s met and the time taken.
 fn run(
     limiter: &LocalLimiter,
-    clock: &ManualClock,
+    clock: &ManualTimer,
     server: &mut Server,
     dimension: Dimension,
     limit: u64,
@@ -68,10 +67,10 @@ fn run(
 
 #[test]
 fn a_limit_stated_in_a_429_text_is_adopted_and_the_run_stops_drawing_429s() {
-    let clock = Arc::new(ManualClock::new());
+    let clock = ManualTimer::new();
     // Configured for 30 requests per minute; the server allows 5.
     let limiter = LocalLimiter::builder()
-        .clock(Arc::clone(&clock))
+        .timer(clock.clone())
         .margin(Duration::ZERO)
         .quota(
             MODEL,
@@ -106,9 +105,9 @@ fn a_limit_stated_in_a_429_text_is_adopted_and_the_run_stops_drawing_429s() {
 
 #[test]
 fn a_higher_stated_limit_loosens_nothing() {
-    let clock = Arc::new(ManualClock::new());
+    let clock = ManualTimer::new();
     let limiter = LocalLimiter::builder()
-        .clock(Arc::clone(&clock))
+        .timer(clock.clone())
         .margin(Duration::ZERO)
         .quota(
             MODEL,
@@ -135,9 +134,9 @@ fn a_higher_stated_limit_loosens_nothing() {
 
 #[test]
 fn limits_stated_in_headers_are_adopted_for_every_dimension_they_describe() {
-    let clock = Arc::new(ManualClock::new());
+    let clock = ManualTimer::new();
     let limiter = LocalLimiter::builder()
-        .clock(Arc::clone(&clock))
+        .timer(clock.clone())
         .margin(Duration::ZERO)
         .quota(
             MODEL,
