@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const EXTREMES: [&str; 9] = [
     "0",
@@ -52,17 +52,20 @@ fn run(args: &[String], dir: &Path) -> Outcome {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let start = Instant::now();
+    // Polled every 20 ms, up to WORKING_AFTER.
+    let poll = Duration::from_millis(20);
+    let mut polls = WORKING_AFTER.as_millis() / poll.as_millis();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break Some(status);
         }
-        if start.elapsed() > WORKING_AFTER {
+        if polls == 0 {
             let _ = child.kill();
             let _ = child.wait();
             break None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        polls -= 1;
+        std::thread::sleep(poll);
     };
     let text = reader.join().unwrap_or_default();
     match status {
