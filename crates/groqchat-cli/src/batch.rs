@@ -765,11 +765,20 @@ fn save_limits(
 }
 
 /// Restores a state saved by [`save_limits`], aged by the time that passed: each bucket has
-/// drained at its configured rate since. A missing or unreadable file restores nothing.
+/// drained at its configured rate since. A missing or unreadable file restores nothing, and
+/// so does one larger than any saved state (1 MiB), which is read no further.
 fn restore_limits(client: &GroqClient, config: &Config, path: &Path) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    const MAX_STATE_BYTES: u64 = 1 << 20;
+    let mut text = String::new();
+    let read = File::open(path).and_then(|file| {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_STATE_BYTES + 1),
+            &mut text,
+        )
+    });
+    if read.is_err() || text.len() as u64 > MAX_STATE_BYTES {
         return 0;
-    };
+    }
     let Ok(state) = serde_json::from_str::<Value>(&text) else {
         return 0;
     };
