@@ -767,3 +767,63 @@ async fn a_custom_scheduler_sees_cancellations_and_requeues() {
     assert_eq!(names(&h.recv_kept(2).await), ["first", "dear"]);
     assert!(h.nothing_dispatched());
 }
+
+/// Breaks the contract: forgets every second entry it is given, and makes up an entry of a
+/// job that was never queued.
+#[derive(Default)]
+struct Lossy {
+    entries: std::collections::VecDeque<groq_queue::LaneEntry>,
+    given: u64,
+}
+
+impl groq_queue::Scheduler for Lossy {
+    fn push(&mut self, entry: groq_queue::LaneEntry) {
+        self.given += 1;
+        if self.given % 2 == 1 {
+            self.entries.push_back(entry);
+        }
+        if self.given == 1 {
+            // An entry no lane ever made, at the head.
+            let key = entry.key();
+            let made_up =
+                groq_queue::Key::new(key.ready(), key.enqueued(), u64::MAX, key.priority());
+            self.entries
+                .push_front(groq_queue::LaneEntry::new(made_up, entry.cost()));
+        }
+    }
+
+    fn peek(&self) -> Option<groq_queue::LaneEntry> {
+        self.entries.front().copied()
+    }
+
+    fn pop(&mut self) -> Option<groq_queue::LaneEntry> {
+        self.entries.pop_front()
+    }
+
+    fn cancel(&mut self, key: groq_queue::Key) -> Option<groq_queue::LaneEntry> {
+        let i = self.entries.iter().position(|e| e.key() == key)?;
+        self.entries.remove(i)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduler_that_loses_jobs_cannot_strand_them() {
+    let mut h = Harness::with(limiter(&[("m", requests(1, secs(60)))]), |b| {
+        b.scheduler(|_model: &str| -> Box<dyn groq_queue::Scheduler> { Box::new(Lossy::default()) })
+    });
+    let mut tickets = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        tickets.push(h.submit("m", 1, Priority::Normal, name).await);
+    }
+    // The made-up entry is skipped; the jobs the scheduler kept go at the limiter's pace.
+    let sent = h.recv_kept(2).await;
+    assert_eq!(names(&sent), ["a", "c"]);
+    sleep(secs(600)).await;
+    assert!(h.nothing_dispatched(), "the lost jobs never reach the head");
+    // The lane still counts the lost jobs, and a shutdown fails them: each ends once.
+    assert_eq!(h.lanes.status()[0].total, 2);
+    let report = h.lanes.shutdown(ShutdownMode::Cancel).await;
+    assert_eq!((report.queued(), report.cancelled()), (2, 2));
+    assert!(tickets[1].failed().await.is_some_and(|e| e.is_cancelled()));
+    assert!(tickets[3].failed().await.is_some_and(|e| e.is_cancelled()));
+}
