@@ -540,6 +540,7 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                 let Some((key, entry)) = take_head(&lane, key, true) else {
                     // The head was cancelled or overtaken meanwhile: refund and look again.
                     drop(reservation);
+                    wait_if_stuck(&lane, key).await;
                     continue;
                 };
                 let job = QueuedJob {
@@ -562,14 +563,15 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                     return;
                 }
             }
-            Err(error) if error.is_permanent() => {
-                if let Some((_, entry)) = take_head(&lane, key, false) {
+            Err(error) if error.is_permanent() => match take_head(&lane, key, false) {
+                Some((_, entry)) => {
                     let _ = entry.failure.send(QueueError::NeverFits {
                         model: lane.model.to_string(),
                         source: error,
                     });
                 }
-            }
+                None => wait_if_stuck(&lane, key).await,
+            },
             Err(error) => match error.retry_at() {
                 Some(until) => tokio::select! {
                     () = limiter.timer().sleep_until(until) => {}
@@ -582,6 +584,19 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                 },
             },
         }
+    }
+}
+
+/// After [`take_head`] gave nothing for `key`: if `key` is still the head, the scheduler's
+/// `pop` disagrees with its `peek` (a broken [`Scheduler`]), and asking again at once would
+/// spin; wait for the queue to change instead.
+async fn wait_if_stuck<T: Send + Sync + 'static>(lane: &Lane<T>, key: Key) {
+    let stuck = {
+        let mut state = lane.lock();
+        state.phase != Phase::Stopped && state.head_key() == Some(key)
+    };
+    if stuck {
+        lane.wake.notified().await;
     }
 }
 

@@ -827,3 +827,59 @@ async fn a_scheduler_that_loses_jobs_cannot_strand_them() {
     assert!(tickets[1].failed().await.is_some_and(|e| e.is_cancelled()));
     assert!(tickets[3].failed().await.is_some_and(|e| e.is_cancelled()));
 }
+
+/// Breaks the contract another way: `pop` returns the newest entry while `peek` shows the
+/// oldest.
+#[derive(Default)]
+struct TwoFaced(Vec<groq_queue::LaneEntry>);
+
+impl groq_queue::Scheduler for TwoFaced {
+    fn push(&mut self, entry: groq_queue::LaneEntry) {
+        self.0.push(entry);
+    }
+
+    fn peek(&self) -> Option<groq_queue::LaneEntry> {
+        self.0.first().copied()
+    }
+
+    fn pop(&mut self) -> Option<groq_queue::LaneEntry> {
+        self.0.pop()
+    }
+
+    fn cancel(&mut self, key: groq_queue::Key) -> Option<groq_queue::LaneEntry> {
+        let i = self.0.iter().position(|e| e.key() == key)?;
+        Some(self.0.remove(i))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduler_whose_pop_disagrees_with_its_peek_stalls_without_spinning() {
+    let limiter = limiter(&[("m", requests(10, secs(86_400)))]);
+    let mut h = Harness::with(Arc::clone(&limiter), |b| {
+        b.scheduler(|_model: &str| -> Box<dyn groq_queue::Scheduler> {
+            Box::new(TwoFaced::default())
+        })
+    });
+    // Alone in the queue, a job is both what peek shows and what pop returns: it goes.
+    let mut tickets = vec![h.submit("m", 1, Priority::Normal, "a").await];
+    assert_eq!(names(&h.recv_kept(1).await), ["a"]);
+    // With two, the lane cannot take the head peek shows; it waits for the queue to change
+    // instead of spinning (a spinning dispatcher would keep this paused-clock test from ever
+    // advancing its clock).
+    for name in ["b", "c"] {
+        tickets.push(h.submit("m", 1, Priority::Normal, name).await);
+    }
+    sleep(secs(600)).await;
+    assert!(h.nothing_dispatched());
+    assert_eq!(h.lanes.status()[0].total, 2);
+    // Every reservation the lane could not use was refunded: only "a" is charged.
+    let snapshot = limiter.snapshot("m").expect("a quota");
+    assert_eq!(
+        snapshot.get(Dimension::RequestsPerMinute).map(|d| d.used),
+        Some(1)
+    );
+    let report = h.lanes.shutdown(ShutdownMode::Cancel).await;
+    assert_eq!(report.cancelled(), 2);
+    assert!(tickets[1].failed().await.is_some_and(|e| e.is_cancelled()));
+    assert!(tickets[2].failed().await.is_some_and(|e| e.is_cancelled()));
+}
