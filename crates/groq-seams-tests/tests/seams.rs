@@ -13,8 +13,9 @@ use groqchat::{
 
 const KEY: &str = "gsk_seams_test_0123456789abcdef";
 const MODEL: &str = "llama-3.1-8b-instant";
-/// The custom limiter's window: one request per window.
-const WINDOW: Duration = Duration::from_millis(250);
+/// The custom limiter's window: one request per window, long enough that the requests reach
+/// the transport in the order they were admitted even on a loaded machine.
+const WINDOW: Duration = Duration::from_millis(400);
 const DAY_LIMIT: u64 = 100;
 
 fn request(marker: &str, max_completion_tokens: u32) -> ChatRequest {
@@ -69,6 +70,8 @@ async fn a_client_of_custom_parts_serves_every_request_in_the_schedulers_order()
         })
         .build()
         .expect("the client builds from custom parts");
+
+    let mut events = client.events();
 
     // The first request opens the limiter's window.
     client
@@ -163,6 +166,16 @@ async fn a_client_of_custom_parts_serves_every_request_in_the_schedulers_order()
         .get(Dimension::RequestsPerMinute)
         .expect("the limiter reports its window");
     assert_eq!((minute.limit, minute.period), (1, WINDOW));
+
+    // One final event per request.
+    let mut finals = std::collections::HashSet::new();
+    while let Ok(event) = events.try_recv() {
+        if event.is_final() {
+            let id = event.request_id().expect("a final event names its request");
+            assert!(finals.insert(id.clone()), "two final events: {event:?}");
+        }
+    }
+    assert_eq!(finals.len(), 5);
 
     // The server saw each request once and refused none.
     let stats = server.stats();
