@@ -305,8 +305,10 @@ impl<T: Send + Sync + 'static> Drop for Inner<T> {
 /// [`Handoff`], or sleeps exactly until the instant the limiter names. It wakes early when a
 /// job with an earlier key arrives, when the head is cancelled, or when the limiter reports a
 /// change (a reservation settled, the quota changed). A job whose cost can never fit fails at
-/// once with [`QueueError::NeverFits`]. Nothing polls. (Sleeps use tokio's timer, whose
-/// resolution is one millisecond: a job goes at the limiter's instant rounded up to it.)
+/// once with [`QueueError::NeverFits`]. Nothing polls. Sleeps wait on the limiter's
+/// [`timer`](RateLimiter::timer), so a manual timer drives the lanes too (with the default
+/// tokio timer, whose resolution is one millisecond, a job goes at the limiter's instant
+/// rounded up to it).
 ///
 /// Lanes are created on a model's first job. `Lanes` is cheap to clone; clones share the
 /// lanes. Dropping the last clone stops every lane and fails what is queued with
