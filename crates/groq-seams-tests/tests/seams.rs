@@ -62,7 +62,7 @@ async fn a_client_of_custom_parts_serves_every_request_in_the_schedulers_order()
     let log = Arc::clone(&popped);
     let client = GroqClient::builder()
         .config(config)
-        .transport(Arc::clone(&transport) as _)
+        .transport(Arc::clone(&transport))
         .limiter(Arc::clone(&limiter) as _)
         .token_counter(Arc::clone(&counter) as _)
         .scheduler(move |_model: &str| -> Box<dyn Scheduler> {
