@@ -415,7 +415,7 @@ fn a_fresh_run_on_a_drained_server_meets_no_429_burst() {
         .block_on(
             groq_mock::MockServer::builder()
                 .api_key("gsk_restart_key_0123")
-                .minute_length(Duration::from_secs(20))
+                .minute_length(Duration::from_secs(40))
                 .model("m", groq_mock::MockLimits::unlimited().rpm(10))
                 .start(),
         )
@@ -434,10 +434,11 @@ fn a_fresh_run_on_a_drained_server_meets_no_429_burst() {
     let config = config_dir.path().join("config.json");
     fs::write(
         &config,
-        r#"{"models": {"m": {"req_per_minute": {"limit": 10, "per": "20s"}}}, "unknown_models": "reject"}"#,
+        r#"{"models": {"m": {"req_per_minute": {"limit": 10, "per": "40s"}}}, "unknown_models": "reject"}"#,
     )
     .unwrap();
-    // An earlier run drains the server's bucket (one request refills every 2 s).
+    // An earlier run drains the server's bucket (one request refills every 4 s, far longer
+    // than it takes to start the next run).
     let earlier = files();
     write(&earlier, 10);
     assert_eq!(
@@ -447,17 +448,17 @@ fn a_fresh_run_on_a_drained_server_meets_no_429_burst() {
     let before = mock.stats().rate_limited;
     // A fresh run (another output, so no saved state) on the drained server: its first
     // request meets the drained bucket alone, the limiter learns the server's usage from the
-    // 429's text, and the rest go at the server's pace. Bursting four requests would meet
-    // four 429s.
+    // 429's text, and the rest go at the server's pace. Bursting three requests would meet
+    // three 429s.
     let fresh = files();
-    write(&fresh, 4);
+    write(&fresh, 3);
     assert_eq!(
         batch_until(&fresh, &config, &mock.base_url(), None),
         Some(0)
     );
     let met = mock.stats().rate_limited - before;
     assert!(met <= 1, "a fresh run met {met} 429s");
-    assert_eq!(lines(&fresh.output).len(), 4);
+    assert_eq!(lines(&fresh.output).len(), 3);
     drop(mock);
 }
 
