@@ -418,10 +418,11 @@ pub(crate) async fn paced_send(
             USER_AGENT,
             HeaderValue::from_static(concat!("groqchat/", env!("CARGO_PKG_VERSION"))),
         );
-        let outcome =
-            tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
+        let outcome = inner
+            .timeout(config.request_timeout, inner.transport.send(request))
+            .await;
         let after: Option<Duration> = match outcome
-            .unwrap_or_else(|_| Err(TransportError::timeout()))
+            .unwrap_or_else(|| Err(TransportError::timeout()))
         {
             Ok(response) => {
                 let received = inner.now();
@@ -546,7 +547,7 @@ pub(crate) async fn paced_send(
             }
         };
         if let Some(after) = after {
-            tokio::time::sleep(after).await;
+            inner.sleep(after).await;
         }
         let (reply, fresh) = oneshot::channel();
         job.payload_mut().reply = Some(reply);

@@ -66,6 +66,27 @@ type MakeScheduler =
 ///
 /// The limiter, whichever it is, gets every configured model's quota from the
 /// configuration (`set_quota`, which keeps any state it has).
+///
+/// # What a custom component receives
+///
+/// - **Time.** The client has one [`Timer`]: its limiter's ([`RateLimiter::timer`]). The
+///   lanes sleep on it until the limiter admits their head; backoff between attempts, the
+///   wait after a 429, each attempt's request timeout, a call's
+///   [`timeout`](crate::ChatCall::timeout), a forward's queue deadline and the stream and idle
+///   timeouts of streamed replies all wait on it; event timestamps and the instants handed to
+///   the limiter (`observe`, `penalize`, `rate_limited`) are read from it. A custom limiter
+///   therefore decides the client's time: build it on the timer you want (a
+///   [`ManualTimer`](groq_ratelimit::ManualTimer) in tests). Only the transport's own timeouts
+///   (connect, TLS) follow the transport.
+/// - **A limiter** receives `set_quota` for every configured model at build time and on
+///   [`reload_config`](GroqClient::reload_config), `reserve`/`changed` from the lanes, and
+///   `observe`/`rate_limited`/`penalize` with the server's headers after each answer.
+/// - **A transport** receives complete `http::Request<Bytes>`s (method, absolute URI,
+///   `authorization` marked sensitive, content type, accept, user agent) and may answer with
+///   any status: the client classifies it.
+/// - **A scheduler** (through its [`SchedulerFactory`]) receives the lane entries of one model.
+/// - **A token counter** receives each request with its completion allowance, and the usage
+///   the server reported.
 #[must_use]
 pub struct GroqClientBuilder {
     config: Option<Config>,

@@ -369,7 +369,9 @@ async fn drive(
             // not hold room for it twice.
             match options.timeout {
                 Some(after) => {
-                    tokio::time::timeout(after, pipeline::execute(inner, &prepared, &plan, attempts))
+                    let execute = std::pin::pin!(pipeline::execute(inner, &prepared, &plan, attempts));
+                    inner
+                        .timeout(after, execute)
                         .await
                         .unwrap_or(Err(Error::Timeout { after }))
                 }

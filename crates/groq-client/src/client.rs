@@ -3,6 +3,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use groq_config::{Config, Limits, ModelConfig, UnknownModelPolicy};
 use groq_queue::{LaneStatus, Lanes, ShutdownMode, ShutdownReport};
-use groq_ratelimit::{Dimension, Quota, RateLimiter};
+use groq_ratelimit::{Dimension, Quota, RateLimiter, Sleep, Timer};
 use groq_tokens::{Estimate, TokenCounter};
 use groq_transport::{RetryPolicy, Transport};
 use groq_types::{ChatRequest, Model, ModelList};
@@ -108,8 +109,45 @@ impl Inner {
         Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The client's timer: its limiter's, which the lanes sleep on too.
+    pub(crate) fn timer(&self) -> &dyn Timer {
+        self.limiter.timer()
+    }
+
     pub(crate) fn now(&self) -> Instant {
-        self.limiter.timer().now()
+        self.timer().now()
+    }
+
+    /// A sleep on the client's timer until `deadline`.
+    pub(crate) fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.timer().sleep_until(deadline)
+    }
+
+    /// A sleep on the client's timer for `duration` from now; never ends when the instant
+    /// is beyond what an `Instant` can hold.
+    pub(crate) fn sleep(&self, duration: Duration) -> Sleep {
+        match self.now().checked_add(duration) {
+            Some(deadline) => self.sleep_until(deadline),
+            // A zero-sized future: boxing it allocates nothing.
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    /// `future`'s output, or `None` when `after` passes first on the client's timer.
+    ///
+    /// `future` is pinned by the caller (`std::pin::pin!`, or boxed): moved in here, a large
+    /// future would take room twice in the caller's state.
+    pub(crate) async fn timeout<F: Future + Unpin>(
+        &self,
+        after: Duration,
+        future: F,
+    ) -> Option<F::Output> {
+        let expiry = self.sleep(after);
+        tokio::select! {
+            biased;
+            output = future => Some(output),
+            () = expiry => None,
+        }
     }
 
     pub(crate) fn elapsed(&self, since: Instant) -> Duration {

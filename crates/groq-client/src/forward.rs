@@ -25,7 +25,7 @@ use groq_types::{ChatRequest, Usage};
 use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::client::Inner;
 use crate::event::{RequestId, RetryReason};
@@ -491,7 +491,7 @@ pub(crate) async fn accepted(
     wire: InFlight,
     head: Head,
     body: Body,
-    timer: Pin<&mut Sleep>,
+    timer: &mut groq_ratelimit::Sleep,
 ) -> Next {
     let model = &*prepared.model;
     let Head {
@@ -653,9 +653,10 @@ impl GroqClient {
             );
             let attempt =
                 Attempt::new(attempts, inner.elapsed(started), pipeline::wall_clock_now());
-            let sent =
-                tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
-            let outcome = match sent.unwrap_or_else(|_| Err(TransportError::timeout())) {
+            let sent = inner
+                .timeout(config.request_timeout, inner.transport.send(request))
+                .await;
+            let outcome = match sent.unwrap_or_else(|| Err(TransportError::timeout())) {
                 Ok(response) => {
                     let (head, body) = response.into_parts();
                     body.collect_bytes(inner.max_response_bytes)
@@ -672,7 +673,7 @@ impl GroqClient {
                         .classify_error(&error, attempt, &mut inner.rng());
                     match decision {
                         RetryDecision::Retry { after } => {
-                            tokio::time::sleep(after).await;
+                            inner.sleep(after).await;
                             continue;
                         }
                         _ => {
@@ -690,7 +691,7 @@ impl GroqClient {
                     .classify(head.status, &head.headers, attempt, &mut inner.rng())
             });
             if let Some(RetryDecision::Retry { after }) = decision {
-                tokio::time::sleep(after).await;
+                inner.sleep(after).await;
                 continue;
             }
             return Ok(ForwardResponse {

@@ -506,7 +506,7 @@ pub(crate) async fn execute_until(
                 failure = ticket.failed() => {
                     return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
                 }
-                after = queue_expiry(expiry) => return Err(Error::Timeout { after }),
+                after = queue_expiry(inner, expiry) => return Err(Error::Timeout { after }),
             },
             (None, None) => {
                 let failure = ticket.failed().await;
@@ -536,7 +536,7 @@ pub(crate) async fn execute_until(
             Next::Fail(error) => return Err(error),
             Next::Again { after, mut job } => {
                 if let Some(after) = after {
-                    tokio::time::sleep(after).await;
+                    inner.sleep(after).await;
                 }
                 let (reply, fresh) = oneshot::channel();
                 job.payload_mut().reply = Some(reply);
@@ -565,8 +565,7 @@ async fn attempt(
     let sent = Sent::new(reservation);
     let sending = inner.transport.send(prepared.http_request());
     // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
-    let timer = tokio::time::sleep(plan.attempt_timeout);
-    tokio::pin!(timer);
+    let mut timer = inner.sleep(plan.attempt_timeout);
     let sent_or_timed_out = tokio::select! {
         biased;
         response = sending => Ok(response),
@@ -602,16 +601,7 @@ async fn attempt(
                 received,
             };
             return crate::forward::accepted(
-                inner,
-                prepared,
-                plan,
-                attempts,
-                job,
-                sent,
-                wire,
-                head,
-                body,
-                timer.as_mut(),
+                inner, prepared, plan, attempts, job, sent, wire, head, body, &mut timer,
             )
             .await;
         }
@@ -863,10 +853,10 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
 }
 
 /// Completes at the queue deadline, with its length; never without one.
-async fn queue_expiry(expiry: Option<(Duration, Instant)>) -> Duration {
+async fn queue_expiry(inner: &Inner, expiry: Option<(Duration, Instant)>) -> Duration {
     match expiry {
         Some((after, at)) => {
-            tokio::time::sleep_until(at).await;
+            inner.sleep_until(at).await;
             after
         }
         None => std::future::pending().await,

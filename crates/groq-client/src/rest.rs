@@ -80,9 +80,10 @@ async fn send_unscrubbed(
             headers.insert(CONTENT_TYPE, content_type.clone());
         }
         let attempt = Attempt::new(attempts, inner.elapsed(started), wall_clock_now());
-        let sent =
-            tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
-        let outcome = match sent.unwrap_or_else(|_| Err(TransportError::timeout())) {
+        let sent = inner
+            .timeout(config.request_timeout, inner.transport.send(request))
+            .await;
+        let outcome = match sent.unwrap_or_else(|| Err(TransportError::timeout())) {
             Ok(response) => {
                 let status = response.status();
                 let headers = response.headers().clone();
@@ -105,7 +106,7 @@ async fn send_unscrubbed(
                     .classify_error(&error, attempt, &mut inner.rng());
                 match decision {
                     RetryDecision::Retry { after } => {
-                        tokio::time::sleep(after).await;
+                        inner.sleep(after).await;
                         continue;
                     }
                     _ => {
@@ -124,14 +125,13 @@ async fn send_unscrubbed(
             .retry
             .classify(status, &headers, attempt, &mut inner.rng());
         match decision {
-            RetryDecision::Retry { after } => tokio::time::sleep(after).await,
+            RetryDecision::Retry { after } => inner.sleep(after).await,
             RetryDecision::RateLimited { retry_after }
                 if attempts <= inner.max_rate_limit_retries =>
             {
-                tokio::time::sleep(
-                    retry_after.unwrap_or_else(|| inner.retry.backoff_ceiling(attempts)),
-                )
-                .await;
+                inner
+                    .sleep(retry_after.unwrap_or_else(|| inner.retry.backoff_ceiling(attempts)))
+                    .await;
             }
             _ => {
                 let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
