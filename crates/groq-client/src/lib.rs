@@ -92,6 +92,7 @@
 mod audio;
 mod builder;
 mod call;
+mod classify;
 mod client;
 mod error;
 mod event;
@@ -106,7 +107,7 @@ mod warmup;
 
 pub use audio::{AudioReply, AudioSource, measure as measure_audio};
 pub use builder::{GroqClientBuilder, SchedulerFactory};
-pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
+pub use call::{Call, CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind, HttpResponse};
 pub use event::{Event, RequestId, RetryReason};

@@ -2,23 +2,23 @@
 //! rate-limit and retry rules around each attempt.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use groq_config::{Config, ConfigError, ModelConfig};
 use groq_queue::{Dispatched, Job, Priority, QueueError, QueuedJob, Ticket};
-use groq_ratelimit::{
-    Cost, LimitMessage, LimitMessageKind, RateLimitHeaders, RateLimiter, Reservation,
-};
+use groq_ratelimit::{Cost, RateLimitHeaders, RateLimiter, Reservation, Sleep};
 use groq_tokens::Estimate;
-use groq_transport::{Attempt, Body, RetryDecision, RetryPolicy, TransportError};
-use groq_types::{ChatCompletion, ChatRequest, ErrorEnvelope, Usage};
+use groq_transport::{Body, RetryPolicy, TransportError};
+use groq_types::{ChatCompletion, ChatRequest, Usage};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode, Uri};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::classify::{Counts, ErrorAnswer, Outcome, classify, classify_failure};
 use crate::client::Inner;
 use crate::event::{Event, RequestId, RetryReason};
 use crate::{Error, HttpResponse};
@@ -51,17 +51,34 @@ pub(crate) struct Prepared {
     pub(crate) uri: Uri,
     pub(crate) authorization: HeaderValue,
     pub(crate) body: Bytes,
+    /// The body's content type.
+    pub(crate) content_type: HeaderValue,
+    /// What is reserved on the limiter for it.
+    pub(crate) cost: Cost,
     pub(crate) estimate: Estimate,
+    /// The request asks for an event stream.
     pub(crate) stream: bool,
     /// The model's quota has a token dimension (tokens per minute or per day).
     pub(crate) token_limited: bool,
-    /// A forwarded request ([`crate::forward`]): the answer is kept as bytes with its head.
-    pub(crate) forward: bool,
+    /// The answer is not JSON or events (audio).
+    pub(crate) any_answer: bool,
 }
 
 impl Prepared {
-    pub(crate) fn cost(&self) -> Cost {
-        Cost::chat(self.estimate.prompt, self.estimate.completion_allowance)
+    /// A chat completion request for `route` with `body` (as bytes, sent as they are).
+    pub(crate) fn chat(route: &Route, body: Bytes, estimate: Estimate, stream: bool) -> Self {
+        Self {
+            model: Arc::clone(&route.model),
+            uri: route.uri.clone(),
+            authorization: route.authorization.clone(),
+            body,
+            content_type: HeaderValue::from_static("application/json"),
+            cost: Cost::chat(estimate.prompt, estimate.completion_allowance),
+            estimate,
+            stream,
+            token_limited: route.token_limited,
+            any_answer: false,
+        }
     }
 
     /// Tells the calibration warm-up that the model answered; only models with a token
@@ -79,10 +96,12 @@ impl Prepared {
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, self.authorization.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, self.content_type.clone());
         headers.insert(
             ACCEPT,
-            HeaderValue::from_static(if self.stream {
+            HeaderValue::from_static(if self.any_answer {
+                "*/*"
+            } else if self.stream {
                 "text/event-stream"
             } else {
                 "application/json"
@@ -153,16 +172,7 @@ impl Inner {
         // streaming call sets `"stream": true`; a plain call takes out a `"stream": true`
         // (and its `stream_options`), since it cannot read a stream.
         request.prepare_for(stream);
-        Ok(Prepared {
-            model: Arc::clone(&route.model),
-            uri: route.uri.clone(),
-            authorization: route.authorization.clone(),
-            body: request.to_bytes(),
-            estimate,
-            stream,
-            token_limited: route.token_limited,
-            forward: false,
-        })
+        Ok(Prepared::chat(&route, request.to_bytes(), estimate, stream))
     }
 
     /// What sending to `model` needs under the current configuration, worked out once per
@@ -377,14 +387,63 @@ pub(crate) struct Plan {
     pub(crate) attempt_timeout: Duration,
 }
 
-/// What a successful exchange produced.
-pub(crate) enum Accepted {
-    /// A complete JSON reply.
-    Json(Box<ChatCompletion>),
-    /// The head of a 200 event stream: the body is still to be read.
-    Stream(Box<StreamStart>),
-    /// The answer to a forwarded request, kept as bytes with its head.
-    Forward(Box<crate::forward::Forwarded>),
+impl Plan {
+    /// The client's defaults for a call with id `id`.
+    pub(crate) fn new(inner: &Inner, id: RequestId) -> Self {
+        Self {
+            id,
+            priority: Priority::Normal,
+            retry: inner.retry.clone(),
+            max_rate_limit_retries: inner.max_rate_limit_retries,
+            attempt_timeout: inner.config().request_timeout,
+        }
+    }
+}
+
+/// What one attempt holds once its request is on the wire: the queue slot, the reservation
+/// and the in-flight count. Handed on to whoever reads the answer.
+pub(crate) struct Exchange {
+    pub(crate) job: QueuedJob<Payload>,
+    pub(crate) sent: Sent,
+    pub(crate) wire: InFlight,
+}
+
+/// The head of a successful response.
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) limits: RateLimitHeaders,
+    pub(crate) received: Instant,
+}
+
+/// What a call makes of a 2xx answer: each kind of call (a chat completion, a chat stream,
+/// a forward, a raw answer) is one implementation, so a call gets exactly its own output.
+pub(crate) trait Receive {
+    /// What the call gets.
+    type Output: Send;
+
+    /// Reads (or hands over) a 2xx answer and settles what it can; `timer` bounds the rest of
+    /// the attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        plan: &Plan,
+        attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        timer: &mut Sleep,
+    ) -> impl Future<Output = Next<Self::Output>> + Send;
+
+    /// The end of a call on an error status no retry fixes: its error, by default; a forward
+    /// hands the server's answer back as it came instead.
+    fn refused(answer: ErrorAnswer, prepared: &Prepared) -> Next<Self::Output> {
+        Next::Fail(unknown_url_hint(
+            api_error(answer, &prepared.model),
+            &prepared.uri,
+        ))
+    }
 }
 
 /// An accepted stream, before its body is read.
@@ -393,6 +452,120 @@ pub(crate) struct StreamStart {
     pub(crate) job: QueuedJob<Payload>,
     pub(crate) sent: Sent,
     pub(crate) wire: InFlight,
+}
+
+/// A chat completion: the JSON reply, read within the attempt's timer.
+pub(crate) struct JsonReply;
+
+impl Receive for JsonReply {
+    type Output = Box<ChatCompletion>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        plan: &Plan,
+        attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        let body = match read_within(inner, body, timer).await {
+            Ok(body) => body,
+            Err(error) => {
+                return transport_failure(
+                    inner,
+                    plan,
+                    attempts,
+                    exchange,
+                    error,
+                    RetryReason::Body,
+                );
+            }
+        };
+        let Exchange { job, sent, wire } = exchange;
+        drop(wire);
+        let model = &*prepared.model;
+        let next = match ChatCompletion::from_bytes(body) {
+            Ok(completion) => {
+                match &completion.usage {
+                    Some(usage) => {
+                        // Calibrate before settling: the settlement wakes the lane, which
+                        // re-estimates its head with the counter's new ratio.
+                        inner
+                            .counter
+                            .observe_usage(model, &prepared.estimate, usage);
+                        sent.commit(usage);
+                    }
+                    None => sent.keep(),
+                }
+                Next::Done(Box::new(completion))
+            }
+            Err(source) => {
+                sent.keep();
+                Next::Fail(Error::InvalidResponse {
+                    status: head.status.as_u16(),
+                    expected: "a chat completion",
+                    source,
+                })
+            }
+        };
+        learn(inner, prepared, &head);
+        drop(job);
+        next
+    }
+}
+
+/// A chat stream: the head of the 200 event stream; the body is read by the stream.
+pub(crate) struct StreamReply;
+
+impl Receive for StreamReply {
+    type Output = Box<StreamStart>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        _plan: &Plan,
+        _attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        _timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        inner
+            .limiter
+            .observe(&prepared.model, &head.limits, head.received);
+        let Exchange { job, sent, wire } = exchange;
+        Next::Done(Box::new(StreamStart {
+            body,
+            job,
+            sent,
+            wire,
+        }))
+    }
+}
+
+/// Reads a whole body within the attempt's timer; running out of time is a transport
+/// timeout like any other.
+pub(crate) async fn read_within(
+    inner: &Inner,
+    body: Body,
+    timer: &mut Sleep,
+) -> Result<Bytes, TransportError> {
+    tokio::select! {
+        biased;
+        body = body.collect_bytes(inner.max_response_bytes) => body,
+        () = timer => Err(TransportError::timeout()),
+    }
+}
+
+/// After a served answer: the limiter learns the server's headers, and the calibration
+/// warm-up that the model answered.
+pub(crate) fn learn(inner: &Inner, prepared: &Prepared, head: &Head) {
+    inner
+        .limiter
+        .observe(&prepared.model, &head.limits, head.received);
+    prepared.answered(inner);
 }
 
 /// The running state of one call's attempts.
@@ -409,8 +582,9 @@ pub(crate) struct Attempts {
     pub(crate) waited: Duration,
 }
 
-pub(crate) enum Next {
-    Done(Accepted),
+/// The decision after one attempt.
+pub(crate) enum Next<T> {
+    Done(T),
     Again {
         after: Option<Duration>,
         job: QueuedJob<Payload>,
@@ -428,32 +602,41 @@ impl Attempts {
             waited: Duration::ZERO,
         }
     }
+
+    /// The counts the classifier reads.
+    fn counts(&self, inner: &Inner) -> Counts {
+        Counts {
+            failures: self.failures,
+            limited: self.limited,
+            elapsed: inner.elapsed(self.started),
+        }
+    }
 }
 
 /// Queues the request and runs attempts until one is accepted or the request fails.
-pub(crate) async fn execute(
+pub(crate) async fn execute<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
-) -> Result<Accepted, Error> {
-    execute_until(inner, prepared, plan, attempts, None).await
+) -> Result<R::Output, Error> {
+    execute_until::<R>(inner, prepared, plan, attempts, None).await
 }
 
 /// [`execute`], with a deadline for the time spent queued: a request still waiting for its
 /// turn when `queue_deadline` (measured from the call) has passed leaves its queue, charged
 /// nothing, and fails with [`Error::Timeout`].
-pub(crate) async fn execute_until(
+pub(crate) async fn execute_until<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
     queue_deadline: Option<Duration>,
-) -> Result<Accepted, Error> {
+) -> Result<R::Output, Error> {
     let expiry = queue_deadline.map(|after| (after, attempts.started + after));
     let job = Job::new(
         Arc::clone(&prepared.model),
-        prepared.cost(),
+        prepared.cost,
         Payload {
             reply: None,
             estimate: prepared.estimate,
@@ -531,7 +714,16 @@ pub(crate) async fn execute_until(
         }
         // Boxed: the exchange's state (transport future, timers, the reply being read) is
         // large, and a queued call's future should not carry room for it while it waits.
-        match Box::pin(attempt(inner, prepared, plan, attempts, job, reservation)).await {
+        match Box::pin(attempt::<R>(
+            inner,
+            prepared,
+            plan,
+            attempts,
+            job,
+            reservation,
+        ))
+        .await
+        {
             Next::Done(accepted) => return Ok(accepted),
             Next::Fail(error) => return Err(error),
             Next::Again { after, mut job } => {
@@ -552,35 +744,35 @@ pub(crate) async fn execute_until(
 }
 
 /// One HTTP attempt with an admitted reservation, and the decision that follows.
-async fn attempt(
+async fn attempt<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
     job: QueuedJob<Payload>,
     reservation: Reservation,
-) -> Next {
-    let model = &*prepared.model;
-    let wire = InFlight::new(inner);
-    let sent = Sent::new(reservation);
+) -> Next<R::Output> {
+    let exchange = Exchange {
+        job,
+        sent: Sent::new(reservation),
+        wire: InFlight::new(inner),
+    };
     let sending = inner.transport.send(prepared.http_request());
     // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
     let mut timer = inner.sleep(plan.attempt_timeout);
-    let sent_or_timed_out = tokio::select! {
+    let response = tokio::select! {
         biased;
-        response = sending => Ok(response),
-        () = &mut timer => Err(()),
+        response = sending => response,
+        () = &mut timer => Err(TransportError::timeout()),
     };
-    // A timeout is a transport failure like any other.
-    let response = match sent_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
+    let response = match response {
         Ok(response) => response,
         Err(error) => {
             return transport_failure(
                 inner,
                 plan,
                 attempts,
-                job,
-                sent,
+                exchange,
                 error,
                 RetryReason::Transport,
             );
@@ -588,81 +780,17 @@ async fn attempt(
     };
     let received = inner.now();
     let (head, body) = response.into_parts();
-    let status = head.status;
-    let headers = head.headers;
-    let limits = RateLimitHeaders::from_headers(&headers);
-
-    if status.is_success() {
-        if prepared.forward {
-            let head = crate::forward::Head {
-                status,
-                headers,
-                limits,
-                received,
-            };
-            return crate::forward::accepted(
-                inner, prepared, plan, attempts, job, sent, wire, head, body, &mut timer,
-            )
-            .await;
-        }
-        if prepared.stream {
-            inner.limiter.observe(model, &limits, received);
-            return Next::Done(Accepted::Stream(Box::new(StreamStart {
-                body,
-                job,
-                sent,
-                wire,
-            })));
-        }
-        let read_or_timed_out = tokio::select! {
-            biased;
-            body = body.collect_bytes(inner.max_response_bytes) => Ok(body),
-            () = &mut timer => Err(()),
+    if head.status.is_success() {
+        let head = Head {
+            status: head.status,
+            limits: RateLimitHeaders::from_headers(&head.headers),
+            headers: head.headers,
+            received,
         };
-        // A timeout is a transport failure like any other.
-        let body = match read_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
-            Ok(body) => body,
-            Err(error) => {
-                return transport_failure(
-                    inner,
-                    plan,
-                    attempts,
-                    job,
-                    sent,
-                    error,
-                    RetryReason::Body,
-                );
-            }
-        };
-        drop(wire);
-        return match ChatCompletion::from_bytes(body) {
-            Ok(completion) => {
-                match &completion.usage {
-                    Some(usage) => {
-                        // Calibrate before settling: the settlement wakes the lane, which
-                        // re-estimates its head with the counter's new ratio.
-                        inner
-                            .counter
-                            .observe_usage(model, &prepared.estimate, usage);
-                        sent.commit(usage);
-                    }
-                    None => sent.keep(),
-                }
-                inner.limiter.observe(model, &limits, received);
-                prepared.answered(inner);
-                Next::Done(Accepted::Json(Box::new(completion)))
-            }
-            Err(source) => {
-                sent.keep();
-                inner.limiter.observe(model, &limits, received);
-                prepared.answered(inner);
-                Next::Fail(Error::InvalidResponse {
-                    status: status.as_u16(),
-                    expected: "a chat completion",
-                    source,
-                })
-            }
-        };
+        return R::accept(
+            inner, prepared, plan, attempts, exchange, head, body, &mut timer,
+        )
+        .await;
     }
 
     // An error status: read what the server says (a broken error body is no reason to fail
@@ -671,129 +799,177 @@ async fn attempt(
         .collect_bytes(ERROR_BODY_LIMIT)
         .await
         .unwrap_or_default();
+    let Exchange { job, sent, wire } = exchange;
     drop(wire);
-    let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
-    let answer = Box::new(HttpResponse::new(
-        status.as_u16(),
-        request_id(&headers),
-        body.clone(),
-    ));
-    let message = envelope
-        .as_ref()
-        .and_then(|e| LimitMessage::parse(&e.error.message));
-
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        // A 429 charges nothing on the server: undo our charge, then learn.
-        sent.refund();
-        inner
-            .limiter
-            .rate_limited(model, &limits, message.as_ref(), received);
-        prepared.answered(inner);
-        // The server's wait, bounded by the period of the limit it concerns, and at least the
-        // first backoff: `retry-after: 0` on every answer must not become a burst.
-        let retry_after = groq_ratelimit::server_wait(&limits, message.as_ref())
-            .map(|wait| wait.max(plan.retry.base_delay()));
-        let dimension = message.as_ref().and_then(|m| m.dimension);
-        attempts.limited += 1;
-        // No wait named: pause the model for a backoff so the lane does not hammer it.
-        let pause = retry_after.unwrap_or_else(|| plan.retry.backoff_ceiling(attempts.limited));
-        if let Some(until) = received.checked_add(pause) {
-            inner.limiter.penalize(model, dimension, until);
-        }
-        if attempts.limited > plan.max_rate_limit_retries {
-            return Next::Fail(Error::RateLimited {
-                model: model.to_owned(),
-                dimension,
-                retry_after,
-                message: envelope.map(|e| e.error.message).unwrap_or_default(),
-                response: Some(answer),
-            });
-        }
-        inner.events.emit(Event::RateLimited {
-            id: plan.id.clone(),
-            model: Arc::clone(&prepared.model),
+    let answer = ErrorAnswer::new(head.status, head.headers, body);
+    let outcome = classify(
+        &answer,
+        &plan.retry,
+        plan.max_rate_limit_retries,
+        attempts.counts(inner),
+        wall_clock_now(),
+        &mut inner.rng(),
+    );
+    settle(inner, prepared, sent, &answer, outcome, received);
+    match outcome {
+        Outcome::RateLimited {
             retry_after,
             dimension,
-        });
-        tracing::debug!(
-            model,
-            ?retry_after,
-            ?dimension,
-            "rate limited by the server; requeued at the head"
-        );
-        return Next::Again { after: None, job };
-    }
-
-    let too_large = status == StatusCode::PAYLOAD_TOO_LARGE
-        && (message
-            .as_ref()
-            .is_some_and(|m| m.kind == LimitMessageKind::RequestTooLarge)
-            || envelope.as_ref().and_then(|e| e.error.code.as_deref())
-                == Some("rate_limit_exceeded"));
-    if too_large {
-        sent.refund();
-        inner.limiter.observe(model, &limits, received);
-        prepared.answered(inner);
-        return Next::Fail(Error::RequestTooLarge {
-            model: model.to_owned(),
-            dimension: message.as_ref().and_then(|m| m.dimension),
-            requested: message.as_ref().and_then(|m| m.requested),
-            limit: message.as_ref().and_then(|m| m.limit),
-            from_server: true,
-            response: Some(answer),
-        });
-    }
-
-    // A client error was refused before any work; a server error may have cost something.
-    if status.is_client_error() {
-        sent.refund();
-    } else {
-        sent.keep();
-    }
-    inner.limiter.observe(model, &limits, received);
-    prepared.answered(inner);
-    attempts.failures += 1;
-    let decision = {
-        let mut rng = inner.rng();
-        plan.retry.classify(
-            status,
-            &headers,
-            Attempt::new(
-                attempts.failures,
-                inner.elapsed(attempts.started),
-                wall_clock_now(),
-            ),
-            &mut rng,
-        )
-    };
-    match decision {
-        RetryDecision::Retry { after } => {
-            inner.events.emit(Event::Retrying {
-                id: plan.id.clone(),
-                model: Arc::clone(&prepared.model),
-                attempt: attempts.sent,
+            exhausted,
+            ..
+        } => {
+            attempts.limited += 1;
+            if exhausted {
+                return Next::Fail(rate_limited_error(&prepared.model, answer, retry_after));
+            }
+            emit_rate_limited(inner, plan, prepared, retry_after, dimension);
+            Next::Again { after: None, job }
+        }
+        Outcome::TooLarge => Next::Fail(too_large_error(&prepared.model, answer)),
+        Outcome::Retry { after, .. } => {
+            attempts.failures += 1;
+            emit_retrying(
+                inner,
+                plan,
+                &prepared.model,
+                attempts.sent,
                 after,
-                reason: RetryReason::Status(status.as_u16()),
-            });
-            tracing::debug!(
-                model,
-                status = status.as_u16(),
-                ?after,
-                "retrying after an error status"
+                RetryReason::Status(answer.status.as_u16()),
             );
             Next::Again {
                 after: Some(after),
                 job,
             }
         }
-        _ if prepared.forward => Next::Done(Accepted::Forward(Box::new(
-            crate::forward::Forwarded::upstream(status, headers, body),
-        ))),
-        _ => Next::Fail(unknown_url_hint(
-            api_error(status, envelope, *answer, model),
-            &prepared.uri,
-        )),
+        Outcome::Fail { .. } | Outcome::Success => {
+            attempts.failures += 1;
+            R::refused(answer, prepared)
+        }
     }
+}
+
+/// Settles the reservation of an error answer and teaches the limiter what it says: a 429
+/// charged nothing and pauses the model (groq-ratelimit's rule, then the client's floor and
+/// backoff); a 413 charged nothing; another client error was refused before any work; a
+/// server error may have cost something.
+fn settle(
+    inner: &Inner,
+    prepared: &Prepared,
+    sent: Sent,
+    answer: &ErrorAnswer,
+    outcome: Outcome,
+    received: Instant,
+) {
+    let model = &*prepared.model;
+    match outcome {
+        Outcome::RateLimited {
+            pause, dimension, ..
+        } => {
+            sent.refund();
+            inner
+                .limiter
+                .rate_limited(model, &answer.limits, answer.message.as_ref(), received);
+            if let Some(until) = received.checked_add(pause) {
+                inner.limiter.penalize(model, dimension, until);
+            }
+        }
+        Outcome::TooLarge => {
+            sent.refund();
+            inner.limiter.observe(model, &answer.limits, received);
+        }
+        Outcome::Retry { charged, .. } | Outcome::Fail { charged } => {
+            if charged {
+                sent.keep();
+            } else {
+                sent.refund();
+            }
+            inner.limiter.observe(model, &answer.limits, received);
+        }
+        Outcome::Success => {
+            sent.keep();
+            inner.limiter.observe(model, &answer.limits, received);
+        }
+    }
+    prepared.answered(inner);
+}
+
+/// [`Event::RateLimited`] and its trace.
+fn emit_rate_limited(
+    inner: &Inner,
+    plan: &Plan,
+    prepared: &Prepared,
+    retry_after: Option<Duration>,
+    dimension: Option<groq_ratelimit::Dimension>,
+) {
+    inner.events.emit(Event::RateLimited {
+        id: plan.id.clone(),
+        model: Arc::clone(&prepared.model),
+        retry_after,
+        dimension,
+    });
+    tracing::debug!(
+        model = &*prepared.model,
+        ?retry_after,
+        ?dimension,
+        "rate limited by the server; requeued at the head"
+    );
+}
+
+/// [`Event::Retrying`] and its trace.
+fn emit_retrying(
+    inner: &Inner,
+    plan: &Plan,
+    model: &str,
+    attempt: u32,
+    after: Duration,
+    reason: RetryReason,
+) {
+    inner.events.emit(Event::Retrying {
+        id: plan.id.clone(),
+        model: Arc::from(model),
+        attempt,
+        after,
+        reason,
+    });
+    tracing::debug!(model, ?after, ?reason, "retrying");
+}
+
+/// The error of a 429 past the retry bound; it keeps the answer.
+pub(crate) fn rate_limited_error(
+    model: &str,
+    answer: ErrorAnswer,
+    retry_after: Option<Duration>,
+) -> Error {
+    let response = response_of(&answer);
+    Error::RateLimited {
+        model: model.to_owned(),
+        dimension: answer.dimension(),
+        retry_after,
+        message: answer.envelope.map(|e| e.error.message).unwrap_or_default(),
+        response: Some(Box::new(response)),
+    }
+}
+
+/// The error of a 413 `rate_limit_exceeded`; it keeps the answer.
+fn too_large_error(model: &str, answer: ErrorAnswer) -> Error {
+    let message = answer.message.as_ref();
+    Error::RequestTooLarge {
+        model: model.to_owned(),
+        dimension: message.and_then(|m| m.dimension),
+        requested: message.and_then(|m| m.requested),
+        limit: message.and_then(|m| m.limit),
+        from_server: true,
+        response: Some(Box::new(response_of(&answer))),
+    }
+}
+
+/// The answer as an error keeps it: status, request id, body bytes.
+fn response_of(answer: &ErrorAnswer) -> HttpResponse {
+    HttpResponse::new(
+        answer.status.as_u16(),
+        request_id(&answer.headers),
+        answer.body.clone(),
+    )
 }
 
 /// A 404 that says the URL is unknown names the URL that was called and, when it lacks
@@ -864,48 +1040,31 @@ async fn queue_expiry(inner: &Inner, expiry: Option<(Duration, Instant)>) -> Dur
 }
 
 /// Settles and decides after a transport error.
-pub(crate) fn transport_failure(
+pub(crate) fn transport_failure<T>(
     inner: &Arc<Inner>,
     plan: &Plan,
     attempts: &mut Attempts,
-    job: QueuedJob<Payload>,
-    sent: Sent,
+    exchange: Exchange,
     error: TransportError,
     reason: RetryReason,
-) -> Next {
-    if error.is_connect() {
-        // The request never left: nothing was charged on the server.
-        sent.refund();
-    } else {
-        sent.keep();
-    }
+) -> Next<T> {
+    let Exchange { job, sent, wire } = exchange;
+    drop(wire);
+    let outcome = classify_failure(
+        &error,
+        &plan.retry,
+        attempts.counts(inner),
+        wall_clock_now(),
+        &mut inner.rng(),
+    );
     attempts.failures += 1;
-    let decision = {
-        let mut rng = inner.rng();
-        plan.retry.classify_error(
-            &error,
-            Attempt::new(
-                attempts.failures,
-                inner.elapsed(attempts.started),
-                wall_clock_now(),
-            ),
-            &mut rng,
-        )
-    };
-    match decision {
-        RetryDecision::Retry { after } => {
-            inner.events.emit(Event::Retrying {
-                id: plan.id.clone(),
-                model: Arc::from(job.model()),
-                attempt: attempts.sent,
-                after,
-                reason,
-            });
-            tracing::debug!(
-                model = job.model(),
-                ?after,
-                "retrying after a transport error"
-            );
+    match outcome {
+        Outcome::Retry { charged: false, .. } | Outcome::Fail { charged: false } => sent.refund(),
+        _ => sent.keep(),
+    }
+    match outcome {
+        Outcome::Retry { after, .. } => {
+            emit_retrying(inner, plan, job.model(), attempts.sent, after, reason);
             Next::Again {
                 after: Some(after),
                 job,
@@ -927,12 +1086,10 @@ pub(crate) fn request_id(headers: &http::HeaderMap) -> Option<String> {
 }
 
 /// The error for a non-retryable (or exhausted) error status; it keeps the answer.
-pub(crate) fn api_error(
-    status: StatusCode,
-    envelope: Option<ErrorEnvelope>,
-    answer: HttpResponse,
-    model: &str,
-) -> Error {
+pub(crate) fn api_error(answer: ErrorAnswer, model: &str) -> Error {
+    let status = answer.status;
+    let envelope = answer.envelope;
+    let answer = HttpResponse::new(status.as_u16(), request_id(&answer.headers), answer.body);
     let text = String::from_utf8_lossy(answer.body());
     let text: String = text.chars().take(ERROR_BODY_LIMIT as usize).collect();
     let error = envelope.map(|e| e.error);
