@@ -68,15 +68,15 @@ impl AudioSource {
     ) -> Result<Self, Error> {
         let name = name.into();
         let mut data = Vec::new();
-        reader
-            .read_to_end(&mut data)
-            .map_err(|source| Error::Audio {
+        reader.read_to_end(&mut data).map_err(|source| {
+            Error::Audio(crate::error::Audio {
                 message: format!("the audio {name} could not be read"),
                 source: Some(AudioError::Io {
                     name: name.clone(),
                     source,
                 }),
-            })?;
+            })
+        })?;
         Ok(Self::bytes(name, data))
     }
 
@@ -102,12 +102,14 @@ pub fn measure(source: &AudioSource) -> Result<Option<AudioInfo>, Error> {
         AudioSource::Bytes { name, data } => groq_audio::measure_bytes(data, name),
         AudioSource::Url(_) => return Ok(None),
     };
-    measured.map(Some).map_err(|source| Error::Audio {
-        message: format!(
-            "{} is not audio that can be sent (wav, mp3, flac, ogg, m4a or webm)",
-            source.name()
-        ),
-        source: Some(source),
+    measured.map(Some).map_err(|source| {
+        Error::Audio(crate::error::Audio {
+            message: format!(
+                "{} is not audio that can be sent (wav, mp3, flac, ogg, m4a or webm)",
+                source.name()
+            ),
+            source: Some(source),
+        })
     })
 }
 
@@ -185,10 +187,7 @@ impl GroqClient {
             })
             .await;
             let Some(chunk) = next else { break };
-            let data = chunk.map_err(|source| Error::Transport {
-                attempts: response.attempts,
-                source,
-            })?;
+            let data = chunk.map_err(|source| Error::transport(response.attempts, source))?;
             file.write_all(&data)
                 .await
                 .map_err(|e| Error::config_from(format!("cannot write {}", path.display()), e))?;
@@ -208,21 +207,22 @@ async fn audio_call(
     source: AudioSource,
     options: TranscriptionOptions,
 ) -> Result<AudioReply, Error> {
-    options.validate().map_err(|message| Error::Audio {
-        message,
-        source: None,
-    })?;
+    options
+        .validate()
+        .map_err(|message| Error::audio(message, None))?;
     let info = measure(&source)?;
     let measured = info.map(|i| i.duration);
     let charged = billed_seconds(measured.unwrap_or_default());
     let (name, data) = match &source {
         AudioSource::Path(file) => {
-            let data = tokio::fs::read(file).await.map_err(|e| Error::Audio {
-                message: format!("the audio {} could not be read", file.display()),
-                source: Some(AudioError::Io {
-                    name: file.display().to_string(),
-                    source: e,
-                }),
+            let data = tokio::fs::read(file).await.map_err(|e| {
+                Error::Audio(crate::error::Audio {
+                    message: format!("the audio {} could not be read", file.display()),
+                    source: Some(AudioError::Io {
+                        name: file.display().to_string(),
+                        source: e,
+                    }),
+                })
             })?;
             let name = file
                 .file_name()
@@ -253,14 +253,14 @@ async fn audio_call(
         Ok(bytes) => bytes,
         Err(source) => {
             response.sent.keep_as_served();
-            return Err(Error::Transport { attempts, source });
+            return Err(Error::transport(attempts, source));
         }
     };
     let transcript = match Transcript::parse(format, &bytes) {
         Ok(transcript) => transcript,
         Err(_) => {
             response.sent.keep_as_served();
-            return Err(Error::Api {
+            return Err(Error::Api(crate::error::Api {
                 status: status.as_u16(),
                 code: None,
                 kind: None,
@@ -270,7 +270,7 @@ async fn audio_call(
                 ),
                 failed_generation: None,
                 response: Box::new(HttpResponse::new(status.as_u16(), None, bytes.clone())),
-            });
+            }));
         }
     };
     // Reconcile with the server's measure when it gives one.

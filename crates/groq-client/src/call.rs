@@ -324,7 +324,7 @@ async fn drive<R: Receive>(
                     inner
                         .timeout(after, execute)
                         .await
-                        .unwrap_or(Err(Error::Timeout { after }))
+                        .unwrap_or(Err(Error::timeout(after)))
                 }
                 None => pipeline::execute::<R>(inner, &prepared, &plan, attempts).await,
             }

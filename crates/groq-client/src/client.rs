@@ -223,10 +223,12 @@ impl Inner {
         parse: fn(Bytes) -> Result<T, serde_json::Error>,
     ) -> Result<T, Error> {
         let (status, body) = crate::rest::send(self, Method::GET, path, None).await?;
-        parse(body).map_err(|source| Error::InvalidResponse {
-            status: status.as_u16(),
-            expected,
-            source,
+        parse(body).map_err(|source| {
+            Error::InvalidResponse(crate::error::InvalidResponse {
+                status: status.as_u16(),
+                expected,
+                source: source.into(),
+            })
         })
     }
 }
@@ -425,11 +427,11 @@ impl GroqClient {
     /// the API does not know it.
     pub async fn model(&self, id: &str) -> Result<Model, Error> {
         if id.trim().is_empty() || id.contains(['?', '#', ' ']) {
-            return Err(Error::ModelNotFound {
-                model: id.to_owned(),
-                message: "a model id is a non-empty name without spaces, '?' or '#'".to_owned(),
-                response: None,
-            });
+            return Err(Error::model_not_found(
+                id.to_owned(),
+                "a model id is a non-empty name without spaces, '?' or '#'".to_owned(),
+                None,
+            ));
         }
         self.inner
             .get(&format!("/models/{id}"), "a model", Model::from_bytes)

@@ -119,7 +119,7 @@ pub enum ForwardError {
     InvalidBody {
         /// What the JSON reader found.
         #[source]
-        source: serde_json::Error,
+        source: crate::error::JsonError,
     },
     /// The path is not one the pipeline paces.
     #[error("`{path}` is not an endpoint that can be forwarded; use /chat/completions")]
@@ -422,11 +422,10 @@ impl Stream for ForwardStream {
             }
             Poll::Ready(Some(Err(error))) => {
                 this.settle();
-                Poll::Ready(Some(Err(Error::Stream {
-                    message: "the event stream broke off".to_owned(),
-                    code: None,
-                    source: Some(Box::new(error)),
-                })))
+                Poll::Ready(Some(Err(Error::stream(
+                    "the event stream broke off".to_owned(),
+                    Some(Box::new(error)),
+                ))))
             }
         }
     }
@@ -561,19 +560,21 @@ impl GroqClient {
         if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Error::Shutdown.into());
         }
-        let view: ChatRequest = serde_json::from_slice(&request.body)
-            .map_err(|source| ForwardError::InvalidBody { source })?;
+        let view: ChatRequest =
+            serde_json::from_slice(&request.body).map_err(|source| ForwardError::InvalidBody {
+                source: source.into(),
+            })?;
         let route = inner.route(view.model())?;
         let estimate = inner.counter.estimate(&view, route.allowance);
         if let Some(window) = route.context_window {
             let prompt = estimate.prompt.min(estimate.raw_prompt);
             if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
-                return Err(Error::TokenLimitExceeded {
+                return Err(Error::TokenLimitExceeded(crate::error::TokenLimitExceeded {
                     model: view.model().to_owned(),
                     prompt,
                     allowance: estimate.completion_allowance,
                     context_window: window,
-                }
+                })
                 .into());
             }
         }

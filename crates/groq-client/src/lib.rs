@@ -94,7 +94,7 @@ mod builder;
 mod call;
 mod classify;
 mod client;
-mod error;
+pub mod error;
 mod event;
 mod forward;
 mod pipeline;

@@ -159,12 +159,14 @@ impl Inner {
             // costs more than the server's own 400.
             let prompt = estimate.prompt.min(estimate.raw_prompt);
             if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
-                return Err(Error::TokenLimitExceeded {
-                    model: request.model().to_owned(),
-                    prompt,
-                    allowance: estimate.completion_allowance,
-                    context_window: window,
-                });
+                return Err(Error::TokenLimitExceeded(
+                    crate::error::TokenLimitExceeded {
+                        model: request.model().to_owned(),
+                        prompt,
+                        allowance: estimate.completion_allowance,
+                        context_window: window,
+                    },
+                ));
             }
         }
         // The body goes out as given: its original bytes when nothing had to change, else
@@ -249,18 +251,20 @@ impl Routes {
 pub(crate) fn resolve_model(config: &Config, id: &str) -> Result<ModelConfig, Error> {
     match config.resolve_model(id) {
         Ok(model) => Ok(model.into_owned()),
-        Err(ConfigError::UnknownModel { configured, .. }) => Err(Error::ModelNotFound {
-            model: id.to_owned(),
-            message: format!(
-                "it is not in the configuration, which rejects unknown models (configured: {})",
-                if configured.is_empty() {
-                    "none".to_owned()
-                } else {
-                    configured.join(", ")
-                }
-            ),
-            response: None,
-        }),
+        Err(ConfigError::UnknownModel { configured, .. }) => {
+            Err(Error::ModelNotFound(crate::error::ModelNotFound {
+                model: id.to_owned(),
+                message: format!(
+                    "it is not in the configuration, which rejects unknown models (configured: {})",
+                    if configured.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        configured.join(", ")
+                    }
+                ),
+                response: None,
+            }))
+        }
         Err(other) => Err(Error::config_from(
             format!("model `{id}` cannot be used with this configuration"),
             other,
@@ -273,20 +277,22 @@ pub(crate) fn queue_error(error: QueueError, model: &str) -> Error {
     match error {
         QueueError::Cancelled => Error::Cancelled,
         QueueError::ShutDown | QueueError::HandoffClosed => Error::Shutdown,
-        QueueError::Full { model, capacity } => Error::QueueFull { model, capacity },
+        QueueError::Full { model, capacity } => {
+            Error::QueueFull(crate::error::QueueFull { model, capacity })
+        }
         QueueError::NeverFits { source, .. } => match source {
             groq_ratelimit::ReserveError::NeverFits {
                 dimension,
                 cost,
                 capacity,
-            } => Error::RequestTooLarge {
+            } => Error::RequestTooLarge(crate::error::RequestTooLarge {
                 model: model.to_owned(),
                 dimension: Some(dimension),
                 requested: Some(cost),
                 limit: Some(capacity),
                 from_server: false,
                 response: None,
-            },
+            }),
             other => Error::Queue(QueueError::NeverFits {
                 model: model.to_owned(),
                 source: other,
@@ -503,11 +509,11 @@ impl Receive for JsonReply {
             }
             Err(source) => {
                 sent.keep();
-                Next::Fail(Error::InvalidResponse {
-                    status: head.status.as_u16(),
-                    expected: "a chat completion",
+                Next::Fail(Error::invalid_response(
+                    head.status.as_u16(),
+                    "a chat completion",
                     source,
-                })
+                ))
             }
         };
         learn(inner, prepared, &head);
@@ -689,7 +695,7 @@ pub(crate) async fn execute_until<R: Receive>(
                 failure = ticket.failed() => {
                     return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
                 }
-                after = queue_expiry(inner, expiry) => return Err(Error::Timeout { after }),
+                after = queue_expiry(inner, expiry) => return Err(Error::timeout(after)),
             },
             (None, None) => {
                 let failure = ticket.failed().await;
@@ -941,26 +947,26 @@ pub(crate) fn rate_limited_error(
     retry_after: Option<Duration>,
 ) -> Error {
     let response = response_of(&answer);
-    Error::RateLimited {
+    Error::RateLimited(crate::error::RateLimited {
         model: model.to_owned(),
         dimension: answer.dimension(),
         retry_after,
         message: answer.envelope.map(|e| e.error.message).unwrap_or_default(),
         response: Some(Box::new(response)),
-    }
+    })
 }
 
 /// The error of a 413 `rate_limit_exceeded`; it keeps the answer.
 fn too_large_error(model: &str, answer: ErrorAnswer) -> Error {
     let message = answer.message.as_ref();
-    Error::RequestTooLarge {
+    Error::RequestTooLarge(crate::error::RequestTooLarge {
         model: model.to_owned(),
         dimension: message.and_then(|m| m.dimension),
         requested: message.and_then(|m| m.requested),
         limit: message.and_then(|m| m.limit),
         from_server: true,
         response: Some(Box::new(response_of(&answer))),
-    }
+    })
 }
 
 /// The answer as an error keeps it: status, request id, body bytes.
@@ -975,28 +981,17 @@ fn response_of(answer: &ErrorAnswer) -> HttpResponse {
 /// A 404 that says the URL is unknown names the URL that was called and, when it lacks
 /// `/openai/v1`, suggests it: the usual cause is a base URL written without it.
 pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
-    let Error::Api {
-        status: 404,
-        code,
-        kind,
-        message,
-        failed_generation,
-        response,
-    } = error
-    else {
+    let Error::Api(mut api) = error else {
         return error;
     };
-    let unknown_url = code.as_deref() == Some("unknown_url")
-        || message.to_ascii_lowercase().contains("unknown request url");
+    let unknown_url = api.status == 404
+        && (api.code.as_deref() == Some("unknown_url")
+            || api
+                .message
+                .to_ascii_lowercase()
+                .contains("unknown request url"));
     if !unknown_url {
-        return Error::Api {
-            status: 404,
-            code,
-            kind,
-            message,
-            failed_generation,
-            response,
-        };
+        return Error::Api(api);
     }
     // Scheme, host, port and path only: never userinfo or a query.
     let origin = format!(
@@ -1018,14 +1013,8 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
             path = Config::API_PATH
         )
     };
-    Error::Api {
-        status: 404,
-        code,
-        kind,
-        message: format!("{message} (the URL called was {called}{hint})"),
-        failed_generation,
-        response,
-    }
+    api.message = format!("{} (the URL called was {called}{hint})", api.message);
+    Error::Api(api)
 }
 
 /// Completes at the queue deadline, with its length; never without one.
@@ -1070,10 +1059,7 @@ pub(crate) fn transport_failure<T>(
                 job,
             }
         }
-        _ => Next::Fail(Error::Transport {
-            attempts: attempts.sent,
-            source: error,
-        }),
+        _ => Next::Fail(Error::transport(attempts.sent, error)),
     }
 }
 
@@ -1095,11 +1081,11 @@ pub(crate) fn api_error(answer: ErrorAnswer, model: &str) -> Error {
     let error = envelope.map(|e| e.error);
     let code = error.as_ref().and_then(|e| e.code.clone());
     if status == StatusCode::NOT_FOUND && code.as_deref() == Some("model_not_found") {
-        return Error::ModelNotFound {
+        return Error::ModelNotFound(crate::error::ModelNotFound {
             model: model.to_owned(),
             message: error.map(|e| e.message).unwrap_or_default(),
             response: Some(Box::new(answer)),
-        };
+        });
     }
     let message = match &error {
         Some(e) if !e.message.is_empty() => e.message.clone(),
@@ -1115,12 +1101,12 @@ pub(crate) fn api_error(answer: ErrorAnswer, model: &str) -> Error {
             }
         }
     };
-    Error::Api {
+    Error::Api(crate::error::Api {
         status: status.as_u16(),
         code,
         kind: error.as_ref().and_then(|e| e.kind.clone()),
         message,
         failed_generation: error.and_then(|e| e.failed_generation),
         response: Box::new(answer),
-    }
+    })
 }

@@ -75,7 +75,7 @@ impl GroqClient {
             Ok(bytes) => bytes,
             Err(source) => {
                 accepted.sent.keep_as_served();
-                return Err(Error::Transport { attempts, source });
+                return Err(Error::transport(attempts, source));
             }
         };
         match serde_json::from_slice::<ResponseObject>(&bytes) {
@@ -88,11 +88,11 @@ impl GroqClient {
             }
             Err(source) => {
                 accepted.sent.keep_as_served();
-                Err(Error::InvalidResponse {
-                    status: status.as_u16(),
-                    expected: "a response object",
+                Err(Error::invalid_response(
+                    status.as_u16(),
+                    "a response object",
                     source,
-                })
+                ))
             }
         }
     }
@@ -169,11 +169,7 @@ impl ResponseStream {
         let event: SseEvent = match next? {
             Ok(event) => event,
             Err(e) => {
-                return Some(Err(Error::Stream {
-                    message: e.to_string(),
-                    code: None,
-                    source: None,
-                }));
+                return Some(Err(Error::stream(e.to_string(), None)));
             }
         };
         let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);

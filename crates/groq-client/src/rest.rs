@@ -148,10 +148,7 @@ async fn exchange_unscrubbed(
                         continue;
                     }
                     _ => {
-                        return Err(Error::Transport {
-                            attempts,
-                            source: error,
-                        });
+                        return Err(Error::transport(attempts, error));
                     }
                 }
             }
@@ -216,23 +213,25 @@ fn answer_error(answer: ErrorAnswer, path: &str) -> Error {
             pipeline::request_id(&answer.headers),
             answer.body,
         );
-        return Error::ModelNotFound {
+        return Error::ModelNotFound(crate::error::ModelNotFound {
             model: id.to_owned(),
             message: answer.envelope.map_or_else(
                 || "the API does not know it".to_owned(),
                 |e| e.error.message,
             ),
             response: Some(Box::new(response)),
-        };
+        });
     }
     pipeline::api_error(answer, "")
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|source| Error::InvalidResponse {
-        status: 200,
-        expected,
-        source,
+    serde_json::from_slice(body).map_err(|source| {
+        Error::InvalidResponse(crate::error::InvalidResponse {
+            status: 200,
+            expected,
+            source: source.into(),
+        })
     })
 }
 
@@ -260,12 +259,12 @@ impl GroqClient {
     pub async fn delete_model(&self, id: &str) -> Result<Deleted, Error> {
         // Model ids may contain '/' (`qwen/qwen3-32b`), as in `GET /models/{id}`.
         if id.trim().is_empty() || id.contains(['?', '#', ' ']) || id.contains("..") {
-            return Err(Error::ModelNotFound {
+            return Err(Error::ModelNotFound(crate::error::ModelNotFound {
                 model: id.to_owned(),
                 message: "a model id is a non-empty name without spaces, '?', '#' or '..'"
                     .to_owned(),
                 response: None,
-            });
+            }));
         }
         let (_, body) = send(&self.inner, Method::DELETE, &format!("/models/{id}"), None).await?;
         decode(&body, "a deletion status")
@@ -400,14 +399,11 @@ impl GroqClient {
             Ok(bytes) => bytes,
             Err(source) => {
                 accepted.sent.keep_as_served();
-                return Err(Error::Transport { attempts, source });
+                return Err(Error::transport(attempts, source));
             }
         };
         accepted.sent.keep_as_served();
-        serde_json::from_slice(&bytes).map_err(|source| Error::InvalidResponse {
-            status: status.as_u16(),
-            expected: "embeddings",
-            source,
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|source| Error::invalid_response(status.as_u16(), "embeddings", source))
     }
 }

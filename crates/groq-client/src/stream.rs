@@ -225,14 +225,14 @@ impl Stream for ChatStream {
             return Poll::Ready(Some(Err(this.finish_err(Error::Cancelled))));
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            let error = Error::Stream {
+            let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "the reply was still streaming after the stream timeout of {:?}",
                     this.inner.stream_timeout
                 ),
                 code: None,
                 source: None,
-            };
+            });
             return Poll::Ready(Some(Err(this.finish_err(error))));
         }
         while this.idle.as_mut().poll(cx).is_ready() {
@@ -241,14 +241,14 @@ impl Stream for ChatStream {
                 this.idle = this.inner.sleep_until(this.idle_at);
                 continue;
             }
-            let error = Error::Stream {
+            let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "no data arrived for {:?} (comments and keep-alives do not count)",
                     this.inner.stream_idle_timeout
                 ),
                 code: None,
                 source: None,
-            };
+            });
             return Poll::Ready(Some(Err(this.finish_err(error))));
         }
         loop {
@@ -259,11 +259,10 @@ impl Stream for ChatStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    let error = Error::Stream {
-                        message: "the event stream broke off".to_owned(),
-                        code: None,
-                        source: Some(Box::new(error)),
-                    };
+                    let error = Error::stream(
+                        "the event stream broke off".to_owned(),
+                        Some(Box::new(error)),
+                    );
                     return Poll::Ready(Some(Err(this.finish_err(error))));
                 }
                 Poll::Ready(Some(Ok(event))) => {
@@ -275,7 +274,7 @@ impl Stream for ChatStream {
                         Ok(StreamPayload::Chunk(chunk)) => {
                             this.chunks += 1;
                             if this.chunks > this.max_chunks {
-                                let error = Error::Stream {
+                                let error = Error::Stream(crate::error::Stream {
                                     message: format!(
                                         "the reply ran far past its completion budget ({} \
                                          chunks); the server did not stop",
@@ -283,7 +282,7 @@ impl Stream for ChatStream {
                                     ),
                                     code: None,
                                     source: None,
-                                };
+                                });
                                 return Poll::Ready(Some(Err(this.finish_err(error))));
                             }
                             this.idle_at = idle_deadline(&this.inner);
@@ -291,20 +290,19 @@ impl Stream for ChatStream {
                             return Poll::Ready(Some(Ok(*chunk)));
                         }
                         Ok(StreamPayload::Error(api)) => {
-                            let error = Error::Stream {
+                            let error = Error::Stream(crate::error::Stream {
                                 message: api.message,
                                 code: api.code,
                                 source: None,
-                            };
+                            });
                             return Poll::Ready(Some(Err(this.finish_err(error))));
                         }
                         Ok(_) => continue,
                         Err(source) => {
-                            let error = Error::Stream {
-                                message: "an event could not be decoded as a chunk".to_owned(),
-                                code: None,
-                                source: Some(Box::new(source)),
-                            };
+                            let error = Error::stream(
+                                "an event could not be decoded as a chunk".to_owned(),
+                                Some(Box::new(source)),
+                            );
                             return Poll::Ready(Some(Err(this.finish_err(error))));
                         }
                     }
