@@ -249,7 +249,11 @@ async fn audio_call(
     )
     .await?;
     let attempts = response.attempts;
-    let bytes = match response.body.collect_bytes(inner.max_response_bytes).await {
+    let bytes = match response
+        .body
+        .collect_bytes(inner.wire.max_response_bytes)
+        .await
+    {
         Ok(bytes) => bytes,
         Err(source) => {
             response.sent.keep_as_served();
@@ -379,6 +383,7 @@ impl Receive for RawReply {
         _timer: &mut Sleep,
     ) -> Next<Self::Output> {
         inner
+            .pacing
             .limiter
             .observe(&prepared.model, &head.limits, head.received);
         Next::Done(Box::new(RawStart {
@@ -416,7 +421,7 @@ pub(crate) async fn paced_send(
         token_limited: false,
         any_answer: true,
     };
-    let plan = Plan::new(inner, inner.events.next_id());
+    let plan = Plan::new(inner, inner.calls.events.next_id());
     let mut attempts = Attempts::new(inner.now());
     let start = pipeline::execute::<RawReply>(inner, &prepared, &plan, &mut attempts)
         .await

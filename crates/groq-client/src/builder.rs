@@ -13,7 +13,7 @@ use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
 
 use crate::Error;
-use crate::client::{GroqClient, Inner};
+use crate::client::{Calls, GroqClient, Inner, Pacing, Settings, Wire};
 use crate::event::{Events, ReportingLimiter};
 use crate::pipeline::{Payload, Routes};
 use crate::warmup::WarmUp;
@@ -441,25 +441,33 @@ impl GroqClientBuilder {
         let config = Arc::new(config);
         Ok(GroqClient {
             inner: Arc::new(Inner {
-                routes: RwLock::new(Routes::new(Arc::clone(&config))),
-                config: RwLock::new(config),
-                transport,
-                limiter,
-                counter,
-                warmup,
-                lanes,
-                retry,
-                max_rate_limit_retries: self.max_rate_limit_retries,
-                events,
-                max_response_bytes: self.max_response_bytes,
-                stream_timeout: self.stream_timeout,
-                stream_idle_timeout: self.stream_idle_timeout,
-                in_flight: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
-                rng: Mutex::new(rng),
-                unknown_models: Mutex::new(HashSet::new()),
-                calls: Mutex::new(HashMap::new()),
-                serial: AtomicU64::new(0),
+                settings: Settings {
+                    routes: RwLock::new(Routes::new(Arc::clone(&config))),
+                    config: RwLock::new(config),
+                    unknown_models: Mutex::new(HashSet::new()),
+                },
+                pacing: Pacing {
+                    limiter,
+                    counter,
+                    warmup,
+                    lanes,
+                },
+                wire: Wire {
+                    transport,
+                    retry,
+                    max_rate_limit_retries: self.max_rate_limit_retries,
+                    max_response_bytes: self.max_response_bytes,
+                    stream_timeout: self.stream_timeout,
+                    stream_idle_timeout: self.stream_idle_timeout,
+                    rng: Mutex::new(rng),
+                    in_flight: AtomicUsize::new(0),
+                },
+                calls: Calls {
+                    events,
+                    running: Mutex::new(HashMap::new()),
+                    serial: AtomicU64::new(0),
+                    closed: AtomicBool::new(false),
+                },
             }),
         })
     }

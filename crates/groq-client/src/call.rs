@@ -204,8 +204,8 @@ impl Report {
         self.finish();
         let elapsed = self.inner.elapsed(self.attempts.started);
         tracing::debug!(parent: &self.span, ?elapsed, "request completed");
-        if self.inner.events.is_watched() {
-            self.inner.events.emit(Event::Completed {
+        if self.inner.calls.events.is_watched() {
+            self.inner.calls.events.emit(Event::Completed {
                 id: self.id.clone(),
                 model: Arc::clone(&self.model),
                 usage,
@@ -219,7 +219,7 @@ impl Report {
     pub(crate) fn failed(mut self, error: &Error) {
         self.finish();
         tracing::debug!(parent: &self.span, error = %error, "request failed");
-        self.inner.events.emit(Event::Failed {
+        self.inner.calls.events.emit(Event::Failed {
             id: self.id.clone(),
             model: Arc::clone(&self.model),
             error: error.kind(),
@@ -236,7 +236,7 @@ impl Drop for Report {
     fn drop(&mut self) {
         if !self.done {
             self.finish();
-            self.inner.events.emit(Event::Failed {
+            self.inner.calls.events.emit(Event::Failed {
                 id: self.id.clone(),
                 model: Arc::clone(&self.model),
                 error: crate::ErrorKind::Cancelled,
@@ -256,7 +256,7 @@ async fn run<R: Receive>(
     let id = options
         .request_id
         .clone()
-        .unwrap_or_else(|| inner.events.next_id());
+        .unwrap_or_else(|| inner.calls.events.next_id());
     let model: Arc<str> = Arc::from(request.model());
     let span = tracing::debug_span!(
         "groq_request",
@@ -293,7 +293,11 @@ async fn drive<R: Receive>(
     id: RequestId,
     report: &mut Report,
 ) -> Result<R::Output, Error> {
-    if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+    if inner
+        .calls
+        .closed
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
         return Err(Error::Shutdown);
     }
     let prepared = inner.prepare(*request, stream)?;

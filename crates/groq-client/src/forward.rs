@@ -388,13 +388,14 @@ impl ForwardStream {
         match &self.usage {
             Some(usage) => {
                 self.inner
+                    .pacing
                     .counter
                     .observe_usage(&self.model, &self.estimate, usage);
                 sent.commit(usage);
             }
             None => sent.commit_tokens(self.estimate.prompt.saturating_add(self.chunks)),
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.wire = None;
         self.job = None;
     }
@@ -471,6 +472,7 @@ impl Receive for ForwardReply {
     ) -> Next<Self::Output> {
         if prepared.stream {
             inner
+                .pacing
                 .limiter
                 .observe(&prepared.model, &head.limits, head.received);
             let Exchange { job, sent, wire } = exchange;
@@ -504,6 +506,7 @@ impl Receive for ForwardReply {
         let usage = match serde_json::from_slice::<ReplyView>(&body) {
             Ok(ReplyView { usage: Some(usage) }) => {
                 inner
+                    .pacing
                     .counter
                     .observe_usage(&prepared.model, &prepared.estimate, &usage);
                 sent.commit(&usage);
@@ -557,7 +560,11 @@ impl GroqClient {
             return Err(ForwardError::UnsupportedPath { path: request.path });
         }
         let inner = &self.inner;
-        if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if inner
+            .calls
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Err(Error::Shutdown.into());
         }
         let view: ChatRequest =
@@ -565,7 +572,7 @@ impl GroqClient {
                 source: source.into(),
             })?;
         let route = inner.route(view.model())?;
-        let estimate = inner.counter.estimate(&view, route.allowance);
+        let estimate = inner.pacing.counter.estimate(&view, route.allowance);
         if let Some(window) = route.context_window {
             let prompt = estimate.prompt.min(estimate.raw_prompt);
             if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
@@ -584,7 +591,9 @@ impl GroqClient {
             prepared,
             priority: request.priority,
             queue_deadline: request.queue_deadline,
-            request_id: request.request_id.unwrap_or_else(|| inner.events.next_id()),
+            request_id: request
+                .request_id
+                .unwrap_or_else(|| inner.calls.events.next_id()),
         })
     }
 

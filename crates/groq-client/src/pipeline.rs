@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use groq_queue::{Dispatched, Job, Priority, QueueError, QueuedJob, Ticket};
 use groq_ratelimit::{Cost, RateLimitHeaders, RateLimiter, Reservation, Sleep};
 use groq_tokens::Estimate;
 use groq_transport::{Body, RetryPolicy, TransportError};
-use groq_types::{ChatCompletion, ChatRequest, Usage};
+use groq_types::{ChatCompletion, Usage};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode, Uri};
 use tokio::sync::oneshot;
@@ -85,7 +85,7 @@ impl Prepared {
     /// limit warm up, so the others skip the bookkeeping.
     pub(crate) fn answered(&self, inner: &Inner) {
         if self.token_limited {
-            inner.warmup.answered(&self.model);
+            inner.pacing.warmup.answered(&self.model);
         }
     }
 
@@ -143,80 +143,6 @@ pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Uri, Error> {
     })
 }
 
-impl Inner {
-    /// Validates `request`, resolves its model, estimates its cost, checks the context window
-    /// and serializes the body once.
-    pub(crate) fn prepare(
-        &self,
-        mut request: ChatRequest,
-        stream: bool,
-    ) -> Result<Prepared, Error> {
-        request.validate()?;
-        let route = self.route(request.model())?;
-        let estimate = self.counter.estimate(&request, route.allowance);
-        if let Some(window) = route.context_window {
-            // Refuse only when even the uncalibrated count does not fit: a false refusal
-            // costs more than the server's own 400.
-            let prompt = estimate.prompt.min(estimate.raw_prompt);
-            if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
-                return Err(Error::TokenLimitExceeded(
-                    crate::error::TokenLimitExceeded {
-                        model: request.model().to_owned(),
-                        prompt,
-                        allowance: estimate.completion_allowance,
-                        context_window: window,
-                    },
-                ));
-            }
-        }
-        // The body goes out as given: its original bytes when nothing had to change, else
-        // its keys in order with their exact text. The one change is the call's kind: a
-        // streaming call sets `"stream": true`; a plain call takes out a `"stream": true`
-        // (and its `stream_options`), since it cannot read a stream.
-        request.prepare_for(stream);
-        Ok(Prepared::chat(&route, request.to_bytes(), estimate, stream))
-    }
-
-    /// What sending to `model` needs under the current configuration, worked out once per
-    /// model and configuration.
-    pub(crate) fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
-        let config = self.config();
-        {
-            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
-            if Arc::ptr_eq(&routes.config, &config)
-                && let Some(route) = routes.by_model.get(model)
-            {
-                return Ok(Arc::clone(route));
-            }
-        }
-        let model_config = resolve_model(&config, model)?;
-        if !config.models.contains_key(model) {
-            self.ensure_unknown_quota(&config, &model_config);
-        }
-        let limits = &model_config.limits;
-        let route = Arc::new(Route {
-            model: Arc::from(model),
-            uri: endpoint(config.base_url_for(&model_config), "/chat/completions")?,
-            authorization: authorization(&config, &model_config)?,
-            allowance: config.completion_allowance(&model_config),
-            context_window: model_config.context_window,
-            token_limited: limits.tokens_per_minute.is_some()
-                || limits.tokens_per_day.is_some()
-                || limits.input_tokens_per_minute.is_some()
-                || limits.output_tokens_per_minute.is_some(),
-        });
-        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
-        if !Arc::ptr_eq(&routes.config, &config) {
-            *routes = Routes::new(Arc::clone(&config));
-        }
-        // Unknown models may have any name: the cache stays bounded.
-        if routes.by_model.len() < Routes::MAX_MODELS {
-            routes.by_model.insert(model.to_owned(), Arc::clone(&route));
-        }
-        Ok(route)
-    }
-}
-
 /// What sending a request to one model needs, derived from the configuration.
 #[derive(Debug)]
 pub(crate) struct Route {
@@ -231,13 +157,13 @@ pub(crate) struct Route {
 /// The [`Route`]s of one configuration, by model.
 #[derive(Debug)]
 pub(crate) struct Routes {
-    config: Arc<Config>,
-    by_model: HashMap<String, Arc<Route>>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) by_model: HashMap<String, Arc<Route>>,
 }
 
 impl Routes {
     /// At most this many models are remembered per configuration.
-    const MAX_MODELS: usize = 1_024;
+    pub(crate) const MAX_MODELS: usize = 1_024;
 
     pub(crate) fn new(config: Arc<Config>) -> Self {
         Self {
@@ -368,6 +294,7 @@ pub(crate) struct InFlight(Arc<Inner>);
 impl InFlight {
     pub(crate) fn new(inner: &Arc<Inner>) -> Self {
         inner
+            .wire
             .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self(Arc::clone(inner))
@@ -377,6 +304,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0
+            .wire
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -399,8 +327,8 @@ impl Plan {
         Self {
             id,
             priority: Priority::Normal,
-            retry: inner.retry.clone(),
-            max_rate_limit_retries: inner.max_rate_limit_retries,
+            retry: inner.wire.retry.clone(),
+            max_rate_limit_retries: inner.wire.max_rate_limit_retries,
             attempt_timeout: inner.config().request_timeout,
         }
     }
@@ -499,6 +427,7 @@ impl Receive for JsonReply {
                         // Calibrate before settling: the settlement wakes the lane, which
                         // re-estimates its head with the counter's new ratio.
                         inner
+                            .pacing
                             .counter
                             .observe_usage(model, &prepared.estimate, usage);
                         sent.commit(usage);
@@ -539,6 +468,7 @@ impl Receive for StreamReply {
         _timer: &mut Sleep,
     ) -> Next<Self::Output> {
         inner
+            .pacing
             .limiter
             .observe(&prepared.model, &head.limits, head.received);
         let Exchange { job, sent, wire } = exchange;
@@ -560,7 +490,7 @@ pub(crate) async fn read_within(
 ) -> Result<Bytes, TransportError> {
     tokio::select! {
         biased;
-        body = body.collect_bytes(inner.max_response_bytes) => body,
+        body = body.collect_bytes(inner.wire.max_response_bytes) => body,
         () = timer => Err(TransportError::timeout()),
     }
 }
@@ -569,6 +499,7 @@ pub(crate) async fn read_within(
 /// warm-up that the model answered.
 pub(crate) fn learn(inner: &Inner, prepared: &Prepared, head: &Head) {
     inner
+        .pacing
         .limiter
         .observe(&prepared.model, &head.limits, head.received);
     prepared.answered(inner);
@@ -653,12 +584,13 @@ pub(crate) async fn execute_until<R: Receive>(
     let queued_at = inner.now();
     // Nothing queued ahead and the limits admit it now: dispatched on this task, without
     // the round trip through the lane's dispatcher.
-    let (mut ticket, mut ready, mut receiver) = match inner.lanes.dispatch_now(job) {
+    let (mut ticket, mut ready, mut receiver) = match inner.pacing.lanes.dispatch_now(job) {
         Ok((ticket, dispatched)) => (ticket, Some(dispatched), None),
         Err(mut job) => {
             let (reply, receiver) = oneshot::channel();
             job.payload_mut().reply = Some(reply);
             let ticket: Ticket = inner
+                .pacing
                 .lanes
                 .submit(job)
                 .await
@@ -666,8 +598,8 @@ pub(crate) async fn execute_until<R: Receive>(
             (ticket, None, Some(receiver))
         }
     };
-    if inner.events.is_watched() {
-        inner.events.emit(Event::Queued {
+    if inner.calls.events.is_watched() {
+        inner.calls.events.emit(Event::Queued {
             id: plan.id.clone(),
             model: Arc::clone(&prepared.model),
             priority: plan.priority,
@@ -710,8 +642,8 @@ pub(crate) async fn execute_until<R: Receive>(
         };
         attempts.waited += waited;
         attempts.sent += 1;
-        if inner.events.is_watched() {
-            inner.events.emit(Event::Dispatched {
+        if inner.calls.events.is_watched() {
+            inner.calls.events.emit(Event::Dispatched {
                 id: plan.id.clone(),
                 model: Arc::clone(&prepared.model),
                 attempt: attempts.sent,
@@ -741,6 +673,7 @@ pub(crate) async fn execute_until<R: Receive>(
                 receiver = Some(fresh);
                 queued_at = inner.now();
                 inner
+                    .pacing
                     .lanes
                     .requeue_front(job)
                     .map_err(|e| queue_error(e, &prepared.model))?;
@@ -763,7 +696,7 @@ async fn attempt<R: Receive>(
         sent: Sent::new(reservation),
         wire: InFlight::new(inner),
     };
-    let sending = inner.transport.send(prepared.http_request());
+    let sending = inner.wire.transport.send(prepared.http_request());
     // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
     let mut timer = inner.sleep(plan.attempt_timeout);
     let response = tokio::select! {
@@ -872,16 +805,22 @@ fn settle(
             pause, dimension, ..
         } => {
             sent.refund();
-            inner
-                .limiter
-                .rate_limited(model, &answer.limits, answer.message.as_ref(), received);
+            inner.pacing.limiter.rate_limited(
+                model,
+                &answer.limits,
+                answer.message.as_ref(),
+                received,
+            );
             if let Some(until) = received.checked_add(pause) {
-                inner.limiter.penalize(model, dimension, until);
+                inner.pacing.limiter.penalize(model, dimension, until);
             }
         }
         Outcome::TooLarge => {
             sent.refund();
-            inner.limiter.observe(model, &answer.limits, received);
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
         }
         Outcome::Retry { charged, .. } | Outcome::Fail { charged } => {
             if charged {
@@ -889,11 +828,17 @@ fn settle(
             } else {
                 sent.refund();
             }
-            inner.limiter.observe(model, &answer.limits, received);
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
         }
         Outcome::Success => {
             sent.keep();
-            inner.limiter.observe(model, &answer.limits, received);
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
         }
     }
     prepared.answered(inner);
@@ -907,7 +852,7 @@ fn emit_rate_limited(
     retry_after: Option<Duration>,
     dimension: Option<groq_ratelimit::Dimension>,
 ) {
-    inner.events.emit(Event::RateLimited {
+    inner.calls.events.emit(Event::RateLimited {
         id: plan.id.clone(),
         model: Arc::clone(&prepared.model),
         retry_after,
@@ -930,7 +875,7 @@ fn emit_retrying(
     after: Duration,
     reason: RetryReason,
 ) {
-    inner.events.emit(Event::Retrying {
+    inner.calls.events.emit(Event::Retrying {
         id: plan.id.clone(),
         model: Arc::from(model),
         attempt,

@@ -44,7 +44,7 @@ impl GroqClient {
                     config.completion_allowance(&m)
                 })
         });
-        let estimate = self.inner.counter.estimate(&chat, allowance);
+        let estimate = self.inner.pacing.counter.estimate(&chat, allowance);
         Cost::chat(estimate.prompt, estimate.completion_allowance)
     }
 
@@ -69,7 +69,7 @@ impl GroqClient {
         let attempts = accepted.attempts;
         let bytes = match accepted
             .body
-            .collect_bytes(self.inner.max_response_bytes)
+            .collect_bytes(self.inner.wire.max_response_bytes)
             .await
         {
             Ok(bytes) => bytes,

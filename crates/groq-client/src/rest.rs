@@ -118,13 +118,13 @@ async fn exchange_unscrubbed(
             headers.insert(CONTENT_TYPE, content_type.clone());
         }
         let sent = inner
-            .timeout(config.request_timeout, inner.transport.send(request))
+            .timeout(config.request_timeout, inner.wire.transport.send(request))
             .await
             .unwrap_or_else(|| Err(TransportError::timeout()));
         let read = match sent {
             Ok(response) => {
                 let (head, body) = response.into_parts();
-                body.collect_bytes(inner.max_response_bytes)
+                body.collect_bytes(inner.wire.max_response_bytes)
                     .await
                     .map(|body| (head, body))
             }
@@ -136,7 +136,7 @@ async fn exchange_unscrubbed(
             Err(error) => {
                 let outcome = classify_failure(
                     &error,
-                    &inner.retry,
+                    &inner.wire.retry,
                     counts,
                     wall_clock_now(),
                     &mut inner.rng(),
@@ -164,8 +164,8 @@ async fn exchange_unscrubbed(
         let answer = ErrorAnswer::new(head.status, head.headers, body);
         let outcome = classify(
             &answer,
-            &inner.retry,
-            inner.max_rate_limit_retries,
+            &inner.wire.retry,
+            inner.wire.max_rate_limit_retries,
             counts,
             wall_clock_now(),
             &mut inner.rng(),
@@ -393,7 +393,7 @@ impl GroqClient {
         let attempts = accepted.attempts;
         let bytes = match accepted
             .body
-            .collect_bytes(self.inner.max_response_bytes)
+            .collect_bytes(self.inner.wire.max_response_bytes)
             .await
         {
             Ok(bytes) => bytes,

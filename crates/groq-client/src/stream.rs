@@ -78,7 +78,7 @@ const SPARE_CHUNKS: u64 = 64;
 /// When a stream that receives nothing from now on counts as idle.
 fn idle_deadline(inner: &Inner) -> Instant {
     let now = inner.now();
-    now.checked_add(inner.stream_idle_timeout)
+    now.checked_add(inner.wire.stream_idle_timeout)
         .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365))
 }
 
@@ -104,7 +104,7 @@ impl ChatStream {
             Some(call) => Box::pin(Arc::clone(&call.cancelled).raised()),
             None => Box::pin(std::future::pending()),
         };
-        let deadline = inner.sleep(inner.stream_timeout);
+        let deadline = inner.sleep(inner.wire.stream_timeout);
         let idle_at = idle_deadline(&inner);
         let idle = inner.sleep_until(idle_at);
         // A server sends at least one token per content chunk: twice the budget is far past it.
@@ -180,12 +180,13 @@ impl ChatStream {
         if let Some(report) = self.report.take() {
             if let (Some(usage), Some(estimate)) = (&usage, report.estimate()) {
                 self.inner
+                    .pacing
                     .counter
                     .observe_usage(&self.model, &estimate, usage);
             }
             report.completed(usage);
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.release();
     }
 
@@ -202,7 +203,7 @@ impl ChatStream {
         if let Some(report) = self.report.take() {
             report.failed(&error);
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.release();
         error
     }
@@ -228,7 +229,7 @@ impl Stream for ChatStream {
             let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "the reply was still streaming after the stream timeout of {:?}",
-                    this.inner.stream_timeout
+                    this.inner.wire.stream_timeout
                 ),
                 code: None,
                 source: None,
@@ -244,7 +245,7 @@ impl Stream for ChatStream {
             let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "no data arrived for {:?} (comments and keep-alives do not count)",
-                    this.inner.stream_idle_timeout
+                    this.inner.wire.stream_idle_timeout
                 ),
                 code: None,
                 source: None,
