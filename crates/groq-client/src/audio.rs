@@ -419,7 +419,7 @@ pub(crate) async fn paced_send(
         estimate: Estimate::new(0, 0),
         stream: false,
         token_limited: false,
-        any_answer: true,
+        accept_any: true,
     };
     let plan = Plan::new(inner, inner.calls.events.next_id());
     let mut attempts = Attempts::new(inner.now());

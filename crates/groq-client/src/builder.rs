@@ -76,7 +76,7 @@ type MakeScheduler =
 ///   timeouts of streamed replies all wait on it; event timestamps and the instants handed to
 ///   the limiter (`observe`, `penalize`, `rate_limited`) are read from it. A custom limiter
 ///   therefore decides the client's time: build it on the timer you want (a
-///   [`ManualTimer`](groq_ratelimit::ManualTimer) in tests). Only the transport's own timeouts
+///   `groq_ratelimit::ManualTimer` in tests). Only the transport's own timeouts
 ///   (connect, TLS) follow the transport.
 /// - **A limiter** receives `set_quota` for every configured model at build time and on
 ///   [`reload_config`](GroqClient::reload_config), `reserve`/`changed` from the lanes, and
@@ -225,7 +225,7 @@ impl GroqClientBuilder {
 
     /// The timer that drives the client (default [`TokioTimer`]): the default limiter reads
     /// it, and queue lanes, backoff between attempts, request and stream timeouts all wait
-    /// on it, so a [`ManualTimer`](groq_ratelimit::ManualTimer) (feature `test-util` of
+    /// on it, so a `groq_ratelimit::ManualTimer` (feature `test-util` of
     /// `groq-ratelimit`) advanced by hand drives the whole pipeline.
     ///
     /// The client's time is always its limiter's [`timer`](RateLimiter::timer): with a custom

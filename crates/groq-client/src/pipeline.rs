@@ -60,8 +60,8 @@ pub(crate) struct Prepared {
     pub(crate) stream: bool,
     /// The model's quota has a token dimension (tokens per minute or per day).
     pub(crate) token_limited: bool,
-    /// The answer is not JSON or events (audio).
-    pub(crate) any_answer: bool,
+    /// Any content type is accepted in answer (audio, speech, embeddings, responses).
+    pub(crate) accept_any: bool,
 }
 
 impl Prepared {
@@ -77,7 +77,7 @@ impl Prepared {
             estimate,
             stream,
             token_limited: route.token_limited,
-            any_answer: false,
+            accept_any: false,
         }
     }
 
@@ -99,7 +99,7 @@ impl Prepared {
         headers.insert(CONTENT_TYPE, self.content_type.clone());
         headers.insert(
             ACCEPT,
-            HeaderValue::from_static(if self.any_answer {
+            HeaderValue::from_static(if self.accept_any {
                 "*/*"
             } else if self.stream {
                 "text/event-stream"
