@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use groq_config::{ApiKey, Config};
-use groq_queue::{AgingConfig, Dispatched, LaneEntry, Lanes, Scheduler, WhenFull};
+use groq_queue::{AgingConfig, Dispatched, Lanes, Scheduler, WhenFull};
 use groq_ratelimit::{Cost, LocalLimiter, Quota, RateLimiter, Timer, TokioTimer};
 use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
@@ -19,31 +19,35 @@ use crate::pipeline::{Payload, Routes};
 use crate::warmup::WarmUp;
 
 /// Makes the [`Scheduler`] of each model's lane, for
-/// [`GroqClientBuilder::scheduler`].
+/// [`GroqClientBuilder::scheduler`]: called once per model, when its first request arrives.
 ///
-/// The queue stores the client's own (private) entries, so the factory must be able to make a
-/// scheduler for any item type; a generic queue such as
-/// [`AgingQueue`](groq_queue::AgingQueue) fits:
+/// A scheduler orders read-only [`LaneEntry`](groq_queue::LaneEntry) views of the queued
+/// requests (priority, enqueue and ready instants, sequence number, and the
+/// [`Cost`] the lane will reserve); the lane keeps the requests themselves. Implemented for
+/// closures `Fn(&str) -> Box<dyn Scheduler>`:
 ///
 /// ```
-/// use groq_client::SchedulerFactory;
 /// use groq_queue::{AgingConfig, AgingQueue, Scheduler};
 ///
-/// #[derive(Debug)]
-/// struct SlowAging;
-///
-/// impl SchedulerFactory for SlowAging {
-///     fn make<T: Send + Sync + 'static>(&self, _model: &str) -> Box<dyn Scheduler<T>> {
-///         Box::new(AgingQueue::new(
-///             AgingConfig::default().with_low(std::time::Duration::from_secs(120)),
-///         ))
-///     }
-/// }
-/// let _builder = groq_client::GroqClient::builder().scheduler(SlowAging);
+/// let slow_aging = |_model: &str| -> Box<dyn Scheduler> {
+///     Box::new(AgingQueue::new(
+///         AgingConfig::default().with_low(std::time::Duration::from_secs(120)),
+///     ))
+/// };
+/// let _builder = groq_client::GroqClient::builder().scheduler(slow_aging);
 /// ```
-pub trait SchedulerFactory: Send + Sync + fmt::Debug + 'static {
+pub trait SchedulerFactory: Send + Sync + 'static {
     /// The scheduler for the lane of `model`.
-    fn make<T: Send + Sync + 'static>(&self, model: &str) -> Box<dyn Scheduler<T>>;
+    fn make(&self, model: &str) -> Box<dyn Scheduler>;
+}
+
+impl<F> SchedulerFactory for F
+where
+    F: Fn(&str) -> Box<dyn Scheduler> + Send + Sync + 'static,
+{
+    fn make(&self, model: &str) -> Box<dyn Scheduler> {
+        self(model)
+    }
 }
 
 type MakeScheduler =
@@ -190,9 +194,11 @@ impl GroqClientBuilder {
     }
 
     /// The HTTP transport (default: a [`HyperTransport`] with the configuration's request
-    /// timeout).
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+    /// timeout). Any [`Transport`] fits: a value, an `Arc` of one (to keep a handle, as a
+    /// recording test transport does) or an `Arc<dyn Transport>`; the client shares it
+    /// between all its requests.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
         self
     }
 
@@ -249,11 +255,7 @@ impl GroqClientBuilder {
     pub fn scheduler(mut self, factory: impl SchedulerFactory) -> Self {
         let factory = Arc::new(factory);
         self.scheduler = Some(Box::new(move |lanes: groq_queue::LanesBuilder<Payload>| {
-            lanes.scheduler(
-                move |model: &str| -> Box<dyn Scheduler<LaneEntry<Payload>>> {
-                    factory.make::<LaneEntry<Payload>>(model)
-                },
-            )
+            lanes.scheduler(move |model: &str| factory.make(model))
         }));
         self
     }
@@ -434,8 +436,8 @@ impl GroqClientBuilder {
             .build()
             .map_err(|e| Error::config_from("the request queues could not be built", e))?;
         let rng = match self.seed {
-            Some(seed) => groq_transport::fastrand::Rng::with_seed(seed),
-            None => groq_transport::fastrand::Rng::new(),
+            Some(seed) => groq_transport::Jitter::with_seed(seed),
+            None => groq_transport::Jitter::new(),
         };
 
         let config = Arc::new(config);

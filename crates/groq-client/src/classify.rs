@@ -100,7 +100,7 @@ pub(crate) fn classify(
     max_rate_limit_retries: u32,
     counts: Counts,
     wall_now: SystemTime,
-    rng: &mut groq_transport::fastrand::Rng,
+    rng: &mut groq_transport::Jitter,
 ) -> Outcome {
     let status = answer.status;
     if status.is_success() {
@@ -150,7 +150,7 @@ pub(crate) fn classify_failure(
     policy: &RetryPolicy,
     counts: Counts,
     wall_now: SystemTime,
-    rng: &mut groq_transport::fastrand::Rng,
+    rng: &mut groq_transport::Jitter,
 ) -> Outcome {
     let charged = !error.is_connect();
     let attempt = Attempt::new(counts.failures.saturating_add(1), counts.elapsed, wall_now);
@@ -163,7 +163,7 @@ pub(crate) fn classify_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use groq_transport::fastrand::Rng;
+    use groq_transport::Jitter as Rng;
 
     fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> ErrorAnswer {
         let mut map = HeaderMap::new();

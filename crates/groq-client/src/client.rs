@@ -101,7 +101,7 @@ pub(crate) struct Wire {
     /// The longest a stream may go without a data event.
     pub(crate) stream_idle_timeout: Duration,
     /// Jitter of retries.
-    pub(crate) rng: Mutex<groq_transport::fastrand::Rng>,
+    pub(crate) rng: Mutex<groq_transport::Jitter>,
     /// HTTP requests on the wire.
     pub(crate) in_flight: AtomicUsize,
 }
@@ -190,7 +190,7 @@ impl Inner {
         self.now().saturating_duration_since(since)
     }
 
-    pub(crate) fn rng(&self) -> MutexGuard<'_, groq_transport::fastrand::Rng> {
+    pub(crate) fn rng(&self) -> MutexGuard<'_, groq_transport::Jitter> {
         self.wire.rng.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

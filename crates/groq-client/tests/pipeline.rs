@@ -656,7 +656,7 @@ async fn reload_applies_new_quotas_and_keeps_usage() {
 struct CountingFactory(Arc<AtomicUsize>);
 
 impl groq_client::SchedulerFactory for CountingFactory {
-    fn make<T: Send + Sync + 'static>(&self, _model: &str) -> Box<dyn groq_queue::Scheduler<T>> {
+    fn make(&self, _model: &str) -> Box<dyn groq_queue::Scheduler> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Box::new(groq_queue::AgingQueue::new(
             groq_queue::AgingConfig::default(),

@@ -64,8 +64,8 @@ const LIMIT_KEYS: [&str; 9] = [
 const RATE_KEYS: [&str; 2] = ["limit", "per"];
 const AGING_KEYS: [&str; 2] = ["normal", "low"];
 
-/// Said when a seed-format model entry has an unknown key: the file may be meant as native.
-const SEED_HINT: &str = "in the seed format every top-level key is a model; the native format's top-level keys are base_url, api_key, default_completion_tokens, priority_aging, unknown_models, request_timeout, max_retries, builtin_catalog and models";
+/// Said when a CustomGroqChat-format model entry has an unknown key: the file may be meant as native.
+const SEED_HINT: &str = "in CustomGroqChat's format every top-level key is a model; the native format's top-level keys are base_url, api_key, default_completion_tokens, priority_aging, unknown_models, request_timeout, max_retries, builtin_catalog and models";
 
 /// What an optional count (context window, token caps, in-flight cap) accepts.
 pub(crate) const COUNT_EXPECTED: &str =
@@ -80,7 +80,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<FileLayer, ConfigError> 
     let Value::Object(map) = value else {
         return Err(top.wrong_type(
             "(top level)",
-            "a JSON object: model entries (the seed format) or settings with a \"models\" map (the native format)",
+            "a JSON object: model entries (CustomGroqChat's format) or settings with a \"models\" map (the native format)",
             &value,
         ));
     };
@@ -107,9 +107,10 @@ fn syntax_error(error: &serde_json::Error, origin: &str) -> ConfigError {
     }
 }
 
-/// The seed's format: every top-level key is a model, and, as in the seed, only those models
-/// are served: the catalog is dropped and unknown models are refused. So a seed file with an
-/// `api_key` on every model gives every request a key without `GROQ_API_KEY`.
+/// CustomGroqChat's format: every top-level key is a model, and, as in CustomGroqChat, only
+/// those models are served: the catalog is dropped and unknown models are refused. So a
+/// CustomGroqChat file with an `api_key` on every model gives every request a key without
+/// `GROQ_API_KEY`.
 fn parse_seed(top: At<'_>, map: &Map<String, Value>) -> Result<FileLayer, ConfigError> {
     let mut layer = FileLayer {
         builtin_catalog: false,

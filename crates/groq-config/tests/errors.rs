@@ -187,7 +187,7 @@ fn unknown_keys_are_named_with_the_valid_ones() {
         Some("requests"),
         &[
             "unknown key `requests`",
-            "in the seed format every top-level key is a model",
+            "in CustomGroqChat's format every top-level key is a model",
         ],
     );
 

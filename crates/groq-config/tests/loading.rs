@@ -56,7 +56,7 @@ fn the_seed_example_config_loads() {
     );
     assert_eq!(large.limits.tokens_per_day, Some(Rate::per_day(100_000)));
 
-    // The seed's values are per model; nothing global is invented. As in the seed, only the
+    // CustomGroqChat's values are per model; nothing global is invented. As in CustomGroqChat, only the
     // listed models are served: the catalog is dropped and unknown models are refused.
     assert_eq!(config.api_key, None);
     assert_eq!(config.base_url, Config::DEFAULT_BASE_URL);
@@ -231,13 +231,13 @@ fn the_environment_fills_what_the_file_leaves_out() {
         ("GROQ_CONFIG", seed.to_str().unwrap()),
     ]))
     .unwrap();
-    // The seed file sets no global key or URL: the environment's apply globally ...
+    // The CustomGroqChat file sets no global key or URL: the environment's apply globally ...
     assert_eq!(
         config.api_key.as_ref().map(|k| k.expose_secret()),
         Some(ENV_KEY)
     );
     assert_eq!(config.base_url, "http://127.0.0.1:9/v1");
-    // The seed format serves only the models it lists, as the seed did.
+    // CustomGroqChat's format serves only the models it lists, as CustomGroqChat did.
     assert!(config.model("openai/gpt-oss-20b").is_none());
     assert!(config.resolve_model("openai/gpt-oss-20b").is_err());
     // ... while the file's per-model values win for its models.

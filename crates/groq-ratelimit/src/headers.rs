@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use groq_config::parse_decimal_duration;
 use http::HeaderMap;
 use http::header::{HeaderName, RETRY_AFTER};
 
@@ -76,8 +77,10 @@ impl RateLimitHeaders {
                 .and_then(parse_go_duration)
                 .and_then(|wait| bounded_wait(wait, Some(dimension), name.as_str()))
         };
-        let retry_after_ms = text(&RETRY_AFTER_MS).and_then(|v| parse_decimal(v, 1_000_000));
-        let retry_after_s = text(&RETRY_AFTER).and_then(|v| parse_decimal(v, 1_000_000_000));
+        let retry_after_ms =
+            text(&RETRY_AFTER_MS).and_then(|v| parse_decimal_duration(v, Duration::from_millis(1)));
+        let retry_after_s =
+            text(&RETRY_AFTER).and_then(|v| parse_decimal_duration(v, Duration::from_secs(1)));
         Self {
             limit_requests: count(&LIMIT_REQUESTS),
             remaining_requests: count(&REMAINING_REQUESTS),
@@ -100,54 +103,6 @@ impl RateLimitHeaders {
 /// A non-negative integer count, surrounding whitespace allowed.
 fn parse_count(value: &str) -> Option<u64> {
     value.trim().parse().ok()
-}
-
-/// A non-negative decimal number of units of `unit_nanos` nanoseconds (`"2"`, `"1.5"`),
-/// rounded up to the nanosecond.
-fn parse_decimal(value: &str, unit_nanos: u128) -> Option<Duration> {
-    let value = value.trim();
-    let nanos = parse_number(value.as_bytes(), unit_nanos)?;
-    (nanos.consumed == value.len())
-        .then(|| u64::try_from(nanos.nanos).ok().map(Duration::from_nanos))
-        .flatten()
-}
-
-struct Parsed {
-    nanos: u128,
-    consumed: usize,
-}
-
-/// Parses `digits[.digits]` at the start of `bytes` and multiplies it by `unit_nanos`, rounding
-/// a fractional nanosecond up. At least one digit is required.
-fn parse_number(bytes: &[u8], unit_nanos: u128) -> Option<Parsed> {
-    let mut i = 0;
-    let mut whole: u128 = 0;
-    let mut digits = 0;
-    while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-        whole = whole.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
-        i += 1;
-        digits += 1;
-    }
-    let mut frac: u128 = 0;
-    let mut scale: u128 = 1;
-    if bytes.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-            // Digits beyond the 20th cannot change a nanosecond count of any real unit.
-            if scale < 100_000_000_000_000_000_000 {
-                frac = frac * 10 + u128::from(b - b'0');
-                scale *= 10;
-            }
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    let frac_nanos = (frac * unit_nanos).div_ceil(scale);
-    let nanos = whole.checked_mul(unit_nanos)?.checked_add(frac_nanos)?;
-    Some(Parsed { nanos, consumed: i })
 }
 
 /// Parses a Go duration as Groq writes them: `2m59.56s`, `7.66s`, `320ms`, `1h2m3s`, `1.5µs`

@@ -76,6 +76,36 @@ pub struct DimensionSnapshot {
 }
 
 /// A model's limiter state at an instant, for status displays.
+///
+/// Every [`RateLimiter`](crate::RateLimiter) reports one from
+/// [`snapshot`](crate::RateLimiter::snapshot); a client's `limits(model)` shows it. The
+/// struct is `#[non_exhaustive]`, so a limiter outside this crate builds it with
+/// [`Snapshot::new`] and [`DimensionSnapshot::new`] (the fields stay public to read and
+/// adjust):
+///
+/// ```
+/// use groq_config::Rate;
+/// use groq_ratelimit::{Dimension, DimensionSnapshot, Snapshot};
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// // A limiter that counts requests in fixed one-minute windows: 7 of 30 used, the window
+/// // ends in 20 s, 2 requests in flight, no pause.
+/// let now = Instant::now();
+/// let rpm = DimensionSnapshot::new(
+///     Dimension::RequestsPerMinute,
+///     Rate::per_minute(30),
+///     7,                        // used
+///     23,                       // remaining
+///     Duration::from_secs(20),  // reset
+///     2,                        // pending: charged by unsettled reservations
+/// );
+/// let snapshot = Snapshot::new(now, vec![rpm], 2, Some(8), None);
+/// let rpm = snapshot.get(Dimension::RequestsPerMinute).unwrap();
+/// assert_eq!((rpm.used, rpm.remaining, rpm.rate.limit()), (7, 23, 30));
+/// assert_eq!(snapshot.in_flight, 2);
+/// assert!(snapshot.get(Dimension::TokensPerMinute).is_none(), "not limited");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -115,7 +145,9 @@ impl DimensionSnapshot {
 
 impl Snapshot {
     /// A model's state at `at`, for [`RateLimiter`](crate::RateLimiter) implementations that
-    /// keep their state elsewhere.
+    /// keep their state elsewhere: the limited `dimensions` (in the order of
+    /// [`Dimension::ALL`]), the reservations `in_flight` and their cap, and the end of a
+    /// server-requested pause. See the example on [`Snapshot`].
     pub fn new(
         at: Instant,
         dimensions: Vec<DimensionSnapshot>,

@@ -124,7 +124,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", gateway.base_url());
     let _ = stdout.flush();
-    let report = gateway.run_until_signal().await;
+    let report = gateway.run_until(groq_mock::wait_for_termination()).await;
     connection.close().await;
     if report.drained {
         Ok(ExitCode::from(EXIT_OK))
