@@ -79,7 +79,7 @@ impl Conversation {
             match self.client.chat(self.request()).await {
                 Ok(reply) => break reply,
                 // Should the model's context window still be too small, forget more.
-                Err(Error::TokenLimitExceeded { .. }) if self.forget_oldest_turn() => {}
+                Err(Error::TokenLimitExceeded(_)) if self.forget_oldest_turn() => {}
                 Err(error) => {
                     self.messages.pop();
                     return Err(error);

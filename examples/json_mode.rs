@@ -59,9 +59,7 @@ async fn ask(client: &groqchat::GroqClient, request: ChatRequest) -> Option<Stri
         Ok(reply) => Some(reply.text().unwrap_or_default().to_owned()),
         Err(error) if error.code() == Some("json_validate_failed") => {
             let failed = match &error {
-                Error::Api {
-                    failed_generation, ..
-                } => failed_generation.clone(),
+                Error::Api(api) => api.failed_generation().map(str::to_owned),
                 _ => None,
             };
             println!(

@@ -107,13 +107,13 @@ async fn main() -> common::BoxResult<()> {
         .user("Write a long essay.")
         .max_completion_tokens(7_000);
     match client.chat(too_large).await {
-        Err(Error::RequestTooLarge {
-            dimension,
-            requested,
-            limit,
-            from_server,
-            ..
-        }) => {
+        Err(Error::RequestTooLarge(too_large)) => {
+            let (dimension, requested, limit, from_server) = (
+                too_large.dimension(),
+                too_large.requested(),
+                too_large.limit(),
+                too_large.from_server(),
+            );
             let tokens = |value: Option<u64>| {
                 value.map_or_else(|| "unknown".to_owned(), |n| format!("{n} tokens"))
             };

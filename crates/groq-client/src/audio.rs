@@ -4,9 +4,9 @@
 //! A transcription's cost is its audio: the duration is measured from the file before
 //! anything is sent (see `groq-audio`), at least the 10 s Groq bills, and charged to the
 //! model's ASH and ASD buckets (and one request to RPM and RPD). The request waits in the
-//! model's lane like a chat completion, is retried on transport failures and 5xx, requeued at
-//! the head of its lane after a 429, and settled with the duration the server reports
-//! (`verbose_json`).
+//! model's lane like a chat completion, through the same attempt path (a prepared request
+//! with a multipart body): retried on transport failures and 5xx, requeued at the head of its
+//! lane after a 429, and settled with the duration the server reports (`verbose_json`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,17 +14,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use groq_audio::{AudioError, AudioInfo, billed_seconds};
-use groq_queue::{Job, Ticket};
-use groq_ratelimit::{Cost, LimitMessage, RateLimitHeaders};
+use groq_queue::QueuedJob;
+use groq_ratelimit::{Cost, Sleep};
 use groq_tokens::Estimate;
-use groq_transport::{Attempt, RetryDecision, TransportError};
-use groq_types::{ErrorEnvelope, SpeechRequest, Transcript, TranscriptionOptions};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use http::{HeaderMap, Method, StatusCode};
-use tokio::sync::oneshot;
+use groq_types::{SpeechRequest, Transcript, TranscriptionOptions};
+use http::header::HeaderValue;
+use http::{HeaderMap, StatusCode};
 
 use crate::client::Inner;
-use crate::pipeline::{self, Payload, Sent, queue_error, resolve_model, wall_clock_now};
+use crate::pipeline::{
+    self, Attempts, Exchange, Head, InFlight, Next, Payload, Plan, Prepared, Receive, Sent,
+    resolve_model,
+};
 use crate::{Error, GroqClient, HttpResponse};
 
 /// Where the audio of a transcription comes from.
@@ -67,15 +68,15 @@ impl AudioSource {
     ) -> Result<Self, Error> {
         let name = name.into();
         let mut data = Vec::new();
-        reader
-            .read_to_end(&mut data)
-            .map_err(|source| Error::Audio {
+        reader.read_to_end(&mut data).map_err(|source| {
+            Error::Audio(crate::error::Audio {
                 message: format!("the audio {name} could not be read"),
                 source: Some(AudioError::Io {
                     name: name.clone(),
                     source,
                 }),
-            })?;
+            })
+        })?;
         Ok(Self::bytes(name, data))
     }
 
@@ -101,12 +102,14 @@ pub fn measure(source: &AudioSource) -> Result<Option<AudioInfo>, Error> {
         AudioSource::Bytes { name, data } => groq_audio::measure_bytes(data, name),
         AudioSource::Url(_) => return Ok(None),
     };
-    measured.map(Some).map_err(|source| Error::Audio {
-        message: format!(
-            "{} is not audio that can be sent (wav, mp3, flac, ogg, m4a or webm)",
-            source.name()
-        ),
-        source: Some(source),
+    measured.map(Some).map_err(|source| {
+        Error::Audio(crate::error::Audio {
+            message: format!(
+                "{} is not audio that can be sent (wav, mp3, flac, ogg, m4a or webm)",
+                source.name()
+            ),
+            source: Some(source),
+        })
     })
 }
 
@@ -184,10 +187,7 @@ impl GroqClient {
             })
             .await;
             let Some(chunk) = next else { break };
-            let data = chunk.map_err(|source| Error::Transport {
-                attempts: response.attempts,
-                source,
-            })?;
+            let data = chunk.map_err(|source| Error::transport(response.attempts, source))?;
             file.write_all(&data)
                 .await
                 .map_err(|e| Error::config_from(format!("cannot write {}", path.display()), e))?;
@@ -207,21 +207,22 @@ async fn audio_call(
     source: AudioSource,
     options: TranscriptionOptions,
 ) -> Result<AudioReply, Error> {
-    options.validate().map_err(|message| Error::Audio {
-        message,
-        source: None,
-    })?;
+    options
+        .validate()
+        .map_err(|message| Error::audio(message, None))?;
     let info = measure(&source)?;
     let measured = info.map(|i| i.duration);
     let charged = billed_seconds(measured.unwrap_or_default());
     let (name, data) = match &source {
         AudioSource::Path(file) => {
-            let data = tokio::fs::read(file).await.map_err(|e| Error::Audio {
-                message: format!("the audio {} could not be read", file.display()),
-                source: Some(AudioError::Io {
-                    name: file.display().to_string(),
-                    source: e,
-                }),
+            let data = tokio::fs::read(file).await.map_err(|e| {
+                Error::Audio(crate::error::Audio {
+                    message: format!("the audio {} could not be read", file.display()),
+                    source: Some(AudioError::Io {
+                        name: file.display().to_string(),
+                        source: e,
+                    }),
+                })
             })?;
             let name = file
                 .file_name()
@@ -248,18 +249,22 @@ async fn audio_call(
     )
     .await?;
     let attempts = response.attempts;
-    let bytes = match response.body.collect_bytes(inner.max_response_bytes).await {
+    let bytes = match response
+        .body
+        .collect_bytes(inner.wire.max_response_bytes)
+        .await
+    {
         Ok(bytes) => bytes,
         Err(source) => {
             response.sent.keep_as_served();
-            return Err(Error::Transport { attempts, source });
+            return Err(Error::transport(attempts, source));
         }
     };
     let transcript = match Transcript::parse(format, &bytes) {
         Ok(transcript) => transcript,
         Err(_) => {
             response.sent.keep_as_served();
-            return Err(Error::Api {
+            return Err(Error::Api(crate::error::Api {
                 status: status.as_u16(),
                 code: None,
                 kind: None,
@@ -269,7 +274,7 @@ async fn audio_call(
                 ),
                 failed_generation: None,
                 response: Box::new(HttpResponse::new(status.as_u16(), None, bytes.clone())),
-            });
+            }));
         }
     };
     // Reconcile with the server's measure when it gives one.
@@ -324,12 +329,14 @@ fn escape(name: &str) -> String {
         .replace(['\r', '\n'], " ")
 }
 
-/// An accepted response whose body is still to be read, with its reservation.
+/// An accepted response whose body is still to be read, with its reservation, its queue
+/// slot and its place among the requests on the wire.
 pub(crate) struct Accepted {
     pub(crate) body: groq_transport::Body,
     pub(crate) sent: Settled,
     pub(crate) attempts: u32,
-    _ticket: Ticket,
+    _job: QueuedJob<Payload>,
+    _wire: InFlight,
 }
 
 /// The reservation of an accepted request, settled from what the reply says.
@@ -352,8 +359,45 @@ impl Settled {
     }
 }
 
-/// Sends `body` to `path` for `model` once `cost` is admitted in the model's lane, retrying
-/// transport failures and retryable statuses, and requeueing after a 429.
+/// A served answer of any content type, handed over unread with its head.
+pub(crate) struct RawReply;
+
+/// What [`RawReply`] hands over.
+pub(crate) struct RawStart {
+    head: Head,
+    body: groq_transport::Body,
+    exchange: Exchange,
+}
+
+impl Receive for RawReply {
+    type Output = Box<RawStart>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        _plan: &Plan,
+        _attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: groq_transport::Body,
+        _timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        inner
+            .pacing
+            .limiter
+            .observe(&prepared.model, &head.limits, head.received);
+        Next::Done(Box::new(RawStart {
+            head,
+            body,
+            exchange,
+        }))
+    }
+}
+
+/// Sends `body` to `path` for `model` through the pipeline like a chat completion: queued in
+/// the model's lane until `cost` is admitted, retried on transport failures and retryable
+/// statuses, requeued after a 429. Returns the status, headers and unread body of the
+/// answer.
 pub(crate) async fn paced_send(
     inner: &Arc<Inner>,
     model: &str,
@@ -364,198 +408,41 @@ pub(crate) async fn paced_send(
 ) -> Result<(StatusCode, HeaderMap, Accepted), Error> {
     let config = inner.config();
     let model_config = resolve_model(&config, model)?;
-    let authorization = pipeline::authorization(&config, &model_config)?;
-    let uri = pipeline::endpoint(config.base_url_for(&model_config), path)?;
-    let content_type = HeaderValue::from_str(content_type)
-        .map_err(|e| Error::config_from("the content type cannot be sent", e))?;
-    let model: Arc<str> = Arc::from(model);
-    let started = inner.now();
-    let job = Job::new(
-        Arc::clone(&model),
+    let prepared = Prepared {
+        model: Arc::from(model),
+        uri: pipeline::endpoint(config.base_url_for(&model_config), path)?,
+        authorization: pipeline::authorization(&config, &model_config)?,
+        body,
+        content_type: HeaderValue::from_str(content_type)
+            .map_err(|e| Error::config_from("the content type cannot be sent", e))?,
         cost,
-        Payload {
-            reply: None,
-            estimate: Estimate::new(0, 0),
-            limited: false,
-        },
-    );
-    let (reply, mut receiver) = oneshot::channel();
-    let mut job = job;
-    job.payload_mut().reply = Some(reply);
-    let mut ticket = inner
-        .lanes
-        .submit(job)
+        estimate: Estimate::new(0, 0),
+        stream: false,
+        limited: false,
+        accept_any: true,
+    };
+    let plan = Plan::new(inner, inner.calls.events.next_id());
+    let mut attempts = Attempts::new(inner.now());
+    let start = pipeline::execute::<RawReply>(inner, &prepared, &plan, &mut attempts)
         .await
-        .map_err(|e| queue_error(e, &model))?;
-    let mut attempts = 0u32;
-    let mut failures = 0u32;
-    let mut limited = 0u32;
-    loop {
-        let dispatched = tokio::select! {
-            biased;
-            dispatched = &mut receiver => match dispatched {
-                Ok(dispatched) => dispatched,
-                Err(_) => {
-                    let failure = ticket.failed().await;
-                    return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &model)));
-                }
-            },
-            failure = ticket.failed() => {
-                return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &model)));
-            }
-        };
-        let (mut job, reservation) = dispatched.into_parts();
-        attempts += 1;
-        let sent = Sent::new(reservation);
-        let mut request = http::Request::new(body.clone());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri.clone();
-        let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, authorization.clone());
-        headers.insert(CONTENT_TYPE, content_type.clone());
-        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!("groqchat/", env!("CARGO_PKG_VERSION"))),
-        );
-        let outcome =
-            tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
-        let after: Option<Duration> = match outcome
-            .unwrap_or_else(|_| Err(TransportError::timeout()))
-        {
-            Ok(response) => {
-                let received = inner.now();
-                let (head, response_body) = response.into_parts();
-                let limits = RateLimitHeaders::from_headers(&head.headers);
-                if head.status.is_success() {
-                    inner.limiter.observe(&model, &limits, received);
-                    drop(job);
-                    return Ok((
-                        head.status,
-                        head.headers,
-                        Accepted {
-                            body: response_body,
-                            sent: Settled(sent),
-                            attempts,
-                            _ticket: ticket,
-                        },
-                    ));
-                }
-                let text = response_body
-                    .collect_bytes(64 * 1024)
-                    .await
-                    .unwrap_or_default();
-                let envelope = serde_json::from_slice::<ErrorEnvelope>(&text).ok();
-                let message = envelope
-                    .as_ref()
-                    .and_then(|e| LimitMessage::parse(&e.error.message));
-                if head.status == StatusCode::TOO_MANY_REQUESTS {
-                    sent.refund();
-                    inner
-                        .limiter
-                        .rate_limited(&model, &limits, message.as_ref(), received);
-                    limited += 1;
-                    let retry_after = limits
-                        .retry_after
-                        .or_else(|| message.as_ref().and_then(|m| m.retry_after));
-                    let dimension = message.as_ref().and_then(|m| m.dimension);
-                    if retry_after.is_none()
-                        && let Some(until) =
-                            received.checked_add(inner.retry.backoff_ceiling(limited))
-                    {
-                        inner.limiter.penalize(&model, dimension, until);
-                    }
-                    if limited > inner.max_rate_limit_retries {
-                        return Err(Error::RateLimited {
-                            model: model.to_string(),
-                            dimension,
-                            retry_after,
-                            message: envelope.map(|e| e.error.message).unwrap_or_default(),
-                            response: Some(Box::new(HttpResponse::new(
-                                head.status.as_u16(),
-                                pipeline::request_id(&head.headers),
-                                text.clone(),
-                            ))),
-                        });
-                    }
-                    None
-                } else if head.status == StatusCode::PAYLOAD_TOO_LARGE
-                    && envelope.as_ref().and_then(|e| e.error.code.as_deref())
-                        == Some("rate_limit_exceeded")
-                {
-                    sent.refund();
-                    inner.limiter.observe(&model, &limits, received);
-                    return Err(Error::RequestTooLarge {
-                        model: model.to_string(),
-                        dimension: message.as_ref().and_then(|m| m.dimension),
-                        requested: message.as_ref().and_then(|m| m.requested),
-                        limit: message.as_ref().and_then(|m| m.limit),
-                        from_server: true,
-                        response: Some(Box::new(HttpResponse::new(
-                            head.status.as_u16(),
-                            pipeline::request_id(&head.headers),
-                            text.clone(),
-                        ))),
-                    });
-                } else {
-                    if head.status.is_client_error() {
-                        sent.refund();
-                    } else {
-                        sent.keep();
-                    }
-                    inner.limiter.observe(&model, &limits, received);
-                    failures += 1;
-                    let attempt = Attempt::new(failures, inner.elapsed(started), wall_clock_now());
-                    let decision = {
-                        let mut rng = inner.rng();
-                        inner
-                            .retry
-                            .classify(head.status, &head.headers, attempt, &mut rng)
-                    };
-                    match decision {
-                        RetryDecision::Retry { after } => Some(after),
-                        _ => {
-                            let answer = HttpResponse::new(
-                                head.status.as_u16(),
-                                pipeline::request_id(&head.headers),
-                                text.clone(),
-                            );
-                            return Err(pipeline::api_error(head.status, envelope, answer, &model));
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                // The request may have reached the server: its charge stays.
-                sent.keep();
-                failures += 1;
-                let attempt = Attempt::new(failures, inner.elapsed(started), wall_clock_now());
-                let decision = {
-                    let mut rng = inner.rng();
-                    inner.retry.classify_error(&error, attempt, &mut rng)
-                };
-                match decision {
-                    RetryDecision::Retry { after } => Some(after),
-                    _ => {
-                        return Err(Error::Transport {
-                            attempts,
-                            source: error,
-                        });
-                    }
-                }
-            }
-        };
-        if let Some(after) = after {
-            tokio::time::sleep(after).await;
-        }
-        let (reply, fresh) = oneshot::channel();
-        job.payload_mut().reply = Some(reply);
-        receiver = fresh;
-        inner
-            .lanes
-            .requeue_front(job)
-            .map_err(|e| queue_error(e, &model))?;
-    }
+        .map_err(|e| e.scrubbed(&inner.secrets()))?;
+    let RawStart {
+        head,
+        body,
+        exchange,
+    } = *start;
+    let Exchange { job, sent, wire } = exchange;
+    Ok((
+        head.status,
+        head.headers,
+        Accepted {
+            body,
+            sent: Settled(sent),
+            attempts: attempts.sent,
+            _job: job,
+            _wire: wire,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
 
 use crate::Error;
-use crate::client::{GroqClient, Inner};
+use crate::client::{Calls, GroqClient, Inner, Pacing, Settings, Wire};
 use crate::event::{Events, ReportingLimiter};
 use crate::pipeline::{Payload, Routes};
 use crate::warmup::WarmUp;
@@ -70,6 +70,27 @@ type MakeScheduler =
 ///
 /// The limiter, whichever it is, gets every configured model's quota from the
 /// configuration (`set_quota`, which keeps any state it has).
+///
+/// # What a custom component receives
+///
+/// - **Time.** The client has one [`Timer`]: its limiter's ([`RateLimiter::timer`]). The
+///   lanes sleep on it until the limiter admits their head; backoff between attempts, the
+///   wait after a 429, each attempt's request timeout, a call's
+///   [`timeout`](crate::ChatCall::timeout), a forward's queue deadline and the stream and idle
+///   timeouts of streamed replies all wait on it; event timestamps and the instants handed to
+///   the limiter (`observe`, `penalize`, `rate_limited`) are read from it. A custom limiter
+///   therefore decides the client's time: build it on the timer you want (a
+///   `groq_ratelimit::ManualTimer` in tests). Only the transport's own timeouts
+///   (connect, TLS) follow the transport.
+/// - **A limiter** receives `set_quota` for every configured model at build time and on
+///   [`reload_config`](GroqClient::reload_config), `reserve`/`changed` from the lanes, and
+///   `observe`/`rate_limited`/`penalize` with the server's headers after each answer.
+/// - **A transport** receives complete `http::Request<Bytes>`s (method, absolute URI,
+///   `authorization` marked sensitive, content type, accept, user agent) and may answer with
+///   any status: the client classifies it.
+/// - **A scheduler** (through its [`SchedulerFactory`]) receives the lane entries of one model.
+/// - **A token counter** receives each request with its completion allowance, and the usage
+///   the server reported.
 #[must_use]
 pub struct GroqClientBuilder {
     config: Option<Config>,
@@ -268,9 +289,9 @@ impl GroqClientBuilder {
         self
     }
 
-    /// The longest a streamed reply may go without a data event (default
-    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT) unless the
-    /// configuration's `stream_idle_timeout` says otherwise; at least 1 ms).
+    /// The longest a streamed reply may go without a data event (default: the configuration's
+    /// `stream_idle_timeout`, [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT)
+    /// unless set; at least 1 ms).
     /// Only chunks reset it: SSE comments and keep-alives do not, so a server trickling
     /// comments cannot keep a stream alive.
     pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
@@ -430,25 +451,33 @@ impl GroqClientBuilder {
         let config = Arc::new(config);
         Ok(GroqClient {
             inner: Arc::new(Inner {
-                routes: RwLock::new(Routes::new(Arc::clone(&config))),
-                config: RwLock::new(config),
-                transport,
-                limiter,
-                counter,
-                warmup,
-                lanes,
-                retry,
-                max_rate_limit_retries: self.max_rate_limit_retries,
-                events,
-                max_response_bytes: self.max_response_bytes,
-                stream_timeout,
-                stream_idle_timeout,
-                in_flight: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
-                rng: Mutex::new(rng),
-                unknown_models: Mutex::new(HashSet::new()),
-                calls: Mutex::new(HashMap::new()),
-                serial: AtomicU64::new(0),
+                settings: Settings {
+                    routes: RwLock::new(Routes::new(Arc::clone(&config))),
+                    config: RwLock::new(config),
+                    unknown_models: Mutex::new(HashSet::new()),
+                },
+                pacing: Pacing {
+                    limiter,
+                    counter,
+                    warmup,
+                    lanes,
+                },
+                wire: Wire {
+                    transport,
+                    retry,
+                    max_rate_limit_retries: self.max_rate_limit_retries,
+                    max_response_bytes: self.max_response_bytes,
+                    stream_timeout,
+                    stream_idle_timeout,
+                    rng: Mutex::new(rng),
+                    in_flight: AtomicUsize::new(0),
+                },
+                calls: Calls {
+                    events,
+                    running: Mutex::new(HashMap::new()),
+                    serial: AtomicU64::new(0),
+                    closed: AtomicBool::new(false),
+                },
             }),
         })
     }

@@ -1,7 +1,8 @@
-//! [`ChatCall`] and [`ChatStreamCall`]: one call with its options, awaited directly.
+//! [`Call`] ([`ChatCall`], [`ChatStreamCall`]): one call with its options, awaited directly.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,10 +15,10 @@ use tracing::Instrument;
 use crate::Error;
 use crate::client::{CallGuard, Inner};
 use crate::event::{Event, RequestId};
-use crate::pipeline::{self, Accepted, Attempts, Plan};
+use crate::pipeline::{self, Attempts, JsonReply, Plan, Receive, StreamReply};
 use crate::stream::ChatStream;
 
-/// The per-call options shared by [`ChatCall`] and [`ChatStreamCall`].
+/// The per-call options.
 #[derive(Debug, Clone, Default)]
 struct CallOptions {
     priority: Priority,
@@ -26,72 +27,80 @@ struct CallOptions {
     request_id: Option<RequestId>,
 }
 
-macro_rules! call_options {
-    () => {
-        /// The priority class (default [`Priority::Normal`]): higher classes go first among
-        /// fresh requests of the same model; waiting ones age into higher ranks.
-        pub fn priority(mut self, priority: Priority) -> Self {
-            self.options.priority = priority;
-            self
-        }
-
-        /// A deadline for the whole call, queueing and retries included; past it the call
-        /// fails with [`Error::Timeout`]. Default: none (each attempt is still bounded by
-        /// the configuration's request timeout).
-        pub fn timeout(mut self, timeout: Duration) -> Self {
-            self.options.timeout = Some(timeout);
-            self
-        }
-
-        /// The number of attempts allowed for failures worth retrying (5xx, transport
-        /// errors), the first included; 429s are counted separately
-        /// ([`GroqClientBuilder::max_rate_limit_retries`](crate::GroqClientBuilder::max_rate_limit_retries)).
-        pub fn max_attempts(mut self, attempts: u32) -> Self {
-            self.options.max_attempts = Some(attempts.max(1));
-            self
-        }
-
-        /// The id used in [`Event`]s and by [`GroqClient::cancel`](crate::GroqClient::cancel)
-        /// (default: generated, `req-N`).
-        pub fn request_id(mut self, id: impl Into<RequestId>) -> Self {
-            self.options.request_id = Some(id.into());
-            self
-        }
-    };
-}
-
-/// A chat completion call, from [`GroqClient::chat`](crate::GroqClient::chat): set options,
-/// then `.await` it.
+/// One call with its options, from [`GroqClient::chat`](crate::GroqClient::chat)
+/// ([`ChatCall`]) or [`GroqClient::chat_stream`](crate::GroqClient::chat_stream)
+/// ([`ChatStreamCall`]): set options, then `.await` it for a `T`.
 ///
 /// Dropping the call (or the future) cancels it: a queued request leaves its queue and is not
 /// charged; a request on the wire is aborted and its reservation stays charged.
 #[must_use = "a call does nothing until it is awaited"]
-pub struct ChatCall {
+pub struct Call<T> {
     inner: Arc<Inner>,
     // Boxed: the call's future carries it until the request is prepared.
     request: Box<ChatRequest>,
     options: CallOptions,
+    output: PhantomData<fn() -> T>,
 }
 
-impl fmt::Debug for ChatCall {
+/// A chat completion call: awaited, a [`ChatCompletion`].
+pub type ChatCall = Call<ChatCompletion>;
+
+/// A streamed chat completion call: awaited, a [`ChatStream`].
+///
+/// The call resolves once the server has accepted the request (its 200 head arrived); errors
+/// before that (validation, rate limits beyond the bound, API errors) are the call's, errors
+/// after it arrive as stream items. The [`timeout`](Call::timeout) covers queueing and the
+/// wait for the stream to start.
+pub type ChatStreamCall = Call<ChatStream>;
+
+impl<T> fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatCall")
+        f.debug_struct("Call")
             .field("model", &self.request.model())
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
-impl ChatCall {
+impl<T> Call<T> {
     pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
         Self {
             inner,
             request: Box::new(request),
             options: CallOptions::default(),
+            output: PhantomData,
         }
     }
 
-    call_options!();
+    /// The priority class (default [`Priority::Normal`]): higher classes go first among
+    /// fresh requests of the same model; waiting ones age into higher ranks.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.options.priority = priority;
+        self
+    }
+
+    /// A deadline for the whole call, queueing and retries included; past it the call
+    /// fails with [`Error::Timeout`]. Default: none (each attempt is still bounded by
+    /// the configuration's request timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// The number of attempts allowed for failures worth retrying (5xx, transport
+    /// errors), the first included; 429s are counted separately
+    /// ([`GroqClientBuilder::max_rate_limit_retries`](crate::GroqClientBuilder::max_rate_limit_retries)).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.options.max_attempts = Some(attempts.max(1));
+        self
+    }
+
+    /// The id used in [`Event`]s and by [`GroqClient::cancel`](crate::GroqClient::cancel)
+    /// (default: generated, `req-N`).
+    pub fn request_id(mut self, id: impl Into<RequestId>) -> Self {
+        self.options.request_id = Some(id.into());
+        self
+    }
 }
 
 /// The future of a call: a boxed, `Send` future resolving to the call's result. It is
@@ -116,6 +125,9 @@ impl<T> Future for CallFuture<T> {
 /// The future of a [`ChatCall`].
 pub type ChatFuture = CallFuture<ChatCompletion>;
 
+/// The future of a [`ChatStreamCall`].
+pub type ChatStreamFuture = CallFuture<ChatStream>;
+
 impl IntoFuture for ChatCall {
     type Output = Result<ChatCompletion, Error>;
     type IntoFuture = ChatFuture;
@@ -128,20 +140,12 @@ impl IntoFuture for ChatCall {
 impl ChatCall {
     /// The call's work, as the future [`ChatFuture`] boxes.
     async fn run(self) -> Result<ChatCompletion, Error> {
-        let (outcome, report) = run(self.inner, self.request, self.options, false).await;
+        let (outcome, report) =
+            run::<JsonReply>(self.inner, self.request, self.options, false).await;
         match outcome {
-            Ok(Accepted::Json(completion)) => {
+            Ok(completion) => {
                 report.completed(completion.usage.clone());
                 Ok(*completion)
-            }
-            Ok(Accepted::Stream(_) | Accepted::Forward(_)) => {
-                let error = Error::Stream {
-                    message: "a stream arrived where a JSON reply was expected".to_owned(),
-                    code: None,
-                    source: None,
-                };
-                report.failed(&error);
-                Err(error)
             }
             Err(error) => {
                 report.failed(&error);
@@ -151,46 +155,6 @@ impl ChatCall {
     }
 }
 
-/// A streamed chat completion call, from
-/// [`GroqClient::chat_stream`](crate::GroqClient::chat_stream): set options, then `.await` it
-/// for a [`ChatStream`].
-///
-/// The call resolves once the server has accepted the request (its 200 head arrived); errors
-/// before that (validation, rate limits beyond the bound, API errors) are the call's, errors
-/// after it arrive as stream items. The [`timeout`](Self::timeout) covers queueing and the
-/// wait for the stream to start.
-#[must_use = "a call does nothing until it is awaited"]
-pub struct ChatStreamCall {
-    inner: Arc<Inner>,
-    // Boxed: the call's future carries it until the request is prepared.
-    request: Box<ChatRequest>,
-    options: CallOptions,
-}
-
-impl fmt::Debug for ChatStreamCall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatStreamCall")
-            .field("model", &self.request.model())
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ChatStreamCall {
-    pub(crate) fn new(inner: Arc<Inner>, request: ChatRequest) -> Self {
-        Self {
-            inner,
-            request: Box::new(request),
-            options: CallOptions::default(),
-        }
-    }
-
-    call_options!();
-}
-
-/// The future of a [`ChatStreamCall`].
-pub type ChatStreamFuture = CallFuture<ChatStream>;
-
 impl IntoFuture for ChatStreamCall {
     type Output = Result<ChatStream, Error>;
     type IntoFuture = ChatStreamFuture;
@@ -198,18 +162,10 @@ impl IntoFuture for ChatStreamCall {
     fn into_future(self) -> ChatStreamFuture {
         CallFuture(Box::pin(async move {
             let inner = Arc::clone(&self.inner);
-            let (outcome, report) = run(self.inner, self.request, self.options, true).await;
+            let (outcome, report) =
+                run::<StreamReply>(self.inner, self.request, self.options, true).await;
             match outcome {
-                Ok(Accepted::Stream(start)) => Ok(ChatStream::new(inner, *start, report)),
-                Ok(Accepted::Json(_) | Accepted::Forward(_)) => {
-                    let error = Error::Stream {
-                        message: "a JSON reply arrived where a stream was expected".to_owned(),
-                        code: None,
-                        source: None,
-                    };
-                    report.failed(&error);
-                    Err(error)
-                }
+                Ok(start) => Ok(ChatStream::new(inner, *start, report)),
                 Err(error) => {
                     report.failed(&error);
                     Err(error)
@@ -248,8 +204,8 @@ impl Report {
         self.finish();
         let elapsed = self.inner.elapsed(self.attempts.started);
         tracing::debug!(parent: &self.span, ?elapsed, "request completed");
-        if self.inner.events.is_watched() {
-            self.inner.events.emit(Event::Completed {
+        if self.inner.calls.events.is_watched() {
+            self.inner.calls.events.emit(Event::Completed {
                 id: self.id.clone(),
                 model: Arc::clone(&self.model),
                 usage,
@@ -263,7 +219,7 @@ impl Report {
     pub(crate) fn failed(mut self, error: &Error) {
         self.finish();
         tracing::debug!(parent: &self.span, error = %error, "request failed");
-        self.inner.events.emit(Event::Failed {
+        self.inner.calls.events.emit(Event::Failed {
             id: self.id.clone(),
             model: Arc::clone(&self.model),
             error: error.kind(),
@@ -280,7 +236,7 @@ impl Drop for Report {
     fn drop(&mut self) {
         if !self.done {
             self.finish();
-            self.inner.events.emit(Event::Failed {
+            self.inner.calls.events.emit(Event::Failed {
                 id: self.id.clone(),
                 model: Arc::clone(&self.model),
                 error: crate::ErrorKind::Cancelled,
@@ -291,16 +247,16 @@ impl Drop for Report {
 
 /// Runs a call up to its accepted answer (or error), with cancellation, the deadline, the
 /// tracing span and the events around it.
-async fn run(
+async fn run<R: Receive>(
     inner: Arc<Inner>,
     request: Box<ChatRequest>,
     options: CallOptions,
     stream: bool,
-) -> (Result<Accepted, Error>, Report) {
+) -> (Result<R::Output, Error>, Report) {
     let id = options
         .request_id
         .clone()
-        .unwrap_or_else(|| inner.events.next_id());
+        .unwrap_or_else(|| inner.calls.events.next_id());
     let model: Arc<str> = Arc::from(request.model());
     let span = tracing::debug_span!(
         "groq_request",
@@ -323,40 +279,39 @@ async fn run(
         span: span.clone(),
         done: false,
     };
-    let outcome = drive(&inner, request, options, stream, id, &mut report)
+    let outcome = drive::<R>(&inner, request, options, stream, id, &mut report)
         .instrument(span)
         .await;
     (outcome, report)
 }
 
-async fn drive(
+async fn drive<R: Receive>(
     inner: &Arc<Inner>,
     request: Box<ChatRequest>,
     options: CallOptions,
     stream: bool,
     id: RequestId,
     report: &mut Report,
-) -> Result<Accepted, Error> {
-    if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+) -> Result<R::Output, Error> {
+    if inner
+        .calls
+        .closed
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
         return Err(Error::Shutdown);
     }
     let prepared = inner.prepare(*request, stream)?;
     report.span.record("tokens", prepared.estimate.total);
-    let config = inner.config();
-    let mut retry = inner.retry.clone();
+    let mut plan = Plan {
+        priority: options.priority,
+        ..Plan::new(inner, id.clone())
+    };
     if let Some(attempts) = options.max_attempts {
-        retry = retry.with_max_attempts(attempts);
+        plan.retry = plan.retry.with_max_attempts(attempts);
     }
     if let Some(timeout) = options.timeout {
-        retry = retry.with_deadline(timeout);
+        plan.retry = plan.retry.with_deadline(timeout);
     }
-    let plan = Plan {
-        id: id.clone(),
-        priority: options.priority,
-        retry,
-        max_rate_limit_retries: inner.max_rate_limit_retries,
-        attempt_timeout: config.request_timeout,
-    };
     let guard = inner.register(&id);
     let cancel = Arc::clone(&guard.cancelled).raised();
     report.call = Some(guard);
@@ -369,11 +324,13 @@ async fn drive(
             // not hold room for it twice.
             match options.timeout {
                 Some(after) => {
-                    tokio::time::timeout(after, pipeline::execute(inner, &prepared, &plan, attempts))
+                    let execute = std::pin::pin!(pipeline::execute::<R>(inner, &prepared, &plan, attempts));
+                    inner
+                        .timeout(after, execute)
                         .await
-                        .unwrap_or(Err(Error::Timeout { after }))
+                        .unwrap_or(Err(Error::timeout(after)))
                 }
-                None => pipeline::execute(inner, &prepared, &plan, attempts).await,
+                None => pipeline::execute::<R>(inner, &prepared, &plan, attempts).await,
             }
         } => outcome,
     };

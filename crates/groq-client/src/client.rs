@@ -3,6 +3,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use groq_config::{Config, Limits, ModelConfig, UnknownModelPolicy};
 use groq_queue::{LaneStatus, Lanes, ShutdownMode, ShutdownReport};
-use groq_ratelimit::{Dimension, Quota, RateLimiter};
+use groq_ratelimit::{Dimension, Quota, RateLimiter, Sleep, Timer};
 use groq_tokens::{Estimate, TokenCounter};
 use groq_transport::{RetryPolicy, Transport};
 use groq_types::{ChatRequest, Model, ModelList};
@@ -21,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::call::{ChatCall, ChatStreamCall};
 use crate::event::{Event, Events, RequestId};
-use crate::pipeline::{self, Payload, Routes};
+use crate::pipeline::{Payload, Prepared, Route, Routes, authorization, endpoint, resolve_model};
 use crate::warmup::WarmUp;
 use crate::{Error, GroqClientBuilder};
 
@@ -56,33 +57,63 @@ impl CancelFlag {
     }
 }
 
-/// The shared state behind every clone of a [`GroqClient`].
+/// The shared state behind every clone of a [`GroqClient`], by concern. Its methods are all
+/// here.
 pub(crate) struct Inner {
+    /// The configuration and what is derived from it.
+    pub(crate) settings: Settings,
+    /// What paces requests: limiter, token counter, warm-up and lanes (and, through the
+    /// limiter, the client's timer).
+    pub(crate) pacing: Pacing,
+    /// How requests go out and are retried.
+    pub(crate) wire: Wire,
+    /// The running calls: events, cancellation handles, shutdown.
+    pub(crate) calls: Calls,
+}
+
+/// The configuration and what is derived from it.
+pub(crate) struct Settings {
     pub(crate) config: RwLock<Arc<Config>>,
     /// Per-model routes of the current configuration.
     pub(crate) routes: RwLock<Routes>,
-    pub(crate) transport: Arc<dyn Transport>,
+    /// Unconfigured models whose quota was given to the limiter.
+    pub(crate) unknown_models: Mutex<HashSet<String>>,
+}
+
+/// What paces requests.
+pub(crate) struct Pacing {
+    /// The limiter; its timer is the client's time.
     pub(crate) limiter: Arc<dyn RateLimiter>,
     pub(crate) counter: Arc<dyn TokenCounter>,
     /// The calibration warm-up and cost re-estimation the lanes consult.
     pub(crate) warmup: Arc<WarmUp>,
     pub(crate) lanes: Lanes<Payload>,
+}
+
+/// How requests go out: the transport, the retry rules, the bounds on answers.
+pub(crate) struct Wire {
+    pub(crate) transport: Arc<dyn Transport>,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_rate_limit_retries: u32,
-    pub(crate) events: Arc<Events>,
     pub(crate) max_response_bytes: u64,
     /// The longest a stream may run after its head arrived.
     pub(crate) stream_timeout: Duration,
     /// The longest a stream may go without a data event.
     pub(crate) stream_idle_timeout: Duration,
-    pub(crate) in_flight: AtomicUsize,
-    pub(crate) closed: AtomicBool,
+    /// Jitter of retries.
     pub(crate) rng: Mutex<groq_transport::Jitter>,
-    /// Unconfigured models whose quota was given to the limiter.
-    pub(crate) unknown_models: Mutex<HashSet<String>>,
+    /// HTTP requests on the wire.
+    pub(crate) in_flight: AtomicUsize,
+}
+
+/// The running calls.
+pub(crate) struct Calls {
+    pub(crate) events: Arc<Events>,
     /// Cancellation handles of the running calls, by request id.
-    pub(crate) calls: Mutex<Registry>,
+    pub(crate) running: Mutex<Registry>,
     pub(crate) serial: AtomicU64,
+    /// [`GroqClient::shutdown`] was called.
+    pub(crate) closed: AtomicBool,
 }
 
 impl fmt::Debug for Inner {
@@ -92,24 +123,67 @@ impl fmt::Debug for Inner {
             .field("base_url", &config.base_url)
             .field("api_key", &config.api_key)
             .field("models", &config.models.keys().collect::<Vec<_>>())
-            .field("transport", &self.transport)
-            .field("limiter", &self.limiter)
-            .field("token_counter", &self.counter)
-            .field("retry", &self.retry)
-            .field("max_rate_limit_retries", &self.max_rate_limit_retries)
-            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
-            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("transport", &self.wire.transport)
+            .field("limiter", &self.pacing.limiter)
+            .field("token_counter", &self.pacing.counter)
+            .field("retry", &self.wire.retry)
+            .field("max_rate_limit_retries", &self.wire.max_rate_limit_retries)
+            .field("in_flight", &self.wire.in_flight.load(Ordering::Relaxed))
+            .field("closed", &self.calls.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 impl Inner {
     pub(crate) fn config(&self) -> Arc<Config> {
-        Arc::clone(&self.config.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(
+            &self
+                .settings
+                .config
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The client's timer: its limiter's, which the lanes sleep on too.
+    pub(crate) fn timer(&self) -> &dyn Timer {
+        self.pacing.limiter.timer()
     }
 
     pub(crate) fn now(&self) -> Instant {
-        self.limiter.timer().now()
+        self.timer().now()
+    }
+
+    /// A sleep on the client's timer until `deadline`.
+    pub(crate) fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.timer().sleep_until(deadline)
+    }
+
+    /// A sleep on the client's timer for `duration` from now; never ends when the instant
+    /// is beyond what an `Instant` can hold.
+    pub(crate) fn sleep(&self, duration: Duration) -> Sleep {
+        match self.now().checked_add(duration) {
+            Some(deadline) => self.sleep_until(deadline),
+            // A zero-sized future: boxing it allocates nothing.
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    /// `future`'s output, or `None` when `after` passes first on the client's timer.
+    ///
+    /// `future` is pinned by the caller (`std::pin::pin!`, or boxed): moved in here, a large
+    /// future would take room twice in the caller's state.
+    pub(crate) async fn timeout<F: Future + Unpin>(
+        &self,
+        after: Duration,
+        future: F,
+    ) -> Option<F::Output> {
+        let expiry = self.sleep(after);
+        tokio::select! {
+            biased;
+            output = future => Some(output),
+            () = expiry => None,
+        }
     }
 
     pub(crate) fn elapsed(&self, since: Instant) -> Duration {
@@ -117,17 +191,18 @@ impl Inner {
     }
 
     pub(crate) fn rng(&self) -> MutexGuard<'_, groq_transport::Jitter> {
-        self.rng.lock().unwrap_or_else(PoisonError::into_inner)
+        self.wire.rng.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Gives the limiter the quota of an unconfigured model the first time it is used.
     pub(crate) fn ensure_unknown_quota(&self, config: &Config, model: &ModelConfig) {
         let mut known = self
+            .settings
             .unknown_models
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if known.insert(model.id.clone()) {
-            self.limiter.set_quota(
+            self.pacing.limiter.set_quota(
                 &model.id,
                 unknown_quota(config).unwrap_or_else(Quota::unlimited),
             );
@@ -136,7 +211,7 @@ impl Inner {
 
     /// Registers a running call for [`GroqClient::cancel`].
     pub(crate) fn register(self: &Arc<Self>, id: &RequestId) -> CallGuard {
-        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let serial = self.calls.serial.fetch_add(1, Ordering::Relaxed);
         let flag = Arc::new(CancelFlag::default());
         self.calls_lock()
             .entry(id.clone())
@@ -151,22 +226,27 @@ impl Inner {
     }
 
     fn calls_lock(&self) -> MutexGuard<'_, Registry> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+        self.calls
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Applies the quotas of `config` to the limiter (state is kept by `set_quota`).
     fn apply_quotas(&self, config: &Config) {
         for (id, model) in &config.models {
-            self.limiter
+            self.pacing
+                .limiter
                 .set_quota(id, Quota::from_limits(&model.limits));
         }
         let known = self
+            .settings
             .unknown_models
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         for id in known.iter().filter(|id| !config.models.contains_key(*id)) {
             if let Some(quota) = unknown_quota(config) {
-                self.limiter.set_quota(id, quota);
+                self.pacing.limiter.set_quota(id, quota);
             }
         }
     }
@@ -185,11 +265,93 @@ impl Inner {
         parse: fn(Bytes) -> Result<T, serde_json::Error>,
     ) -> Result<T, Error> {
         let (status, body) = crate::rest::send(self, Method::GET, path, None).await?;
-        parse(body).map_err(|source| Error::InvalidResponse {
-            status: status.as_u16(),
-            expected,
-            source,
+        parse(body).map_err(|source| {
+            Error::InvalidResponse(crate::error::InvalidResponse {
+                status: status.as_u16(),
+                expected,
+                source: source.into(),
+            })
         })
+    }
+}
+
+/// Preparing requests: validation, routes, estimates.
+impl Inner {
+    /// Validates `request`, resolves its model, estimates its cost, checks the context window
+    /// and serializes the body once.
+    pub(crate) fn prepare(
+        &self,
+        mut request: ChatRequest,
+        stream: bool,
+    ) -> Result<Prepared, Error> {
+        request.validate()?;
+        let route = self.route(request.model())?;
+        let estimate = self.pacing.counter.estimate(&request, route.allowance);
+        if let Some(window) = route.context_window {
+            // Refuse only when even the uncalibrated count does not fit: a false refusal
+            // costs more than the server's own 400.
+            let prompt = estimate.prompt.min(estimate.raw_prompt);
+            if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
+                return Err(Error::TokenLimitExceeded(
+                    crate::error::TokenLimitExceeded {
+                        model: request.model().to_owned(),
+                        prompt,
+                        allowance: estimate.completion_allowance,
+                        context_window: window,
+                    },
+                ));
+            }
+        }
+        // The body goes out as given: its original bytes when nothing had to change, else
+        // its keys in order with their exact text. The one change is the call's kind: a
+        // streaming call sets `"stream": true`; a plain call takes out a `"stream": true`
+        // (and its `stream_options`), since it cannot read a stream.
+        request.prepare_for(stream);
+        Ok(Prepared::chat(&route, request.to_bytes(), estimate, stream))
+    }
+
+    /// What sending to `model` needs under the current configuration, worked out once per
+    /// model and configuration.
+    pub(crate) fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
+        let config = self.config();
+        {
+            let routes = self
+                .settings
+                .routes
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if Arc::ptr_eq(&routes.config, &config)
+                && let Some(route) = routes.by_model.get(model)
+            {
+                return Ok(Arc::clone(route));
+            }
+        }
+        let model_config = resolve_model(&config, model)?;
+        if !config.models.contains_key(model) {
+            self.ensure_unknown_quota(&config, &model_config);
+        }
+        let limits = &model_config.limits;
+        let route = Arc::new(Route {
+            model: Arc::from(model),
+            uri: endpoint(config.base_url_for(&model_config), "/chat/completions")?,
+            authorization: authorization(&config, &model_config)?,
+            allowance: config.completion_allowance(&model_config),
+            context_window: model_config.context_window,
+            limited: limits.rates().next().is_some(),
+        });
+        let mut routes = self
+            .settings
+            .routes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&routes.config, &config) {
+            *routes = Routes::new(Arc::clone(&config));
+        }
+        // Unknown models may have any name: the cache stays bounded.
+        if routes.by_model.len() < Routes::MAX_MODELS {
+            routes.by_model.insert(model.to_owned(), Arc::clone(&route));
+        }
+        Ok(route)
     }
 }
 
@@ -387,11 +549,11 @@ impl GroqClient {
     /// the API does not know it.
     pub async fn model(&self, id: &str) -> Result<Model, Error> {
         if id.trim().is_empty() || id.contains(['?', '#', ' ']) {
-            return Err(Error::ModelNotFound {
-                model: id.to_owned(),
-                message: "a model id is a non-empty name without spaces, '?' or '#'".to_owned(),
-                response: None,
-            });
+            return Err(Error::model_not_found(
+                id.to_owned(),
+                "a model id is a non-empty name without spaces, '?' or '#'".to_owned(),
+                None,
+            ));
         }
         self.inner
             .get(&format!("/models/{id}"), "a model", Model::from_bytes)
@@ -442,7 +604,7 @@ impl GroqClient {
 
     /// The rate limiter the client reserves through.
     pub fn limiter(&self) -> Arc<dyn RateLimiter> {
-        Arc::clone(&self.inner.limiter)
+        Arc::clone(&self.inner.pacing.limiter)
     }
 
     /// The estimated cost of `request` as the client would reserve it: prompt tokens (framing
@@ -454,16 +616,16 @@ impl GroqClient {
             .map_or(config.default_completion_tokens, |model| {
                 config.completion_allowance(&model)
             });
-        self.inner.counter.estimate(request, allowance)
+        self.inner.pacing.counter.estimate(request, allowance)
     }
 
     /// The limits of `model` and how much of each is used now (the seed's
     /// `check_model_limits`). Unconfigured models follow the unknown-model policy.
     pub fn limits(&self, model: &str) -> Result<ModelLimits, Error> {
         let config = self.inner.config();
-        let model_config = pipeline::resolve_model(&config, model)?;
+        let model_config = resolve_model(&config, model)?;
         let quota = Quota::from_limits(&model_config.limits);
-        let snapshot = self.inner.limiter.snapshot(model);
+        let snapshot = self.inner.pacing.limiter.snapshot(model);
         let dimensions = match &snapshot {
             Some(snapshot) => snapshot
                 .dimensions
@@ -505,12 +667,12 @@ impl GroqClient {
 
     /// The queues: lengths per model and class, oldest waits, requests in flight.
     pub fn queue_status(&self) -> QueueStatus {
-        let lanes = self.inner.lanes.status();
+        let lanes = self.inner.pacing.lanes.status();
         QueueStatus {
             queued: lanes.iter().map(|l| l.total).sum(),
             lanes,
-            in_flight: self.inner.in_flight.load(Ordering::Relaxed),
-            accepting: !self.inner.closed.load(Ordering::Acquire),
+            in_flight: self.inner.wire.in_flight.load(Ordering::Relaxed),
+            accepting: !self.inner.calls.closed.load(Ordering::Acquire),
         }
     }
 
@@ -542,6 +704,7 @@ impl GroqClient {
         self.inner.apply_quotas(&config);
         *self
             .inner
+            .settings
             .config
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(config);
@@ -555,13 +718,13 @@ impl GroqClient {
     /// [`ChatStream`](crate::ChatStream) counts as unfinished until it is read to its end or
     /// dropped, so a drain waits for open streams.
     pub async fn shutdown(&self, mode: ShutdownMode) -> ShutdownReport {
-        self.inner.closed.store(true, Ordering::Release);
-        self.inner.lanes.shutdown(mode).await
+        self.inner.calls.closed.store(true, Ordering::Release);
+        self.inner.pacing.lanes.shutdown(mode).await
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shut_down(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.calls.closed.load(Ordering::Acquire)
     }
 
     /// A receiver of the pipeline's [`Event`]s from now on. A receiver that falls behind
@@ -569,6 +732,6 @@ impl GroqClient {
     /// ([`GroqClientBuilder::event_capacity`]) loses the oldest events
     /// ([`broadcast::error::RecvError::Lagged`]).
     pub fn events(&self) -> broadcast::Receiver<Event> {
-        self.inner.events.subscribe()
+        self.inner.calls.events.subscribe()
     }
 }

@@ -17,10 +17,25 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 ///
 /// The variants mirror the error hierarchy of the Python CustomGroqChat (configuration, rate
 /// limit, API call, model not found, token limit exceeded) and add what an async pipeline can
-/// meet (transport, timeout, cancellation, stream, shutdown). Ask questions with the
-/// predicates ([`is_retryable`](Self::is_retryable), [`is_rate_limited`](Self::is_rate_limited),
-/// [`status`](Self::status), [`retry_after`](Self::retry_after), [`code`](Self::code)) and use
-/// [`kind`](Self::kind) for a compact, `Copy` classification (events, summaries, metrics).
+/// meet (transport, timeout, cancellation, stream, shutdown). Each variant carries a detail
+/// type of this module ([`RateLimited`], [`Api`], ...) read through its methods. Ask questions
+/// with the predicates and accessors ([`is_retryable`](Self::is_retryable),
+/// [`is_rate_limited`](Self::is_rate_limited), [`status`](Self::status),
+/// [`model`](Self::model), [`message`](Self::message), [`retry_after`](Self::retry_after),
+/// [`code`](Self::code), [`response_body`](Self::response_body)) and use [`kind`](Self::kind)
+/// for a compact, `Copy` classification (events, summaries, metrics).
+///
+/// ```
+/// use groq_client::Error;
+///
+/// fn describe(error: &Error) -> String {
+///     match error {
+///         Error::RateLimited(limited) => format!("wait {:?} for {}", limited.retry_after(), limited.model()),
+///         Error::Api(api) => format!("{} {}", api.status(), api.message()),
+///         other => other.to_string(),
+///     }
+/// }
+/// ```
 ///
 /// The `Display` text says what went wrong and what to do; it never repeats its source (walk
 /// [`source()`](StdError::source) for that) and never contains an API key.
@@ -29,120 +44,35 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub enum Error {
     /// The client is misconfigured: no API key, a configuration that failed to load or to
     /// validate, a transport that could not be built.
-    #[error("{message}")]
-    Config {
-        /// What is wrong and how to fix it.
-        message: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<BoxError>,
-    },
+    #[error(transparent)]
+    Config(Config),
 
     /// The server kept answering 429 for this request, more often than
     /// [`max_rate_limit_retries`](crate::GroqClientBuilder::max_rate_limit_retries) allows, or
     /// past the call's deadline.
-    #[error(
-        "model `{model}` is rate-limited{}{}; wait and retry, lower the load, or raise \
-         max_rate_limit_retries",
-        dimension.map(|d| format!(" on {d}")).unwrap_or_default(),
-        retry_after.map(|w| format!(" (the server asked to wait {w:?})")).unwrap_or_default()
-    )]
-    RateLimited {
-        /// The model.
-        model: String,
-        /// The limit the server named, if it named one.
-        dimension: Option<Dimension>,
-        /// The wait the server asked for, if it said.
-        retry_after: Option<Duration>,
-        /// The server's message.
-        message: String,
-        /// The server's last 429 answer (absent for a local verdict).
-        response: Option<Box<HttpResponse>>,
-    },
+    #[error(transparent)]
+    RateLimited(RateLimited),
 
     /// The API answered with an error status that no retry can fix, or that kept failing
     /// until the retries ran out.
-    #[error(
-        "the API answered {status}{}: {message}{}",
-        code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(),
-        advice(*status)
-    )]
-    Api {
-        /// The HTTP status.
-        status: u16,
-        /// Groq's machine-readable code (`invalid_api_key`, `json_validate_failed`, ...).
-        code: Option<String>,
-        /// Groq's error type (`invalid_request_error`, ...).
-        kind: Option<String>,
-        /// The message from the error envelope (or the start of the body when there was no
-        /// envelope).
-        message: String,
-        /// The model output that failed validation (`json_validate_failed`, `tool_use_failed`).
-        failed_generation: Option<String>,
-        /// The answer: status, request id and the exact body bytes (at most 64 KiB).
-        response: Box<HttpResponse>,
-    },
+    #[error(transparent)]
+    Api(Api),
 
     /// The model is not known: the configuration rejects unknown models, or the server
     /// answered 404 `model_not_found`.
-    #[error(
-        "model `{model}` was not found: {}; check the model id (the API's model list, \
-         GET /models, names the available ones) or add it to the configuration",
-        .message.trim_end_matches('.')
-    )]
-    ModelNotFound {
-        /// The requested model.
-        model: String,
-        /// Where the verdict came from: the server's message or the configuration's.
-        message: String,
-        /// The server's answer, when the verdict is the server's.
-        response: Option<Box<HttpResponse>>,
-    },
+    #[error(transparent)]
+    ModelNotFound(ModelNotFound),
 
     /// The prompt plus the completion allowance exceed the model's context window; the
     /// request was not sent.
-    #[error(
-        "the request needs about {prompt} prompt tokens plus {allowance} for the reply, more than \
-         the context window of {context_window} tokens of model `{model}`; shorten the messages \
-         or lower max_completion_tokens"
-    )]
-    TokenLimitExceeded {
-        /// The model.
-        model: String,
-        /// The estimated prompt tokens.
-        prompt: u64,
-        /// The completion allowance (the request's budget, or the configured default).
-        allowance: u64,
-        /// The model's context window.
-        context_window: u32,
-    },
+    #[error(transparent)]
+    TokenLimitExceeded(TokenLimitExceeded),
 
     /// The request is larger than one of the model's rate limits can ever admit (Groq's 413
     /// `rate_limit_exceeded`, or the local limiter's verdict before sending): waiting cannot
     /// help.
-    #[error(
-        "the request for model `{model}` is too large for its {}{}; shorten the prompt, lower \
-         max_completion_tokens, or use a model or plan with a higher limit",
-        dimension.map_or_else(|| "rate limits".to_owned(), |d| format!("{d} limit")),
-        match (requested, limit) {
-            (Some(r), Some(l)) => format!(" (requested {r}, limit {l})"),
-            _ => String::new(),
-        }
-    )]
-    RequestTooLarge {
-        /// The model.
-        model: String,
-        /// The limit that is too small, when known.
-        dimension: Option<Dimension>,
-        /// What the request costs in that dimension, when known.
-        requested: Option<u64>,
-        /// The limit, when known.
-        limit: Option<u64>,
-        /// Whether the server said so (413) rather than the local limiter.
-        from_server: bool,
-        /// The server's 413 answer, when it said so.
-        response: Option<Box<HttpResponse>>,
-    },
+    #[error(transparent)]
+    RequestTooLarge(RequestTooLarge),
 
     /// The request breaks a rule Groq enforces; it was not sent.
     #[error(transparent)]
@@ -150,34 +80,13 @@ pub enum Error {
 
     /// The request could not be completed over the network (after the retries the policy
     /// allows).
-    ///
-    /// The text names the root cause (`connect to 127.0.0.1:8089: connection refused (os
-    /// error 111)`, see [`TransportError::cause`]): the one place where `Display` repeats part
-    /// of its source, because batch outputs and logs keep only the text.
-    #[error(
-        "the request failed in transport after {attempts} attempt{}{}; check the network and the \
-         base URL, then retry",
-        if *attempts == 1 { "" } else { "s" },
-        source.cause().map(|c| format!(": {c}")).unwrap_or_default()
-    )]
-    Transport {
-        /// How many attempts were made.
-        attempts: u32,
-        /// The last transport error.
-        #[source]
-        source: TransportError,
-    },
+    #[error(transparent)]
+    Transport(Transport),
 
-    /// The call's deadline ([`ChatCall::timeout`](crate::ChatCall::timeout)) passed before it
+    /// The call's deadline ([`Call::timeout`](crate::Call::timeout)) passed before it
     /// finished.
-    #[error(
-        "the request did not finish within its timeout of {after:?}, queueing included; raise \
-         the timeout or lower the load"
-    )]
-    Timeout {
-        /// The timeout.
-        after: Duration,
-    },
+    #[error(transparent)]
+    Timeout(Timeout),
 
     /// The call was cancelled ([`GroqClient::cancel`](crate::GroqClient::cancel), a cancelling
     /// shutdown, or the stream was abandoned).
@@ -186,47 +95,17 @@ pub enum Error {
 
     /// A streamed reply failed after it started: an error event from the server, a broken
     /// connection or an undecodable event.
-    #[error(
-        "the reply stream failed: {message}{}; retry the request",
-        code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default()
-    )]
-    Stream {
-        /// What happened.
-        message: String,
-        /// Groq's code, when the server sent an error event.
-        code: Option<String>,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<BoxError>,
-    },
+    #[error(transparent)]
+    Stream(Stream),
 
     /// The server's reply could not be understood.
-    #[error(
-        "the server's reply (status {status}) could not be decoded as {expected}; check that the \
-         base URL points at a Groq-compatible API"
-    )]
-    InvalidResponse {
-        /// The HTTP status of the reply.
-        status: u16,
-        /// What was expected.
-        expected: &'static str,
-        /// The decoding error.
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    InvalidResponse(InvalidResponse),
 
     /// The model's queue is full and the client was built with
     /// [`WhenFull::Reject`](crate::WhenFull::Reject).
-    #[error(
-        "the queue of model `{model}` is full ({capacity} requests waiting); retry later or raise \
-         the lane capacity"
-    )]
-    QueueFull {
-        /// The model.
-        model: String,
-        /// The lane's capacity.
-        capacity: usize,
-    },
+    #[error(transparent)]
+    QueueFull(QueueFull),
 
     /// The client was shut down ([`GroqClient::shutdown`](crate::GroqClient::shutdown)) and
     /// takes no more requests.
@@ -240,14 +119,412 @@ pub enum Error {
     /// An audio request that cannot be sent: the audio is not usable (not audio, an unknown
     /// format, truncated, unreadable: see the source) or an option is invalid. Nothing was
     /// sent.
-    #[error("the audio request cannot be sent: {message}")]
-    Audio {
-        /// What is wrong.
-        message: String,
-        /// The measurement's error, when the audio is at fault.
-        #[source]
-        source: Option<groq_audio::AudioError>,
-    },
+    #[error(transparent)]
+    Audio(Audio),
+}
+
+/// The detail of [`Error::Config`].
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Config {
+    pub(crate) message: String,
+    #[source]
+    pub(crate) source: Option<BoxError>,
+}
+
+impl Config {
+    /// What is wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The detail of [`Error::RateLimited`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "model `{model}` is rate-limited{}{}; wait and retry, lower the load, or raise \
+     max_rate_limit_retries",
+    dimension.map(|d| format!(" on {d}")).unwrap_or_default(),
+    retry_after.map(|w| format!(" (the server asked to wait {w:?})")).unwrap_or_default()
+)]
+pub struct RateLimited {
+    pub(crate) model: String,
+    pub(crate) dimension: Option<Dimension>,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) message: String,
+    pub(crate) response: Option<Box<HttpResponse>>,
+}
+
+impl RateLimited {
+    /// The model (empty for a call outside the model queues).
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The limit the server named, if it named one.
+    pub fn dimension(&self) -> Option<Dimension> {
+        self.dimension
+    }
+
+    /// The wait the server asked for, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// The server's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The server's last 429 answer (absent for a local verdict).
+    pub fn response(&self) -> Option<&HttpResponse> {
+        self.response.as_deref()
+    }
+}
+
+/// The detail of [`Error::Api`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the API answered {status}{}: {message}{}",
+    code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default(),
+    advice(*status)
+)]
+pub struct Api {
+    pub(crate) status: u16,
+    pub(crate) code: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) message: String,
+    pub(crate) failed_generation: Option<String>,
+    pub(crate) response: Box<HttpResponse>,
+}
+
+impl Api {
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Groq's machine-readable code (`invalid_api_key`, `json_validate_failed`, ...).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// Groq's error type (`invalid_request_error`, ...).
+    pub fn error_type(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// The message from the error envelope (or the start of the body when there was no
+    /// envelope).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The model output that failed validation (`json_validate_failed`, `tool_use_failed`).
+    pub fn failed_generation(&self) -> Option<&str> {
+        self.failed_generation.as_deref()
+    }
+
+    /// The answer: status, request id and the exact body bytes (at most 64 KiB).
+    pub fn response(&self) -> &HttpResponse {
+        &self.response
+    }
+}
+
+/// The detail of [`Error::ModelNotFound`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "model `{model}` was not found: {}; check the model id (the API's model list, \
+     GET /models, names the available ones) or add it to the configuration",
+    .message.trim_end_matches('.')
+)]
+pub struct ModelNotFound {
+    pub(crate) model: String,
+    pub(crate) message: String,
+    pub(crate) response: Option<Box<HttpResponse>>,
+}
+
+impl ModelNotFound {
+    /// The requested model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Where the verdict came from: the server's message or the configuration's.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The server's answer, when the verdict is the server's.
+    pub fn response(&self) -> Option<&HttpResponse> {
+        self.response.as_deref()
+    }
+}
+
+/// The detail of [`Error::TokenLimitExceeded`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request needs about {prompt} prompt tokens plus {allowance} for the reply, more than \
+     the context window of {context_window} tokens of model `{model}`; shorten the messages \
+     or lower max_completion_tokens"
+)]
+pub struct TokenLimitExceeded {
+    pub(crate) model: String,
+    pub(crate) prompt: u64,
+    pub(crate) allowance: u64,
+    pub(crate) context_window: u32,
+}
+
+impl TokenLimitExceeded {
+    /// The model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The estimated prompt tokens.
+    pub fn prompt(&self) -> u64 {
+        self.prompt
+    }
+
+    /// The completion allowance (the request's budget, or the configured default).
+    pub fn allowance(&self) -> u64 {
+        self.allowance
+    }
+
+    /// The model's context window.
+    pub fn context_window(&self) -> u32 {
+        self.context_window
+    }
+}
+
+/// The detail of [`Error::RequestTooLarge`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request for model `{model}` is too large for its {}{}; shorten the prompt, lower \
+     max_completion_tokens, or use a model or plan with a higher limit",
+    dimension.map_or_else(|| "rate limits".to_owned(), |d| format!("{d} limit")),
+    match (requested, limit) {
+        (Some(r), Some(l)) => format!(" (requested {r}, limit {l})"),
+        _ => String::new(),
+    }
+)]
+pub struct RequestTooLarge {
+    pub(crate) model: String,
+    pub(crate) dimension: Option<Dimension>,
+    pub(crate) requested: Option<u64>,
+    pub(crate) limit: Option<u64>,
+    pub(crate) from_server: bool,
+    pub(crate) response: Option<Box<HttpResponse>>,
+}
+
+impl RequestTooLarge {
+    /// The model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The limit that is too small, when known.
+    pub fn dimension(&self) -> Option<Dimension> {
+        self.dimension
+    }
+
+    /// What the request costs in that dimension, when known.
+    pub fn requested(&self) -> Option<u64> {
+        self.requested
+    }
+
+    /// The limit, when known.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Whether the server said so (413) rather than the local limiter.
+    pub fn from_server(&self) -> bool {
+        self.from_server
+    }
+
+    /// The server's 413 answer, when it said so.
+    pub fn response(&self) -> Option<&HttpResponse> {
+        self.response.as_deref()
+    }
+}
+
+/// The detail of [`Error::Transport`].
+///
+/// The text names the root cause (`connect to 127.0.0.1:8089: connection refused (os
+/// error 111)`, see [`TransportError::cause`]): the one place where `Display` repeats part of
+/// its source, because batch outputs and logs keep only the text.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request failed in transport after {attempts} attempt{}{}; check the network and the \
+     base URL, then retry",
+    if *attempts == 1 { "" } else { "s" },
+    source.cause().map(|c| format!(": {c}")).unwrap_or_default()
+)]
+pub struct Transport {
+    pub(crate) attempts: u32,
+    #[source]
+    pub(crate) source: TransportError,
+}
+
+impl Transport {
+    /// How many attempts were made.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The last transport error.
+    pub fn error(&self) -> &TransportError {
+        &self.source
+    }
+}
+
+/// The detail of [`Error::Timeout`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request did not finish within its timeout of {after:?}, queueing included; raise \
+     the timeout or lower the load"
+)]
+pub struct Timeout {
+    pub(crate) after: Duration,
+}
+
+impl Timeout {
+    /// The timeout.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+/// The detail of [`Error::Stream`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the reply stream failed: {message}{}; retry the request",
+    code.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default()
+)]
+pub struct Stream {
+    pub(crate) message: String,
+    pub(crate) code: Option<String>,
+    #[source]
+    pub(crate) source: Option<BoxError>,
+}
+
+impl Stream {
+    /// What happened.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Groq's code, when the server sent an error event.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+}
+
+/// The detail of [`Error::InvalidResponse`]; the decoding error is its
+/// [`source`](StdError::source), a [`JsonError`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the server's reply (status {status}) could not be decoded as {expected}; check that the \
+     base URL points at a Groq-compatible API"
+)]
+pub struct InvalidResponse {
+    pub(crate) status: u16,
+    pub(crate) expected: &'static str,
+    #[source]
+    pub(crate) source: JsonError,
+}
+
+impl InvalidResponse {
+    /// The HTTP status of the reply.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// What was expected.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+}
+
+/// Why JSON could not be read: where, and what the reader found. Its text is the JSON
+/// reader's.
+#[derive(Debug)]
+pub struct JsonError(serde_json::Error);
+
+impl JsonError {
+    /// The line of the first error (1-based; 0 when the input ended first).
+    pub fn line(&self) -> usize {
+        self.0.line()
+    }
+
+    /// The column of the first error (1-based).
+    pub fn column(&self) -> usize {
+        self.0.column()
+    }
+
+    /// Whether the input ended before the value did.
+    pub fn is_eof(&self) -> bool {
+        self.0.is_eof()
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for JsonError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(error: serde_json::Error) -> Self {
+        Self(error)
+    }
+}
+
+/// The detail of [`Error::QueueFull`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the queue of model `{model}` is full ({capacity} requests waiting); retry later or raise \
+     the lane capacity"
+)]
+pub struct QueueFull {
+    pub(crate) model: String,
+    pub(crate) capacity: usize,
+}
+
+impl QueueFull {
+    /// The model.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The lane's capacity.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// The detail of [`Error::Audio`]; when the audio is at fault, the measurement's error is its
+/// [`source`](StdError::source).
+#[derive(Debug, thiserror::Error)]
+#[error("the audio request cannot be sent: {message}")]
+pub struct Audio {
+    pub(crate) message: String,
+    #[source]
+    pub(crate) source: Option<groq_audio::AudioError>,
+}
+
+impl Audio {
+    /// What is wrong.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// An HTTP answer of the API that ended a call: its status, request id and the exact bytes
@@ -374,26 +651,82 @@ impl fmt::Display for ErrorKind {
 impl Error {
     /// A configuration error with this message and no source.
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::Config {
+        Self::Config(Config {
             message: message.into(),
             source: None,
-        }
+        })
     }
 
     /// A configuration error caused by `source`.
     pub(crate) fn config_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self::Config {
+        Self::Config(Config {
             message: message.into(),
             source: Some(source.into()),
-        }
+        })
+    }
+
+    /// A broken stream.
+    pub(crate) fn stream(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Self::Stream(Stream {
+            message: message.into(),
+            code: None,
+            source,
+        })
+    }
+
+    /// A transport failure after `attempts` attempts.
+    pub(crate) fn transport(attempts: u32, source: TransportError) -> Self {
+        Self::Transport(Transport { attempts, source })
+    }
+
+    /// The call's deadline of `after` passed.
+    pub(crate) fn timeout(after: Duration) -> Self {
+        Self::Timeout(Timeout { after })
+    }
+
+    /// A reply that could not be decoded as `expected`.
+    pub(crate) fn invalid_response(
+        status: u16,
+        expected: &'static str,
+        source: serde_json::Error,
+    ) -> Self {
+        Self::InvalidResponse(InvalidResponse {
+            status,
+            expected,
+            source: source.into(),
+        })
+    }
+
+    /// An audio request that cannot be sent.
+    pub(crate) fn audio(
+        message: impl Into<String>,
+        source: Option<groq_audio::AudioError>,
+    ) -> Self {
+        Self::Audio(Audio {
+            message: message.into(),
+            source,
+        })
+    }
+
+    /// A model that is not known.
+    pub(crate) fn model_not_found(
+        model: impl Into<String>,
+        message: impl Into<String>,
+        response: Option<HttpResponse>,
+    ) -> Self {
+        Self::ModelNotFound(ModelNotFound {
+            model: model.into(),
+            message: message.into(),
+            response: response.map(Box::new),
+        })
     }
 
     /// The compact classification of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Config { .. } => ErrorKind::Config,
-            Self::RateLimited { .. } => ErrorKind::RateLimited,
-            Self::Api { status, code, .. } => match (status, code.as_deref()) {
+            Self::Config(_) => ErrorKind::Config,
+            Self::RateLimited(_) => ErrorKind::RateLimited,
+            Self::Api(api) => match (api.status, api.code.as_deref()) {
                 (_, Some("context_length_exceeded")) => ErrorKind::TokenLimitExceeded,
                 (401, _) => ErrorKind::Authentication,
                 (403, _) => ErrorKind::PermissionDenied,
@@ -403,20 +736,20 @@ impl Error {
                 (498 | 500..=599, _) => ErrorKind::Server,
                 _ => ErrorKind::Api,
             },
-            Self::ModelNotFound { .. } => ErrorKind::ModelNotFound,
-            Self::TokenLimitExceeded { .. } => ErrorKind::TokenLimitExceeded,
-            Self::RequestTooLarge { .. } => ErrorKind::RequestTooLarge,
+            Self::ModelNotFound(_) => ErrorKind::ModelNotFound,
+            Self::TokenLimitExceeded(_) => ErrorKind::TokenLimitExceeded,
+            Self::RequestTooLarge(_) => ErrorKind::RequestTooLarge,
             Self::InvalidRequest(_) => ErrorKind::InvalidRequest,
-            Self::Transport { source, .. } if source.is_timeout() => ErrorKind::Timeout,
-            Self::Transport { .. } => ErrorKind::Transport,
-            Self::Timeout { .. } => ErrorKind::Timeout,
+            Self::Transport(transport) if transport.source.is_timeout() => ErrorKind::Timeout,
+            Self::Transport(_) => ErrorKind::Transport,
+            Self::Timeout(_) => ErrorKind::Timeout,
             Self::Cancelled => ErrorKind::Cancelled,
-            Self::Stream { .. } => ErrorKind::Stream,
-            Self::InvalidResponse { .. } => ErrorKind::InvalidResponse,
-            Self::QueueFull { .. } => ErrorKind::QueueFull,
+            Self::Stream(_) => ErrorKind::Stream,
+            Self::InvalidResponse(_) => ErrorKind::InvalidResponse,
+            Self::QueueFull(_) => ErrorKind::QueueFull,
             Self::Shutdown => ErrorKind::Shutdown,
             Self::Queue(_) => ErrorKind::Queue,
-            Self::Audio { .. } => ErrorKind::InvalidRequest,
+            Self::Audio(_) => ErrorKind::InvalidRequest,
         }
     }
 
@@ -426,13 +759,13 @@ impl Error {
     /// not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::RateLimited { .. } | Self::Timeout { .. } | Self::QueueFull { .. } => true,
-            Self::Api { status, .. } => {
-                matches!(status, 408 | 409 | 498) || (500..=599).contains(status)
+            Self::RateLimited(_) | Self::Timeout(_) | Self::QueueFull(_) => true,
+            Self::Api(api) => {
+                matches!(api.status, 408 | 409 | 498) || (500..=599).contains(&api.status)
             }
-            Self::Transport { source, .. } => source.is_retryable(),
-            Self::Stream { code, .. } => matches!(
-                code.as_deref(),
+            Self::Transport(transport) => transport.source.is_retryable(),
+            Self::Stream(stream) => matches!(
+                stream.code.as_deref(),
                 None | Some("internal_server_error" | "service_unavailable")
             ),
             _ => false,
@@ -441,7 +774,7 @@ impl Error {
 
     /// Whether this is a rate-limit error (429s beyond the bound).
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self, Self::RateLimited { .. })
+        matches!(self, Self::RateLimited(_))
     }
 
     /// Whether a deadline passed: the call's timeout, a transport timeout or a 408.
@@ -457,15 +790,43 @@ impl Error {
     /// The HTTP status behind the error, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } => Some(*status),
-            Self::RateLimited { .. } => Some(429),
-            Self::ModelNotFound {
+            Self::Api(api) => Some(api.status),
+            Self::RateLimited(_) => Some(429),
+            Self::ModelNotFound(ModelNotFound {
                 response: Some(response),
                 ..
-            } => Some(response.status()),
-            Self::RequestTooLarge {
+            }) => Some(response.status()),
+            Self::RequestTooLarge(RequestTooLarge {
                 from_server: true, ..
-            } => Some(413),
+            }) => Some(413),
+            _ => None,
+        }
+    }
+
+    /// The model the error concerns, when it names one (rate limits, unknown models, context
+    /// windows, oversized requests, full queues).
+    pub fn model(&self) -> Option<&str> {
+        let model = match self {
+            Self::RateLimited(e) => &e.model,
+            Self::ModelNotFound(e) => &e.model,
+            Self::TokenLimitExceeded(e) => &e.model,
+            Self::RequestTooLarge(e) => &e.model,
+            Self::QueueFull(e) => &e.model,
+            _ => return None,
+        };
+        (!model.is_empty()).then_some(model.as_str())
+    }
+
+    /// The server's (or the configuration's) message, when the error carries one: the API's
+    /// error message, a rate limit's or an unknown model's, a stream's.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Self::Api(e) => Some(&e.message),
+            Self::RateLimited(e) => Some(&e.message),
+            Self::ModelNotFound(e) => Some(&e.message),
+            Self::Stream(e) => Some(&e.message),
+            Self::Config(e) => Some(&e.message),
+            Self::Audio(e) => Some(&e.message),
             _ => None,
         }
     }
@@ -475,10 +836,10 @@ impl Error {
     /// HTTP answer exists (transport failure, timeout, cancelled, refused before sending).
     pub fn response(&self) -> Option<&HttpResponse> {
         match self {
-            Self::Api { response, .. } => Some(response),
-            Self::RateLimited { response, .. }
-            | Self::ModelNotFound { response, .. }
-            | Self::RequestTooLarge { response, .. } => response.as_deref(),
+            Self::Api(e) => Some(&e.response),
+            Self::RateLimited(e) => e.response.as_deref(),
+            Self::ModelNotFound(e) => e.response.as_deref(),
+            Self::RequestTooLarge(e) => e.response.as_deref(),
             _ => None,
         }
     }
@@ -498,7 +859,7 @@ impl Error {
     /// The wait the server asked for, for rate-limit errors.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited(e) => e.retry_after,
             _ => None,
         }
     }
@@ -507,10 +868,11 @@ impl Error {
     /// `model_not_found`, `context_length_exceeded`, `invalid_api_key`, ...).
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Api { code, .. } | Self::Stream { code, .. } => code.as_deref(),
-            Self::RateLimited { .. } | Self::RequestTooLarge { .. } => Some("rate_limit_exceeded"),
-            Self::ModelNotFound { .. } => Some("model_not_found"),
-            Self::TokenLimitExceeded { .. } => Some("context_length_exceeded"),
+            Self::Api(e) => e.code.as_deref(),
+            Self::Stream(e) => e.code.as_deref(),
+            Self::RateLimited(_) | Self::RequestTooLarge(_) => Some("rate_limit_exceeded"),
+            Self::ModelNotFound(_) => Some("model_not_found"),
+            Self::TokenLimitExceeded(_) => Some("context_length_exceeded"),
             _ => None,
         }
     }
@@ -518,9 +880,16 @@ impl Error {
     /// The rate-limit dimension concerned, for rate-limit and request-too-large errors.
     pub fn dimension(&self) -> Option<Dimension> {
         match self {
-            Self::RateLimited { dimension, .. } | Self::RequestTooLarge { dimension, .. } => {
-                *dimension
-            }
+            Self::RateLimited(e) => e.dimension,
+            Self::RequestTooLarge(e) => e.dimension,
+            _ => None,
+        }
+    }
+
+    /// How many HTTP attempts were made, for transport failures.
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Self::Transport(e) => Some(e.attempts),
             _ => None,
         }
     }
@@ -537,14 +906,14 @@ mod tests {
     use super::*;
 
     fn api(status: u16, code: Option<&str>) -> Error {
-        Error::Api {
+        Error::Api(Api {
             status,
             code: code.map(str::to_owned),
             kind: None,
             message: "boom".to_owned(),
             failed_generation: None,
             response: Box::new(HttpResponse::new(status, None, Bytes::new())),
-        }
+        })
     }
 
     #[test]
@@ -571,13 +940,13 @@ mod tests {
             api(401, Some("invalid_api_key")).code(),
             Some("invalid_api_key")
         );
-        let limited = Error::RateLimited {
+        let limited = Error::RateLimited(RateLimited {
             model: "m".to_owned(),
             dimension: Some(Dimension::TokensPerMinute),
             retry_after: Some(Duration::from_secs(3)),
             message: String::new(),
             response: None,
-        };
+        });
         assert!(limited.is_rate_limited() && limited.is_retryable());
         assert_eq!(limited.status(), Some(429));
         assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
@@ -587,25 +956,46 @@ mod tests {
             text.contains("tokens per minute (TPM)") && text.contains("3s"),
             "{text}"
         );
-        let too_large = Error::RequestTooLarge {
+        let too_large = Error::RequestTooLarge(RequestTooLarge {
             model: "m".to_owned(),
             dimension: Some(Dimension::TokensPerMinute),
             requested: Some(9_000),
             limit: Some(6_000),
             from_server: true,
             response: None,
-        };
+        });
         assert_eq!(too_large.status(), Some(413));
         assert!(!too_large.is_retryable());
         assert!(too_large.to_string().contains("requested 9000, limit 6000"));
+        assert_eq!(too_large.model(), Some("m"));
+        let Error::RequestTooLarge(detail) = &too_large else {
+            panic!("{too_large:?}");
+        };
+        assert_eq!(
+            (detail.requested(), detail.limit()),
+            (Some(9_000), Some(6_000))
+        );
+        assert!(detail.from_server());
+    }
+
+    #[test]
+    fn a_decoding_error_is_the_crates_own_type_behind_source() {
+        let json = serde_json::from_slice::<serde_json::Value>(b"{\"a\":").unwrap_err();
+        let error = Error::invalid_response(200, "a chat completion", json);
+        let source = error.source().expect("the decoding error");
+        let json = source.downcast_ref::<JsonError>().expect("a JsonError");
+        assert!(json.is_eof());
+        assert_eq!(json.line(), 1);
+        assert!(error.to_string().contains("status 200"), "{error}");
+        assert!(
+            !error.to_string().contains("EOF"),
+            "the text does not repeat its source"
+        );
     }
 
     #[test]
     fn display_does_not_repeat_the_source() {
-        let error = Error::Config {
-            message: "bad config".to_owned(),
-            source: Some("inner detail".into()),
-        };
+        let error = Error::config_from("bad config", "inner detail");
         assert_eq!(error.to_string(), "bad config");
         assert!(error.source().is_some());
     }
@@ -613,10 +1003,10 @@ mod tests {
     #[test]
     fn a_transport_error_names_its_root_cause() {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let error = Error::Transport {
-            attempts: 3,
-            source: TransportError::connect(refused).with_target("127.0.0.1:8089"),
-        };
+        let error = Error::transport(
+            3,
+            TransportError::connect(refused).with_target("127.0.0.1:8089"),
+        );
         let text = error.to_string();
         assert!(
             text.contains("after 3 attempts: connect to 127.0.0.1:8089: connection refused;"),

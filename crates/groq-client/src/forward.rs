@@ -18,19 +18,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_core::Stream;
 use groq_queue::{Priority, QueuedJob};
-use groq_ratelimit::RateLimitHeaders;
+use groq_ratelimit::Sleep;
 use groq_tokens::Estimate;
-use groq_transport::{Attempt, Body, DataStream, RetryDecision, SseDecoder, TransportError};
+use groq_transport::{Body, DataStream, SseDecoder};
 use groq_types::{ChatRequest, Usage};
-use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use serde::Deserialize;
-use tokio::time::{Instant, Sleep};
 
+use crate::classify::ErrorAnswer;
 use crate::client::Inner;
 use crate::event::{RequestId, RetryReason};
 use crate::pipeline::{
-    self, Accepted, Attempts, InFlight, Next, Payload, Plan, Prepared, Sent, StreamStart,
+    self, Attempts, Exchange, Head, InFlight, Next, Payload, Plan, Prepared, Receive, Sent,
+    StreamStart,
 };
 use crate::{Error, GroqClient};
 
@@ -119,7 +119,7 @@ pub enum ForwardError {
     InvalidBody {
         /// What the JSON reader found.
         #[source]
-        source: serde_json::Error,
+        source: crate::error::JsonError,
     },
     /// The path is not one the pipeline paces.
     #[error("`{path}` is not an endpoint that can be forwarded; use /chat/completions")]
@@ -198,25 +198,19 @@ impl ForwardCall {
             queue_deadline,
             request_id,
         } = self;
-        let config = inner.config();
         let plan = Plan {
-            id: request_id,
             priority,
-            retry: inner.retry.clone(),
-            max_rate_limit_retries: inner.max_rate_limit_retries,
-            attempt_timeout: config.request_timeout,
+            ..Plan::new(&inner, request_id)
         };
         let mut attempts = Attempts::new(inner.now());
-        let accepted =
-            pipeline::execute_until(&inner, &prepared, &plan, &mut attempts, queue_deadline)
-                .await?;
-        let Accepted::Forward(forwarded) = accepted else {
-            return Err(Error::Stream {
-                message: "a typed reply arrived where a forwarded one was expected".to_owned(),
-                code: None,
-                source: None,
-            });
-        };
+        let forwarded = pipeline::execute_until::<ForwardReply>(
+            &inner,
+            &prepared,
+            &plan,
+            &mut attempts,
+            queue_deadline,
+        )
+        .await?;
         let Forwarded {
             status,
             headers,
@@ -394,13 +388,14 @@ impl ForwardStream {
         match &self.usage {
             Some(usage) => {
                 self.inner
+                    .pacing
                     .counter
                     .observe_usage(&self.model, &self.estimate, usage);
                 sent.commit(usage);
             }
             None => sent.commit_tokens(self.estimate.prompt.saturating_add(self.chunks)),
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.wire = None;
         self.job = None;
     }
@@ -428,11 +423,10 @@ impl Stream for ForwardStream {
             }
             Poll::Ready(Some(Err(error))) => {
                 this.settle();
-                Poll::Ready(Some(Err(Error::Stream {
-                    message: "the event stream broke off".to_owned(),
-                    code: None,
-                    source: Some(Box::new(error)),
-                })))
+                Poll::Ready(Some(Err(Error::stream(
+                    "the event stream broke off".to_owned(),
+                    Some(Box::new(error)),
+                ))))
             }
         }
     }
@@ -442,14 +436,6 @@ impl Drop for ForwardStream {
     fn drop(&mut self) {
         self.settle();
     }
-}
-
-/// The head of a successful response, as [`accepted`] needs it.
-pub(crate) struct Head {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) limits: RateLimitHeaders,
-    pub(crate) received: Instant,
 }
 
 /// The answer to a forwarded request, as the pipeline hands it over.
@@ -465,97 +451,90 @@ enum ForwardedBody {
     Stream(Box<StreamStart>),
 }
 
-impl Forwarded {
-    /// An error status the pipeline does not retry, passed through as the server sent it.
-    pub(crate) fn upstream(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
-        Self {
-            status,
-            headers,
-            body: ForwardedBody::Full(body),
-            usage: None,
-        }
-    }
-}
+/// A forward's answer: a stream is handed over unread; a JSON body is read within the
+/// attempt's timer (a failure to read it is retried like any transport failure) and settles
+/// the reservation with its usage; an error status the pipeline does not retry is passed
+/// through as the server sent it.
+pub(crate) struct ForwardReply;
 
-/// A 2xx answer to a forwarded request: a stream is handed over unread; a JSON body is read
-/// within the attempt's timer (a failure to read it is retried like any transport failure)
-/// and settles the reservation with its usage.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn accepted(
-    inner: &Arc<Inner>,
-    prepared: &Prepared,
-    plan: &Plan,
-    attempts: &mut Attempts,
-    job: QueuedJob<Payload>,
-    sent: Sent,
-    wire: InFlight,
-    head: Head,
-    body: Body,
-    timer: Pin<&mut Sleep>,
-) -> Next {
-    let model = &*prepared.model;
-    let Head {
-        status,
-        headers,
-        limits,
-        received,
-    } = head;
-    if prepared.stream {
-        inner.limiter.observe(model, &limits, received);
-        return Next::Done(Accepted::Forward(Box::new(Forwarded {
-            status,
-            headers,
-            body: ForwardedBody::Stream(Box::new(StreamStart {
-                body,
-                job,
-                sent,
-                wire,
-            })),
-            usage: None,
-        })));
-    }
-    let read_or_timed_out = tokio::select! {
-        biased;
-        body = body.collect_bytes(inner.max_response_bytes) => Ok(body),
-        () = timer => Err(()),
-    };
-    let body = match read_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
-        Ok(body) => body,
-        Err(error) => {
-            return pipeline::transport_failure(
-                inner,
-                plan,
-                attempts,
-                job,
-                sent,
-                error,
-                RetryReason::Body,
-            );
-        }
-    };
-    drop(wire);
-    let usage = match serde_json::from_slice::<ReplyView>(&body) {
-        Ok(ReplyView { usage: Some(usage) }) => {
+impl Receive for ForwardReply {
+    type Output = Box<Forwarded>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        plan: &Plan,
+        attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        if prepared.stream {
             inner
-                .counter
-                .observe_usage(model, &prepared.estimate, &usage);
-            sent.commit(&usage);
-            Some(usage)
+                .pacing
+                .limiter
+                .observe(&prepared.model, &head.limits, head.received);
+            let Exchange { job, sent, wire } = exchange;
+            return Next::Done(Box::new(Forwarded {
+                status: head.status,
+                headers: head.headers,
+                body: ForwardedBody::Stream(Box::new(StreamStart {
+                    body,
+                    job,
+                    sent,
+                    wire,
+                })),
+                usage: None,
+            }));
         }
-        _ => {
-            sent.keep();
-            None
-        }
-    };
-    inner.limiter.observe(model, &limits, received);
-    prepared.answered(inner);
-    drop(job);
-    Next::Done(Accepted::Forward(Box::new(Forwarded {
-        status,
-        headers,
-        body: ForwardedBody::Full(body),
-        usage,
-    })))
+        let body = match pipeline::read_within(inner, body, timer).await {
+            Ok(body) => body,
+            Err(error) => {
+                return pipeline::transport_failure(
+                    inner,
+                    plan,
+                    attempts,
+                    exchange,
+                    error,
+                    RetryReason::Body,
+                );
+            }
+        };
+        let Exchange { job, sent, wire } = exchange;
+        drop(wire);
+        let usage = match serde_json::from_slice::<ReplyView>(&body) {
+            Ok(ReplyView { usage: Some(usage) }) => {
+                inner
+                    .pacing
+                    .counter
+                    .observe_usage(&prepared.model, &prepared.estimate, &usage);
+                sent.commit(&usage);
+                Some(usage)
+            }
+            _ => {
+                sent.keep();
+                None
+            }
+        };
+        pipeline::learn(inner, prepared, &head);
+        drop(job);
+        Next::Done(Box::new(Forwarded {
+            status: head.status,
+            headers: head.headers,
+            body: ForwardedBody::Full(body),
+            usage,
+        }))
+    }
+
+    fn refused(answer: ErrorAnswer, _prepared: &Prepared) -> Next<Self::Output> {
+        Next::Done(Box::new(Forwarded {
+            status: answer.status,
+            headers: answer.headers,
+            body: ForwardedBody::Full(answer.body),
+            usage: None,
+        }))
+    }
 }
 
 impl GroqClient {
@@ -581,41 +560,40 @@ impl GroqClient {
             return Err(ForwardError::UnsupportedPath { path: request.path });
         }
         let inner = &self.inner;
-        if inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+        if inner
+            .calls
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Err(Error::Shutdown.into());
         }
-        let view: ChatRequest = serde_json::from_slice(&request.body)
-            .map_err(|source| ForwardError::InvalidBody { source })?;
+        let view: ChatRequest =
+            serde_json::from_slice(&request.body).map_err(|source| ForwardError::InvalidBody {
+                source: source.into(),
+            })?;
         let route = inner.route(view.model())?;
-        let estimate = inner.counter.estimate(&view, route.allowance);
+        let estimate = inner.pacing.counter.estimate(&view, route.allowance);
         if let Some(window) = route.context_window {
             let prompt = estimate.prompt.min(estimate.raw_prompt);
             if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
-                return Err(Error::TokenLimitExceeded {
+                return Err(Error::TokenLimitExceeded(crate::error::TokenLimitExceeded {
                     model: view.model().to_owned(),
                     prompt,
                     allowance: estimate.completion_allowance,
                     context_window: window,
-                }
+                })
                 .into());
             }
         }
-        let prepared = Prepared {
-            model: Arc::clone(&route.model),
-            uri: route.uri.clone(),
-            authorization: route.authorization.clone(),
-            body: request.body,
-            estimate,
-            stream: view.is_stream(),
-            limited: route.limited,
-            forward: true,
-        };
+        let prepared = Prepared::chat(&route, request.body, estimate, view.is_stream());
         Ok(ForwardCall {
             inner: Arc::clone(inner),
             prepared,
             priority: request.priority,
             queue_deadline: request.queue_deadline,
-            request_id: request.request_id.unwrap_or_else(|| inner.events.next_id()),
+            request_id: request
+                .request_id
+                .unwrap_or_else(|| inner.calls.events.next_id()),
         })
     }
 
@@ -624,84 +602,23 @@ impl GroqClient {
     /// client's policy. The answer is returned as the server sent it.
     pub async fn forward_get(&self, path: &str) -> Result<ForwardResponse, Error> {
         let inner = &self.inner;
-        let config = inner.config();
-        let key = config.api_key.as_ref().ok_or_else(|| {
-            Error::config(
-                "no API key: set the GROQ_API_KEY environment variable, put \"api_key\" in the \
-                 configuration, or call `.api_key(...)` on the client builder",
-            )
-        })?;
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
-            .map_err(|_| {
-            Error::config("the API key contains characters that cannot be sent in an HTTP header")
-        })?;
-        authorization.set_sensitive(true);
-        let uri = pipeline::endpoint(&config.base_url, path)?;
-        let started = inner.now();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let mut request = http::Request::new(Bytes::new());
-            *request.method_mut() = Method::GET;
-            *request.uri_mut() = uri.clone();
-            let headers = request.headers_mut();
-            headers.insert(AUTHORIZATION, authorization.clone());
-            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-            headers.insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!("groqchat/", env!("CARGO_PKG_VERSION"))),
-            );
-            let attempt =
-                Attempt::new(attempts, inner.elapsed(started), pipeline::wall_clock_now());
-            let sent =
-                tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
-            let outcome = match sent.unwrap_or_else(|_| Err(TransportError::timeout())) {
-                Ok(response) => {
-                    let (head, body) = response.into_parts();
-                    body.collect_bytes(inner.max_response_bytes)
-                        .await
-                        .map(|bytes| (head, bytes))
-                }
-                Err(error) => Err(error),
-            };
-            let (head, bytes) = match outcome {
-                Ok(answer) => answer,
-                Err(error) => {
-                    let decision = inner
-                        .retry
-                        .classify_error(&error, attempt, &mut inner.rng());
-                    match decision {
-                        RetryDecision::Retry { after } => {
-                            tokio::time::sleep(after).await;
-                            continue;
-                        }
-                        _ => {
-                            return Err(Error::Transport {
-                                attempts,
-                                source: error,
-                            });
-                        }
-                    }
-                }
-            };
-            let decision = (!head.status.is_success()).then(|| {
-                inner
-                    .retry
-                    .classify(head.status, &head.headers, attempt, &mut inner.rng())
-            });
-            if let Some(RetryDecision::Retry { after }) = decision {
-                tokio::time::sleep(after).await;
-                continue;
-            }
-            return Ok(ForwardResponse {
-                status: head.status,
-                headers: head.headers,
-                body: ForwardBody::Full(scrubbed(bytes, &inner.secrets())),
-                usage: None,
-                attempts,
-                waited: Duration::ZERO,
-            });
-        }
+        let answer = crate::rest::exchange(
+            inner,
+            Method::GET,
+            path,
+            None,
+            "application/json",
+            crate::rest::ErrorStatus::PassThrough,
+        )
+        .await?;
+        Ok(ForwardResponse {
+            status: answer.status,
+            headers: answer.headers,
+            body: ForwardBody::Full(scrubbed(answer.body, &inner.secrets())),
+            usage: None,
+            attempts: answer.attempts,
+            waited: Duration::ZERO,
+        })
     }
 }
 

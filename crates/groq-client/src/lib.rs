@@ -92,8 +92,9 @@
 mod audio;
 mod builder;
 mod call;
+mod classify;
 mod client;
-mod error;
+pub mod error;
 mod event;
 mod forward;
 mod pipeline;
@@ -106,7 +107,7 @@ mod warmup;
 
 pub use audio::{AudioReply, AudioSource, measure as measure_audio};
 pub use builder::{GroqClientBuilder, SchedulerFactory};
-pub use call::{CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
+pub use call::{Call, CallFuture, ChatCall, ChatFuture, ChatStreamCall, ChatStreamFuture};
 pub use client::{GroqClient, LimitUsage, ModelLimits, QueueStatus};
 pub use error::{BoxError, Error, ErrorKind, HttpResponse};
 pub use event::{Event, RequestId, RetryReason};

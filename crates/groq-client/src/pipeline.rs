@@ -2,23 +2,23 @@
 //! rate-limit and retry rules around each attempt.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use groq_config::{Config, ConfigError, ModelConfig};
 use groq_queue::{Dispatched, Job, Priority, QueueError, QueuedJob, Ticket};
-use groq_ratelimit::{
-    Cost, LimitMessage, LimitMessageKind, RateLimitHeaders, RateLimiter, Reservation,
-};
+use groq_ratelimit::{Cost, RateLimitHeaders, RateLimiter, Reservation, Sleep};
 use groq_tokens::Estimate;
-use groq_transport::{Attempt, Body, RetryDecision, RetryPolicy, TransportError};
-use groq_types::{ChatCompletion, ChatRequest, ErrorEnvelope, Usage};
+use groq_transport::{Body, RetryPolicy, TransportError};
+use groq_types::{ChatCompletion, Usage};
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, StatusCode, Uri};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::classify::{Counts, ErrorAnswer, Outcome, classify, classify_failure};
 use crate::client::Inner;
 use crate::event::{Event, RequestId, RetryReason};
 use crate::{Error, HttpResponse};
@@ -51,24 +51,41 @@ pub(crate) struct Prepared {
     pub(crate) uri: Uri,
     pub(crate) authorization: HeaderValue,
     pub(crate) body: Bytes,
+    /// The body's content type.
+    pub(crate) content_type: HeaderValue,
+    /// What is reserved on the limiter for it.
+    pub(crate) cost: Cost,
     pub(crate) estimate: Estimate,
+    /// The request asks for an event stream.
     pub(crate) stream: bool,
     /// The model's quota has a rate (any dimension): its lane warms up.
     pub(crate) limited: bool,
-    /// A forwarded request ([`crate::forward`]): the answer is kept as bytes with its head.
-    pub(crate) forward: bool,
+    /// Any content type is accepted in answer (audio, speech, embeddings, responses).
+    pub(crate) accept_any: bool,
 }
 
 impl Prepared {
-    pub(crate) fn cost(&self) -> Cost {
-        Cost::chat(self.estimate.prompt, self.estimate.completion_allowance)
+    /// A chat completion request for `route` with `body` (as bytes, sent as they are).
+    pub(crate) fn chat(route: &Route, body: Bytes, estimate: Estimate, stream: bool) -> Self {
+        Self {
+            model: Arc::clone(&route.model),
+            uri: route.uri.clone(),
+            authorization: route.authorization.clone(),
+            body,
+            content_type: HeaderValue::from_static("application/json"),
+            cost: Cost::chat(estimate.prompt, estimate.completion_allowance),
+            estimate,
+            stream,
+            limited: route.limited,
+            accept_any: false,
+        }
     }
 
     /// Tells the warm-up that the model answered; only models with a rate limit warm up, so
     /// the others skip the bookkeeping.
     pub(crate) fn answered(&self, inner: &Inner) {
         if self.limited {
-            inner.warmup.answered(&self.model);
+            inner.pacing.warmup.answered(&self.model);
         }
     }
 
@@ -79,10 +96,12 @@ impl Prepared {
         *request.uri_mut() = self.uri.clone();
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, self.authorization.clone());
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_TYPE, self.content_type.clone());
         headers.insert(
             ACCEPT,
-            HeaderValue::from_static(if self.stream {
+            HeaderValue::from_static(if self.accept_any {
+                "*/*"
+            } else if self.stream {
                 "text/event-stream"
             } else {
                 "application/json"
@@ -124,84 +143,6 @@ pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Uri, Error> {
     })
 }
 
-impl Inner {
-    /// Validates `request`, resolves its model, estimates its cost, checks the context window
-    /// and serializes the body once.
-    pub(crate) fn prepare(
-        &self,
-        mut request: ChatRequest,
-        stream: bool,
-    ) -> Result<Prepared, Error> {
-        request.validate()?;
-        let route = self.route(request.model())?;
-        let estimate = self.counter.estimate(&request, route.allowance);
-        if let Some(window) = route.context_window {
-            // Refuse only when even the uncalibrated count does not fit: a false refusal
-            // costs more than the server's own 400.
-            let prompt = estimate.prompt.min(estimate.raw_prompt);
-            if prompt.saturating_add(estimate.completion_allowance) > u64::from(window) {
-                return Err(Error::TokenLimitExceeded {
-                    model: request.model().to_owned(),
-                    prompt,
-                    allowance: estimate.completion_allowance,
-                    context_window: window,
-                });
-            }
-        }
-        // The body goes out as given: its original bytes when nothing had to change, else
-        // its keys in order with their exact text. The one change is the call's kind: a
-        // streaming call sets `"stream": true`; a plain call takes out a `"stream": true`
-        // (and its `stream_options`), since it cannot read a stream.
-        request.prepare_for(stream);
-        Ok(Prepared {
-            model: Arc::clone(&route.model),
-            uri: route.uri.clone(),
-            authorization: route.authorization.clone(),
-            body: request.to_bytes(),
-            estimate,
-            stream,
-            limited: route.limited,
-            forward: false,
-        })
-    }
-
-    /// What sending to `model` needs under the current configuration, worked out once per
-    /// model and configuration.
-    pub(crate) fn route(&self, model: &str) -> Result<Arc<Route>, Error> {
-        let config = self.config();
-        {
-            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
-            if Arc::ptr_eq(&routes.config, &config)
-                && let Some(route) = routes.by_model.get(model)
-            {
-                return Ok(Arc::clone(route));
-            }
-        }
-        let model_config = resolve_model(&config, model)?;
-        if !config.models.contains_key(model) {
-            self.ensure_unknown_quota(&config, &model_config);
-        }
-        let limits = &model_config.limits;
-        let route = Arc::new(Route {
-            model: Arc::from(model),
-            uri: endpoint(config.base_url_for(&model_config), "/chat/completions")?,
-            authorization: authorization(&config, &model_config)?,
-            allowance: config.completion_allowance(&model_config),
-            context_window: model_config.context_window,
-            limited: limits.rates().next().is_some(),
-        });
-        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
-        if !Arc::ptr_eq(&routes.config, &config) {
-            *routes = Routes::new(Arc::clone(&config));
-        }
-        // Unknown models may have any name: the cache stays bounded.
-        if routes.by_model.len() < Routes::MAX_MODELS {
-            routes.by_model.insert(model.to_owned(), Arc::clone(&route));
-        }
-        Ok(route)
-    }
-}
-
 /// What sending a request to one model needs, derived from the configuration.
 #[derive(Debug)]
 pub(crate) struct Route {
@@ -216,13 +157,13 @@ pub(crate) struct Route {
 /// The [`Route`]s of one configuration, by model.
 #[derive(Debug)]
 pub(crate) struct Routes {
-    config: Arc<Config>,
-    by_model: HashMap<String, Arc<Route>>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) by_model: HashMap<String, Arc<Route>>,
 }
 
 impl Routes {
     /// At most this many models are remembered per configuration.
-    const MAX_MODELS: usize = 1_024;
+    pub(crate) const MAX_MODELS: usize = 1_024;
 
     pub(crate) fn new(config: Arc<Config>) -> Self {
         Self {
@@ -236,18 +177,20 @@ impl Routes {
 pub(crate) fn resolve_model(config: &Config, id: &str) -> Result<ModelConfig, Error> {
     match config.resolve_model(id) {
         Ok(model) => Ok(model.into_owned()),
-        Err(ConfigError::UnknownModel { configured, .. }) => Err(Error::ModelNotFound {
-            model: id.to_owned(),
-            message: format!(
-                "it is not in the configuration, which rejects unknown models (configured: {})",
-                if configured.is_empty() {
-                    "none".to_owned()
-                } else {
-                    configured.join(", ")
-                }
-            ),
-            response: None,
-        }),
+        Err(ConfigError::UnknownModel { configured, .. }) => {
+            Err(Error::ModelNotFound(crate::error::ModelNotFound {
+                model: id.to_owned(),
+                message: format!(
+                    "it is not in the configuration, which rejects unknown models (configured: {})",
+                    if configured.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        configured.join(", ")
+                    }
+                ),
+                response: None,
+            }))
+        }
         Err(other) => Err(Error::config_from(
             format!("model `{id}` cannot be used with this configuration"),
             other,
@@ -260,20 +203,22 @@ pub(crate) fn queue_error(error: QueueError, model: &str) -> Error {
     match error {
         QueueError::Cancelled => Error::Cancelled,
         QueueError::ShutDown | QueueError::HandoffClosed => Error::Shutdown,
-        QueueError::Full { model, capacity } => Error::QueueFull { model, capacity },
+        QueueError::Full { model, capacity } => {
+            Error::QueueFull(crate::error::QueueFull { model, capacity })
+        }
         QueueError::NeverFits { source, .. } => match source {
             groq_ratelimit::ReserveError::NeverFits {
                 dimension,
                 cost,
                 capacity,
-            } => Error::RequestTooLarge {
+            } => Error::RequestTooLarge(crate::error::RequestTooLarge {
                 model: model.to_owned(),
                 dimension: Some(dimension),
                 requested: Some(cost),
                 limit: Some(capacity),
                 from_server: false,
                 response: None,
-            },
+            }),
             other => Error::Queue(QueueError::NeverFits {
                 model: model.to_owned(),
                 source: other,
@@ -349,6 +294,7 @@ pub(crate) struct InFlight(Arc<Inner>);
 impl InFlight {
     pub(crate) fn new(inner: &Arc<Inner>) -> Self {
         inner
+            .wire
             .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Self(Arc::clone(inner))
@@ -358,6 +304,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0
+            .wire
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -374,14 +321,63 @@ pub(crate) struct Plan {
     pub(crate) attempt_timeout: Duration,
 }
 
-/// What a successful exchange produced.
-pub(crate) enum Accepted {
-    /// A complete JSON reply.
-    Json(Box<ChatCompletion>),
-    /// The head of a 200 event stream: the body is still to be read.
-    Stream(Box<StreamStart>),
-    /// The answer to a forwarded request, kept as bytes with its head.
-    Forward(Box<crate::forward::Forwarded>),
+impl Plan {
+    /// The client's defaults for a call with id `id`.
+    pub(crate) fn new(inner: &Inner, id: RequestId) -> Self {
+        Self {
+            id,
+            priority: Priority::Normal,
+            retry: inner.wire.retry.clone(),
+            max_rate_limit_retries: inner.wire.max_rate_limit_retries,
+            attempt_timeout: inner.config().request_timeout,
+        }
+    }
+}
+
+/// What one attempt holds once its request is on the wire: the queue slot, the reservation
+/// and the in-flight count. Handed on to whoever reads the answer.
+pub(crate) struct Exchange {
+    pub(crate) job: QueuedJob<Payload>,
+    pub(crate) sent: Sent,
+    pub(crate) wire: InFlight,
+}
+
+/// The head of a successful response.
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) limits: RateLimitHeaders,
+    pub(crate) received: Instant,
+}
+
+/// What a call makes of a 2xx answer: each kind of call (a chat completion, a chat stream,
+/// a forward, a raw answer) is one implementation, so a call gets exactly its own output.
+pub(crate) trait Receive {
+    /// What the call gets.
+    type Output: Send;
+
+    /// Reads (or hands over) a 2xx answer and settles what it can; `timer` bounds the rest of
+    /// the attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        plan: &Plan,
+        attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        timer: &mut Sleep,
+    ) -> impl Future<Output = Next<Self::Output>> + Send;
+
+    /// The end of a call on an error status no retry fixes: its error, by default; a forward
+    /// hands the server's answer back as it came instead.
+    fn refused(answer: ErrorAnswer, prepared: &Prepared) -> Next<Self::Output> {
+        Next::Fail(unknown_url_hint(
+            api_error(answer, &prepared.model),
+            &prepared.uri,
+        ))
+    }
 }
 
 /// An accepted stream, before its body is read.
@@ -390,6 +386,123 @@ pub(crate) struct StreamStart {
     pub(crate) job: QueuedJob<Payload>,
     pub(crate) sent: Sent,
     pub(crate) wire: InFlight,
+}
+
+/// A chat completion: the JSON reply, read within the attempt's timer.
+pub(crate) struct JsonReply;
+
+impl Receive for JsonReply {
+    type Output = Box<ChatCompletion>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        plan: &Plan,
+        attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        let body = match read_within(inner, body, timer).await {
+            Ok(body) => body,
+            Err(error) => {
+                return transport_failure(
+                    inner,
+                    plan,
+                    attempts,
+                    exchange,
+                    error,
+                    RetryReason::Body,
+                );
+            }
+        };
+        let Exchange { job, sent, wire } = exchange;
+        drop(wire);
+        let model = &*prepared.model;
+        let next = match ChatCompletion::from_bytes(body) {
+            Ok(completion) => {
+                match &completion.usage {
+                    Some(usage) => {
+                        // Calibrate before settling: the settlement wakes the lane, which
+                        // re-estimates its head with the counter's new ratio.
+                        inner
+                            .pacing
+                            .counter
+                            .observe_usage(model, &prepared.estimate, usage);
+                        sent.commit(usage);
+                    }
+                    None => sent.keep(),
+                }
+                Next::Done(Box::new(completion))
+            }
+            Err(source) => {
+                sent.keep();
+                Next::Fail(Error::invalid_response(
+                    head.status.as_u16(),
+                    "a chat completion",
+                    source,
+                ))
+            }
+        };
+        learn(inner, prepared, &head);
+        drop(job);
+        next
+    }
+}
+
+/// A chat stream: the head of the 200 event stream; the body is read by the stream.
+pub(crate) struct StreamReply;
+
+impl Receive for StreamReply {
+    type Output = Box<StreamStart>;
+
+    async fn accept(
+        inner: &Arc<Inner>,
+        prepared: &Prepared,
+        _plan: &Plan,
+        _attempts: &mut Attempts,
+        exchange: Exchange,
+        head: Head,
+        body: Body,
+        _timer: &mut Sleep,
+    ) -> Next<Self::Output> {
+        inner
+            .pacing
+            .limiter
+            .observe(&prepared.model, &head.limits, head.received);
+        let Exchange { job, sent, wire } = exchange;
+        Next::Done(Box::new(StreamStart {
+            body,
+            job,
+            sent,
+            wire,
+        }))
+    }
+}
+
+/// Reads a whole body within the attempt's timer; running out of time is a transport
+/// timeout like any other.
+pub(crate) async fn read_within(
+    inner: &Inner,
+    body: Body,
+    timer: &mut Sleep,
+) -> Result<Bytes, TransportError> {
+    tokio::select! {
+        biased;
+        body = body.collect_bytes(inner.wire.max_response_bytes) => body,
+        () = timer => Err(TransportError::timeout()),
+    }
+}
+
+/// After a served answer: the limiter learns the server's headers, and the calibration
+/// warm-up that the model answered.
+pub(crate) fn learn(inner: &Inner, prepared: &Prepared, head: &Head) {
+    inner
+        .pacing
+        .limiter
+        .observe(&prepared.model, &head.limits, head.received);
+    prepared.answered(inner);
 }
 
 /// The running state of one call's attempts.
@@ -406,8 +519,9 @@ pub(crate) struct Attempts {
     pub(crate) waited: Duration,
 }
 
-pub(crate) enum Next {
-    Done(Accepted),
+/// The decision after one attempt.
+pub(crate) enum Next<T> {
+    Done(T),
     Again {
         after: Option<Duration>,
         job: QueuedJob<Payload>,
@@ -425,32 +539,41 @@ impl Attempts {
             waited: Duration::ZERO,
         }
     }
+
+    /// The counts the classifier reads.
+    fn counts(&self, inner: &Inner) -> Counts {
+        Counts {
+            failures: self.failures,
+            limited: self.limited,
+            elapsed: inner.elapsed(self.started),
+        }
+    }
 }
 
 /// Queues the request and runs attempts until one is accepted or the request fails.
-pub(crate) async fn execute(
+pub(crate) async fn execute<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
-) -> Result<Accepted, Error> {
-    execute_until(inner, prepared, plan, attempts, None).await
+) -> Result<R::Output, Error> {
+    execute_until::<R>(inner, prepared, plan, attempts, None).await
 }
 
 /// [`execute`], with a deadline for the time spent queued: a request still waiting for its
 /// turn when `queue_deadline` (measured from the call) has passed leaves its queue, charged
 /// nothing, and fails with [`Error::Timeout`].
-pub(crate) async fn execute_until(
+pub(crate) async fn execute_until<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
     queue_deadline: Option<Duration>,
-) -> Result<Accepted, Error> {
+) -> Result<R::Output, Error> {
     let expiry = queue_deadline.map(|after| (after, attempts.started + after));
     let job = Job::new(
         Arc::clone(&prepared.model),
-        prepared.cost(),
+        prepared.cost,
         Payload {
             reply: None,
             estimate: prepared.estimate,
@@ -461,12 +584,13 @@ pub(crate) async fn execute_until(
     let queued_at = inner.now();
     // Nothing queued ahead and the limits admit it now: dispatched on this task, without
     // the round trip through the lane's dispatcher.
-    let (mut ticket, mut ready, mut receiver) = match inner.lanes.dispatch_now(job) {
+    let (mut ticket, mut ready, mut receiver) = match inner.pacing.lanes.dispatch_now(job) {
         Ok((ticket, dispatched)) => (ticket, Some(dispatched), None),
         Err(mut job) => {
             let (reply, receiver) = oneshot::channel();
             job.payload_mut().reply = Some(reply);
             let ticket: Ticket = inner
+                .pacing
                 .lanes
                 .submit(job)
                 .await
@@ -474,8 +598,8 @@ pub(crate) async fn execute_until(
             (ticket, None, Some(receiver))
         }
     };
-    if inner.events.is_watched() {
-        inner.events.emit(Event::Queued {
+    if inner.calls.events.is_watched() {
+        inner.calls.events.emit(Event::Queued {
             id: plan.id.clone(),
             model: Arc::clone(&prepared.model),
             priority: plan.priority,
@@ -503,7 +627,7 @@ pub(crate) async fn execute_until(
                 failure = ticket.failed() => {
                     return Err(failure.map_or(Error::Shutdown, |e| queue_error(e, &prepared.model)));
                 }
-                after = queue_expiry(expiry) => return Err(Error::Timeout { after }),
+                after = queue_expiry(inner, expiry) => return Err(Error::timeout(after)),
             },
             (None, None) => {
                 let failure = ticket.failed().await;
@@ -518,8 +642,8 @@ pub(crate) async fn execute_until(
         };
         attempts.waited += waited;
         attempts.sent += 1;
-        if inner.events.is_watched() {
-            inner.events.emit(Event::Dispatched {
+        if inner.calls.events.is_watched() {
+            inner.calls.events.emit(Event::Dispatched {
                 id: plan.id.clone(),
                 model: Arc::clone(&prepared.model),
                 attempt: attempts.sent,
@@ -528,18 +652,28 @@ pub(crate) async fn execute_until(
         }
         // Boxed: the exchange's state (transport future, timers, the reply being read) is
         // large, and a queued call's future should not carry room for it while it waits.
-        match Box::pin(attempt(inner, prepared, plan, attempts, job, reservation)).await {
+        match Box::pin(attempt::<R>(
+            inner,
+            prepared,
+            plan,
+            attempts,
+            job,
+            reservation,
+        ))
+        .await
+        {
             Next::Done(accepted) => return Ok(accepted),
             Next::Fail(error) => return Err(error),
             Next::Again { after, mut job } => {
                 if let Some(after) = after {
-                    tokio::time::sleep(after).await;
+                    inner.sleep(after).await;
                 }
                 let (reply, fresh) = oneshot::channel();
                 job.payload_mut().reply = Some(reply);
                 receiver = Some(fresh);
                 queued_at = inner.now();
                 inner
+                    .pacing
                     .lanes
                     .requeue_front(job)
                     .map_err(|e| queue_error(e, &prepared.model))?;
@@ -549,36 +683,35 @@ pub(crate) async fn execute_until(
 }
 
 /// One HTTP attempt with an admitted reservation, and the decision that follows.
-async fn attempt(
+async fn attempt<R: Receive>(
     inner: &Arc<Inner>,
     prepared: &Prepared,
     plan: &Plan,
     attempts: &mut Attempts,
     job: QueuedJob<Payload>,
     reservation: Reservation,
-) -> Next {
-    let model = &*prepared.model;
-    let wire = InFlight::new(inner);
-    let sent = Sent::new(reservation);
-    let sending = inner.transport.send(prepared.http_request());
-    // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
-    let timer = tokio::time::sleep(plan.attempt_timeout);
-    tokio::pin!(timer);
-    let sent_or_timed_out = tokio::select! {
-        biased;
-        response = sending => Ok(response),
-        () = &mut timer => Err(()),
+) -> Next<R::Output> {
+    let exchange = Exchange {
+        job,
+        sent: Sent::new(reservation),
+        wire: InFlight::new(inner),
     };
-    // A timeout is a transport failure like any other.
-    let response = match sent_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
+    let sending = inner.wire.transport.send(prepared.http_request());
+    // One timer bounds the whole attempt: the response head and, for a JSON reply, its body.
+    let mut timer = inner.sleep(plan.attempt_timeout);
+    let response = tokio::select! {
+        biased;
+        response = sending => response,
+        () = &mut timer => Err(TransportError::timeout()),
+    };
+    let response = match response {
         Ok(response) => response,
         Err(error) => {
             return transport_failure(
                 inner,
                 plan,
                 attempts,
-                job,
-                sent,
+                exchange,
                 error,
                 RetryReason::Transport,
             );
@@ -586,90 +719,17 @@ async fn attempt(
     };
     let received = inner.now();
     let (head, body) = response.into_parts();
-    let status = head.status;
-    let headers = head.headers;
-    let limits = RateLimitHeaders::from_headers(&headers);
-
-    if status.is_success() {
-        if prepared.forward {
-            let head = crate::forward::Head {
-                status,
-                headers,
-                limits,
-                received,
-            };
-            return crate::forward::accepted(
-                inner,
-                prepared,
-                plan,
-                attempts,
-                job,
-                sent,
-                wire,
-                head,
-                body,
-                timer.as_mut(),
-            )
-            .await;
-        }
-        if prepared.stream {
-            inner.limiter.observe(model, &limits, received);
-            return Next::Done(Accepted::Stream(Box::new(StreamStart {
-                body,
-                job,
-                sent,
-                wire,
-            })));
-        }
-        let read_or_timed_out = tokio::select! {
-            biased;
-            body = body.collect_bytes(inner.max_response_bytes) => Ok(body),
-            () = &mut timer => Err(()),
+    if head.status.is_success() {
+        let head = Head {
+            status: head.status,
+            limits: RateLimitHeaders::from_headers(&head.headers),
+            headers: head.headers,
+            received,
         };
-        // A timeout is a transport failure like any other.
-        let body = match read_or_timed_out.unwrap_or_else(|()| Err(TransportError::timeout())) {
-            Ok(body) => body,
-            Err(error) => {
-                return transport_failure(
-                    inner,
-                    plan,
-                    attempts,
-                    job,
-                    sent,
-                    error,
-                    RetryReason::Body,
-                );
-            }
-        };
-        drop(wire);
-        return match ChatCompletion::from_bytes(body) {
-            Ok(completion) => {
-                match &completion.usage {
-                    Some(usage) => {
-                        // Calibrate before settling: the settlement wakes the lane, which
-                        // re-estimates its head with the counter's new ratio.
-                        inner
-                            .counter
-                            .observe_usage(model, &prepared.estimate, usage);
-                        sent.commit(usage);
-                    }
-                    None => sent.keep(),
-                }
-                inner.limiter.observe(model, &limits, received);
-                prepared.answered(inner);
-                Next::Done(Accepted::Json(Box::new(completion)))
-            }
-            Err(source) => {
-                sent.keep();
-                inner.limiter.observe(model, &limits, received);
-                prepared.answered(inner);
-                Next::Fail(Error::InvalidResponse {
-                    status: status.as_u16(),
-                    expected: "a chat completion",
-                    source,
-                })
-            }
-        };
+        return R::accept(
+            inner, prepared, plan, attempts, exchange, head, body, &mut timer,
+        )
+        .await;
     }
 
     // An error status: read what the server says (a broken error body is no reason to fail
@@ -678,156 +738,205 @@ async fn attempt(
         .collect_bytes(ERROR_BODY_LIMIT)
         .await
         .unwrap_or_default();
+    let Exchange { job, sent, wire } = exchange;
     drop(wire);
-    let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
-    let answer = Box::new(HttpResponse::new(
-        status.as_u16(),
-        request_id(&headers),
-        body.clone(),
-    ));
-    let message = envelope
-        .as_ref()
-        .and_then(|e| LimitMessage::parse(&e.error.message));
-
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        // A 429 charges nothing on the server: undo our charge, then learn.
-        sent.refund();
-        inner
-            .limiter
-            .rate_limited(model, &limits, message.as_ref(), received);
-        prepared.answered(inner);
-        // The server's wait, bounded by the period of the limit it concerns, and at least the
-        // first backoff: `retry-after: 0` on every answer must not become a burst.
-        let retry_after = groq_ratelimit::server_wait(&limits, message.as_ref())
-            .map(|wait| wait.max(plan.retry.base_delay()));
-        let dimension = message.as_ref().and_then(|m| m.dimension);
-        attempts.limited += 1;
-        // No wait named: pause the model for a backoff so the lane does not hammer it.
-        let pause = retry_after.unwrap_or_else(|| plan.retry.backoff_ceiling(attempts.limited));
-        if let Some(until) = received.checked_add(pause) {
-            inner.limiter.penalize(model, dimension, until);
-        }
-        if attempts.limited > plan.max_rate_limit_retries {
-            return Next::Fail(Error::RateLimited {
-                model: model.to_owned(),
-                dimension,
-                retry_after,
-                message: envelope.map(|e| e.error.message).unwrap_or_default(),
-                response: Some(answer),
-            });
-        }
-        inner.events.emit(Event::RateLimited {
-            id: plan.id.clone(),
-            model: Arc::clone(&prepared.model),
+    let answer = ErrorAnswer::new(head.status, head.headers, body);
+    let outcome = classify(
+        &answer,
+        &plan.retry,
+        plan.max_rate_limit_retries,
+        attempts.counts(inner),
+        wall_clock_now(),
+        &mut inner.rng(),
+    );
+    settle(inner, prepared, sent, &answer, outcome, received);
+    match outcome {
+        Outcome::RateLimited {
             retry_after,
             dimension,
-        });
-        tracing::debug!(
-            model,
-            ?retry_after,
-            ?dimension,
-            "rate limited by the server; requeued at the head"
-        );
-        return Next::Again { after: None, job };
-    }
-
-    let too_large = status == StatusCode::PAYLOAD_TOO_LARGE
-        && (message
-            .as_ref()
-            .is_some_and(|m| m.kind == LimitMessageKind::RequestTooLarge)
-            || envelope.as_ref().and_then(|e| e.error.code.as_deref())
-                == Some("rate_limit_exceeded"));
-    if too_large {
-        sent.refund();
-        inner.limiter.observe(model, &limits, received);
-        prepared.answered(inner);
-        return Next::Fail(Error::RequestTooLarge {
-            model: model.to_owned(),
-            dimension: message.as_ref().and_then(|m| m.dimension),
-            requested: message.as_ref().and_then(|m| m.requested),
-            limit: message.as_ref().and_then(|m| m.limit),
-            from_server: true,
-            response: Some(answer),
-        });
-    }
-
-    // A client error was refused before any work; a server error may have cost something.
-    if status.is_client_error() {
-        sent.refund();
-    } else {
-        sent.keep();
-    }
-    inner.limiter.observe(model, &limits, received);
-    prepared.answered(inner);
-    attempts.failures += 1;
-    let decision = {
-        let mut rng = inner.rng();
-        plan.retry.classify(
-            status,
-            &headers,
-            Attempt::new(
-                attempts.failures,
-                inner.elapsed(attempts.started),
-                wall_clock_now(),
-            ),
-            &mut rng,
-        )
-    };
-    match decision {
-        RetryDecision::Retry { after } => {
-            inner.events.emit(Event::Retrying {
-                id: plan.id.clone(),
-                model: Arc::clone(&prepared.model),
-                attempt: attempts.sent,
+            exhausted,
+            ..
+        } => {
+            attempts.limited += 1;
+            if exhausted {
+                return Next::Fail(rate_limited_error(&prepared.model, answer, retry_after));
+            }
+            emit_rate_limited(inner, plan, prepared, retry_after, dimension);
+            Next::Again { after: None, job }
+        }
+        Outcome::TooLarge => Next::Fail(too_large_error(&prepared.model, answer)),
+        Outcome::Retry { after, .. } => {
+            attempts.failures += 1;
+            emit_retrying(
+                inner,
+                plan,
+                &prepared.model,
+                attempts.sent,
                 after,
-                reason: RetryReason::Status(status.as_u16()),
-            });
-            tracing::debug!(
-                model,
-                status = status.as_u16(),
-                ?after,
-                "retrying after an error status"
+                RetryReason::Status(answer.status.as_u16()),
             );
             Next::Again {
                 after: Some(after),
                 job,
             }
         }
-        _ if prepared.forward => Next::Done(Accepted::Forward(Box::new(
-            crate::forward::Forwarded::upstream(status, headers, body),
-        ))),
-        _ => Next::Fail(unknown_url_hint(
-            api_error(status, envelope, *answer, model),
-            &prepared.uri,
-        )),
+        Outcome::Fail { .. } | Outcome::Success => {
+            attempts.failures += 1;
+            R::refused(answer, prepared)
+        }
     }
+}
+
+/// Settles the reservation of an error answer and teaches the limiter what it says: a 429
+/// charged nothing and pauses the model (groq-ratelimit's rule, then the client's floor and
+/// backoff); a 413 charged nothing; another client error was refused before any work; a
+/// server error may have cost something.
+fn settle(
+    inner: &Inner,
+    prepared: &Prepared,
+    sent: Sent,
+    answer: &ErrorAnswer,
+    outcome: Outcome,
+    received: Instant,
+) {
+    let model = &*prepared.model;
+    match outcome {
+        Outcome::RateLimited {
+            pause, dimension, ..
+        } => {
+            sent.refund();
+            inner.pacing.limiter.rate_limited(
+                model,
+                &answer.limits,
+                answer.message.as_ref(),
+                received,
+            );
+            if let Some(until) = received.checked_add(pause) {
+                inner.pacing.limiter.penalize(model, dimension, until);
+            }
+        }
+        Outcome::TooLarge => {
+            sent.refund();
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
+        }
+        Outcome::Retry { charged, .. } | Outcome::Fail { charged } => {
+            if charged {
+                sent.keep();
+            } else {
+                sent.refund();
+            }
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
+        }
+        Outcome::Success => {
+            sent.keep();
+            inner
+                .pacing
+                .limiter
+                .observe(model, &answer.limits, received);
+        }
+    }
+    prepared.answered(inner);
+}
+
+/// [`Event::RateLimited`] and its trace.
+fn emit_rate_limited(
+    inner: &Inner,
+    plan: &Plan,
+    prepared: &Prepared,
+    retry_after: Option<Duration>,
+    dimension: Option<groq_ratelimit::Dimension>,
+) {
+    inner.calls.events.emit(Event::RateLimited {
+        id: plan.id.clone(),
+        model: Arc::clone(&prepared.model),
+        retry_after,
+        dimension,
+    });
+    tracing::debug!(
+        model = &*prepared.model,
+        ?retry_after,
+        ?dimension,
+        "rate limited by the server; requeued at the head"
+    );
+}
+
+/// [`Event::Retrying`] and its trace.
+fn emit_retrying(
+    inner: &Inner,
+    plan: &Plan,
+    model: &str,
+    attempt: u32,
+    after: Duration,
+    reason: RetryReason,
+) {
+    inner.calls.events.emit(Event::Retrying {
+        id: plan.id.clone(),
+        model: Arc::from(model),
+        attempt,
+        after,
+        reason,
+    });
+    tracing::debug!(model, ?after, ?reason, "retrying");
+}
+
+/// The error of a 429 past the retry bound; it keeps the answer.
+pub(crate) fn rate_limited_error(
+    model: &str,
+    answer: ErrorAnswer,
+    retry_after: Option<Duration>,
+) -> Error {
+    let response = response_of(&answer);
+    Error::RateLimited(crate::error::RateLimited {
+        model: model.to_owned(),
+        dimension: answer.dimension(),
+        retry_after,
+        message: answer.envelope.map(|e| e.error.message).unwrap_or_default(),
+        response: Some(Box::new(response)),
+    })
+}
+
+/// The error of a 413 `rate_limit_exceeded`; it keeps the answer.
+fn too_large_error(model: &str, answer: ErrorAnswer) -> Error {
+    let message = answer.message.as_ref();
+    Error::RequestTooLarge(crate::error::RequestTooLarge {
+        model: model.to_owned(),
+        dimension: message.and_then(|m| m.dimension),
+        requested: message.and_then(|m| m.requested),
+        limit: message.and_then(|m| m.limit),
+        from_server: true,
+        response: Some(Box::new(response_of(&answer))),
+    })
+}
+
+/// The answer as an error keeps it: status, request id, body bytes.
+fn response_of(answer: &ErrorAnswer) -> HttpResponse {
+    HttpResponse::new(
+        answer.status.as_u16(),
+        request_id(&answer.headers),
+        answer.body.clone(),
+    )
 }
 
 /// A 404 that says the URL is unknown names the URL that was called and, when it lacks
 /// `/openai/v1`, suggests it: the usual cause is a base URL written without it.
 pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
-    let Error::Api {
-        status: 404,
-        code,
-        kind,
-        message,
-        failed_generation,
-        response,
-    } = error
-    else {
+    let Error::Api(mut api) = error else {
         return error;
     };
-    let unknown_url = code.as_deref() == Some("unknown_url")
-        || message.to_ascii_lowercase().contains("unknown request url");
+    let unknown_url = api.status == 404
+        && (api.code.as_deref() == Some("unknown_url")
+            || api
+                .message
+                .to_ascii_lowercase()
+                .contains("unknown request url"));
     if !unknown_url {
-        return Error::Api {
-            status: 404,
-            code,
-            kind,
-            message,
-            failed_generation,
-            response,
-        };
+        return Error::Api(api);
     }
     // Scheme, host, port and path only: never userinfo or a query.
     let origin = format!(
@@ -849,21 +958,15 @@ pub(crate) fn unknown_url_hint(error: Error, uri: &Uri) -> Error {
             path = Config::API_PATH
         )
     };
-    Error::Api {
-        status: 404,
-        code,
-        kind,
-        message: format!("{message} (the URL called was {called}{hint})"),
-        failed_generation,
-        response,
-    }
+    api.message = format!("{} (the URL called was {called}{hint})", api.message);
+    Error::Api(api)
 }
 
 /// Completes at the queue deadline, with its length; never without one.
-async fn queue_expiry(expiry: Option<(Duration, Instant)>) -> Duration {
+async fn queue_expiry(inner: &Inner, expiry: Option<(Duration, Instant)>) -> Duration {
     match expiry {
         Some((after, at)) => {
-            tokio::time::sleep_until(at).await;
+            inner.sleep_until(at).await;
             after
         }
         None => std::future::pending().await,
@@ -871,57 +974,37 @@ async fn queue_expiry(expiry: Option<(Duration, Instant)>) -> Duration {
 }
 
 /// Settles and decides after a transport error.
-pub(crate) fn transport_failure(
+pub(crate) fn transport_failure<T>(
     inner: &Arc<Inner>,
     plan: &Plan,
     attempts: &mut Attempts,
-    job: QueuedJob<Payload>,
-    sent: Sent,
+    exchange: Exchange,
     error: TransportError,
     reason: RetryReason,
-) -> Next {
-    if error.is_connect() {
-        // The request never left: nothing was charged on the server.
-        sent.refund();
-    } else {
-        sent.keep();
-    }
+) -> Next<T> {
+    let Exchange { job, sent, wire } = exchange;
+    drop(wire);
+    let outcome = classify_failure(
+        &error,
+        &plan.retry,
+        attempts.counts(inner),
+        wall_clock_now(),
+        &mut inner.rng(),
+    );
     attempts.failures += 1;
-    let decision = {
-        let mut rng = inner.rng();
-        plan.retry.classify_error(
-            &error,
-            Attempt::new(
-                attempts.failures,
-                inner.elapsed(attempts.started),
-                wall_clock_now(),
-            ),
-            &mut rng,
-        )
-    };
-    match decision {
-        RetryDecision::Retry { after } => {
-            inner.events.emit(Event::Retrying {
-                id: plan.id.clone(),
-                model: Arc::from(job.model()),
-                attempt: attempts.sent,
-                after,
-                reason,
-            });
-            tracing::debug!(
-                model = job.model(),
-                ?after,
-                "retrying after a transport error"
-            );
+    match outcome {
+        Outcome::Retry { charged: false, .. } | Outcome::Fail { charged: false } => sent.refund(),
+        _ => sent.keep(),
+    }
+    match outcome {
+        Outcome::Retry { after, .. } => {
+            emit_retrying(inner, plan, job.model(), attempts.sent, after, reason);
             Next::Again {
                 after: Some(after),
                 job,
             }
         }
-        _ => Next::Fail(Error::Transport {
-            attempts: attempts.sent,
-            source: error,
-        }),
+        _ => Next::Fail(Error::transport(attempts.sent, error)),
     }
 }
 
@@ -934,22 +1017,20 @@ pub(crate) fn request_id(headers: &http::HeaderMap) -> Option<String> {
 }
 
 /// The error for a non-retryable (or exhausted) error status; it keeps the answer.
-pub(crate) fn api_error(
-    status: StatusCode,
-    envelope: Option<ErrorEnvelope>,
-    answer: HttpResponse,
-    model: &str,
-) -> Error {
+pub(crate) fn api_error(answer: ErrorAnswer, model: &str) -> Error {
+    let status = answer.status;
+    let envelope = answer.envelope;
+    let answer = HttpResponse::new(status.as_u16(), request_id(&answer.headers), answer.body);
     let text = String::from_utf8_lossy(answer.body());
     let text: String = text.chars().take(ERROR_BODY_LIMIT as usize).collect();
     let error = envelope.map(|e| e.error);
     let code = error.as_ref().and_then(|e| e.code.clone());
     if status == StatusCode::NOT_FOUND && code.as_deref() == Some("model_not_found") {
-        return Error::ModelNotFound {
+        return Error::ModelNotFound(crate::error::ModelNotFound {
             model: model.to_owned(),
             message: error.map(|e| e.message).unwrap_or_default(),
             response: Some(Box::new(answer)),
-        };
+        });
     }
     let message = match &error {
         Some(e) if !e.message.is_empty() => e.message.clone(),
@@ -965,12 +1046,12 @@ pub(crate) fn api_error(
             }
         }
     };
-    Error::Api {
+    Error::Api(crate::error::Api {
         status: status.as_u16(),
         code,
         kind: error.as_ref().and_then(|e| e.kind.clone()),
         message,
         failed_generation: error.and_then(|e| e.failed_generation),
         response: Box::new(answer),
-    }
+    })
 }

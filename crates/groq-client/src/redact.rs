@@ -136,52 +136,26 @@ impl Error {
             return self;
         }
         match self {
-            Self::Api {
-                status,
-                code,
-                kind,
-                message,
-                failed_generation,
-                response,
-            } => Self::Api {
-                status,
-                code,
-                kind,
-                message: scrub_owned(message, secrets),
-                failed_generation: failed_generation.map(|g| scrub_owned(g, secrets)),
-                response: Box::new(response.scrubbed(secrets)),
-            },
-            Self::RateLimited {
-                model,
-                dimension,
-                retry_after,
-                message,
-                response,
-            } => Self::RateLimited {
-                model,
-                dimension,
-                retry_after,
-                message: scrub_owned(message, secrets),
-                response: response.map(|r| Box::new(r.scrubbed(secrets))),
-            },
-            Self::ModelNotFound {
-                model,
-                message,
-                response,
-            } => Self::ModelNotFound {
-                model,
-                message: scrub_owned(message, secrets),
-                response: response.map(|r| Box::new(r.scrubbed(secrets))),
-            },
-            Self::Stream {
-                message,
-                code,
-                source,
-            } => Self::Stream {
-                message: scrub_owned(message, secrets),
-                code,
-                source,
-            },
+            Self::Api(mut e) => {
+                e.message = scrub_owned(e.message, secrets);
+                e.failed_generation = e.failed_generation.map(|g| scrub_owned(g, secrets));
+                e.response = Box::new(e.response.scrubbed(secrets));
+                Self::Api(e)
+            }
+            Self::RateLimited(mut e) => {
+                e.message = scrub_owned(e.message, secrets);
+                e.response = e.response.map(|r| Box::new(r.scrubbed(secrets)));
+                Self::RateLimited(e)
+            }
+            Self::ModelNotFound(mut e) => {
+                e.message = scrub_owned(e.message, secrets);
+                e.response = e.response.map(|r| Box::new(r.scrubbed(secrets)));
+                Self::ModelNotFound(e)
+            }
+            Self::Stream(mut e) => {
+                e.message = scrub_owned(e.message, secrets);
+                Self::Stream(e)
+            }
             other => other,
         }
     }

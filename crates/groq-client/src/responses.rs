@@ -44,7 +44,7 @@ impl GroqClient {
                     config.completion_allowance(&m)
                 })
         });
-        let estimate = self.inner.counter.estimate(&chat, allowance);
+        let estimate = self.inner.pacing.counter.estimate(&chat, allowance);
         Cost::chat(estimate.prompt, estimate.completion_allowance)
     }
 
@@ -69,13 +69,13 @@ impl GroqClient {
         let attempts = accepted.attempts;
         let bytes = match accepted
             .body
-            .collect_bytes(self.inner.max_response_bytes)
+            .collect_bytes(self.inner.wire.max_response_bytes)
             .await
         {
             Ok(bytes) => bytes,
             Err(source) => {
                 accepted.sent.keep_as_served();
-                return Err(Error::Transport { attempts, source });
+                return Err(Error::transport(attempts, source));
             }
         };
         match serde_json::from_slice::<ResponseObject>(&bytes) {
@@ -88,11 +88,11 @@ impl GroqClient {
             }
             Err(source) => {
                 accepted.sent.keep_as_served();
-                Err(Error::InvalidResponse {
-                    status: status.as_u16(),
-                    expected: "a response object",
+                Err(Error::invalid_response(
+                    status.as_u16(),
+                    "a response object",
                     source,
-                })
+                ))
             }
         }
     }
@@ -169,11 +169,7 @@ impl ResponseStream {
         let event: SseEvent = match next? {
             Ok(event) => event,
             Err(e) => {
-                return Some(Err(Error::Stream {
-                    message: e.to_string(),
-                    code: None,
-                    source: None,
-                }));
+                return Some(Err(Error::stream(e.to_string(), None)));
             }
         };
         let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);

@@ -7,16 +7,16 @@
 
 use bytes::Bytes;
 use groq_ratelimit::Cost;
-use groq_transport::{Attempt, RetryDecision, TransportError};
+use groq_transport::TransportError;
 use groq_types::{
-    Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, ErrorEnvelope,
-    FileList, FileObject,
+    Batch, BatchList, CreateBatch, Deleted, EmbeddingList, EmbeddingRequest, FileList, FileObject,
 };
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::audio::{multipart, paced_send};
+use crate::classify::{Counts, ErrorAnswer, Outcome, classify, classify_failure};
 use crate::client::Inner;
 use crate::pipeline::{self, wall_clock_now};
 use crate::{Error, GroqClient, HttpResponse};
@@ -24,8 +24,28 @@ use crate::{Error, GroqClient, HttpResponse};
 /// A request body and its content type.
 type Payload = (Bytes, HeaderValue);
 
+/// What an unpaced exchange does with an error status that no retry fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ErrorStatus {
+    /// Fail with the client's error for it.
+    Fail,
+    /// Hand it back as the answer (a gateway passes the server's answer on); a 429 is passed
+    /// on at once rather than waited out.
+    PassThrough,
+}
+
+/// The answer of an unpaced exchange, its body read.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// HTTP attempts made.
+    pub(crate) attempts: u32,
+}
+
 /// Sends one request outside the rate-limit queue, with the client's retry policy; returns
-/// the status and body of a 2xx answer. The one path of every unpaced call (models, files,
+/// the status and body of a 2xx answer. The path of every unpaced call (models, files,
 /// batches).
 pub(crate) async fn send(
     inner: &Inner,
@@ -33,18 +53,35 @@ pub(crate) async fn send(
     path: &str,
     payload: Option<Payload>,
 ) -> Result<(StatusCode, Bytes), Error> {
-    // Server text in an error is scrubbed of the client's secrets, as on every other path.
-    send_unscrubbed(inner, method, path, payload)
-        .await
-        .map_err(|e| e.scrubbed(&inner.secrets()))
+    let answer = exchange(inner, method, path, payload, "*/*", ErrorStatus::Fail).await?;
+    Ok((answer.status, answer.body))
 }
 
-async fn send_unscrubbed(
+/// Sends one request outside the rate-limit queue and reads its answer, retrying transport
+/// failures, retryable statuses and (unless passing errors through) 429s as the client's
+/// policy says. Server text in an error is scrubbed of the client's secrets, as on every
+/// other path.
+pub(crate) async fn exchange(
     inner: &Inner,
     method: Method,
     path: &str,
     payload: Option<Payload>,
-) -> Result<(StatusCode, Bytes), Error> {
+    accept: &'static str,
+    errors: ErrorStatus,
+) -> Result<Answer, Error> {
+    exchange_unscrubbed(inner, method, path, payload, accept, errors)
+        .await
+        .map_err(|e| e.scrubbed(&inner.secrets()))
+}
+
+async fn exchange_unscrubbed(
+    inner: &Inner,
+    method: Method,
+    path: &str,
+    payload: Option<Payload>,
+    accept: &'static str,
+    errors: ErrorStatus,
+) -> Result<Answer, Error> {
     let config = inner.config();
     let key = config.api_key.as_ref().ok_or_else(|| {
         Error::config(
@@ -59,6 +96,7 @@ async fn send_unscrubbed(
     authorization.set_sensitive(true);
     let uri = pipeline::endpoint(&config.base_url, path)?;
     let started = inner.now();
+    let mut counts = Counts::default();
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -71,7 +109,7 @@ async fn send_unscrubbed(
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
         headers.insert(AUTHORIZATION, authorization.clone());
-        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
         headers.insert(
             USER_AGENT,
             HeaderValue::from_static(concat!("groqchat/", env!("CARGO_PKG_VERSION"))),
@@ -79,68 +117,83 @@ async fn send_unscrubbed(
         if let Some((_, content_type)) = &payload {
             headers.insert(CONTENT_TYPE, content_type.clone());
         }
-        let attempt = Attempt::new(attempts, inner.elapsed(started), wall_clock_now());
-        let sent =
-            tokio::time::timeout(config.request_timeout, inner.transport.send(request)).await;
-        let outcome = match sent.unwrap_or_else(|_| Err(TransportError::timeout())) {
+        let sent = inner
+            .timeout(config.request_timeout, inner.wire.transport.send(request))
+            .await
+            .unwrap_or_else(|| Err(TransportError::timeout()));
+        let read = match sent {
             Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                match response
-                    .into_body()
-                    .collect_bytes(inner.max_response_bytes)
+                let (head, body) = response.into_parts();
+                body.collect_bytes(inner.wire.max_response_bytes)
                     .await
-                {
-                    Ok(body) => Ok((status, headers, body)),
-                    Err(error) => Err(error),
-                }
+                    .map(|body| (head, body))
             }
             Err(error) => Err(error),
         };
-        let (status, headers, body) = match outcome {
+        counts.elapsed = inner.elapsed(started);
+        let (head, body) = match read {
             Ok(answer) => answer,
             Err(error) => {
-                let decision = inner
-                    .retry
-                    .classify_error(&error, attempt, &mut inner.rng());
-                match decision {
-                    RetryDecision::Retry { after } => {
-                        tokio::time::sleep(after).await;
+                let outcome = classify_failure(
+                    &error,
+                    &inner.wire.retry,
+                    counts,
+                    wall_clock_now(),
+                    &mut inner.rng(),
+                );
+                counts.failures += 1;
+                match outcome {
+                    Outcome::Retry { after, .. } => {
+                        inner.sleep(after).await;
                         continue;
                     }
                     _ => {
-                        return Err(Error::Transport {
-                            attempts,
-                            source: error,
-                        });
+                        return Err(Error::transport(attempts, error));
                     }
                 }
             }
         };
-        if status.is_success() {
-            return Ok((status, body));
+        if head.status.is_success() {
+            return Ok(Answer {
+                status: head.status,
+                headers: head.headers,
+                body,
+                attempts,
+            });
         }
-        let decision = inner
-            .retry
-            .classify(status, &headers, attempt, &mut inner.rng());
-        match decision {
-            RetryDecision::Retry { after } => tokio::time::sleep(after).await,
-            RetryDecision::RateLimited { retry_after }
-                if attempts <= inner.max_rate_limit_retries =>
-            {
-                tokio::time::sleep(
-                    retry_after.unwrap_or_else(|| inner.retry.backoff_ceiling(attempts)),
-                )
-                .await;
+        let answer = ErrorAnswer::new(head.status, head.headers, body);
+        let outcome = classify(
+            &answer,
+            &inner.wire.retry,
+            inner.wire.max_rate_limit_retries,
+            counts,
+            wall_clock_now(),
+            &mut inner.rng(),
+        );
+        match (outcome, errors) {
+            (Outcome::Retry { after, .. }, _) => {
+                counts.failures += 1;
+                inner.sleep(after).await;
             }
-            _ => {
-                let envelope = serde_json::from_slice::<ErrorEnvelope>(&body).ok();
-                let answer = HttpResponse::new(
-                    status.as_u16(),
-                    pipeline::request_id(&headers),
-                    body.clone(),
-                );
-                return Err(answer_error(status, envelope, answer, path));
+            (
+                Outcome::RateLimited {
+                    pause,
+                    exhausted: false,
+                    ..
+                },
+                ErrorStatus::Fail,
+            ) => {
+                counts.limited += 1;
+                inner.sleep(pause).await;
+            }
+            (_, ErrorStatus::Fail) => return Err(answer_error(answer, path)),
+            (_, ErrorStatus::PassThrough) => {
+                return Ok(Answer {
+                    status: answer.status,
+                    headers: answer.headers,
+                    body: answer.body,
+                    attempts,
+                });
             }
         }
     }
@@ -148,41 +201,37 @@ async fn send_unscrubbed(
 
 /// The error of a request the API refused: a 429, a 404 of `/models/{id}` (the model is
 /// not known), or the API's error.
-fn answer_error(
-    status: StatusCode,
-    envelope: Option<ErrorEnvelope>,
-    answer: HttpResponse,
-    path: &str,
-) -> Error {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Error::RateLimited {
-            model: String::new(),
-            dimension: None,
-            retry_after: None,
-            message: envelope.map(|e| e.error.message).unwrap_or_default(),
-            response: Some(Box::new(answer)),
-        };
+fn answer_error(answer: ErrorAnswer, path: &str) -> Error {
+    if answer.status == StatusCode::TOO_MANY_REQUESTS {
+        return pipeline::rate_limited_error("", answer, None);
     }
-    if status == StatusCode::NOT_FOUND
+    if answer.status == StatusCode::NOT_FOUND
         && let Some(id) = path.strip_prefix("/models/")
     {
-        return Error::ModelNotFound {
+        let response = HttpResponse::new(
+            answer.status.as_u16(),
+            pipeline::request_id(&answer.headers),
+            answer.body,
+        );
+        return Error::ModelNotFound(crate::error::ModelNotFound {
             model: id.to_owned(),
-            message: envelope.map_or_else(
+            message: answer.envelope.map_or_else(
                 || "the API does not know it".to_owned(),
                 |e| e.error.message,
             ),
-            response: Some(Box::new(answer)),
-        };
+            response: Some(Box::new(response)),
+        });
     }
-    pipeline::api_error(status, envelope, answer, "")
+    pipeline::api_error(answer, "")
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], expected: &'static str) -> Result<T, Error> {
-    serde_json::from_slice(body).map_err(|source| Error::InvalidResponse {
-        status: 200,
-        expected,
-        source,
+    serde_json::from_slice(body).map_err(|source| {
+        Error::InvalidResponse(crate::error::InvalidResponse {
+            status: 200,
+            expected,
+            source: source.into(),
+        })
     })
 }
 
@@ -210,12 +259,12 @@ impl GroqClient {
     pub async fn delete_model(&self, id: &str) -> Result<Deleted, Error> {
         // Model ids may contain '/' (`qwen/qwen3-32b`), as in `GET /models/{id}`.
         if id.trim().is_empty() || id.contains(['?', '#', ' ']) || id.contains("..") {
-            return Err(Error::ModelNotFound {
+            return Err(Error::ModelNotFound(crate::error::ModelNotFound {
                 model: id.to_owned(),
                 message: "a model id is a non-empty name without spaces, '?', '#' or '..'"
                     .to_owned(),
                 response: None,
-            });
+            }));
         }
         let (_, body) = send(&self.inner, Method::DELETE, &format!("/models/{id}"), None).await?;
         decode(&body, "a deletion status")
@@ -344,20 +393,17 @@ impl GroqClient {
         let attempts = accepted.attempts;
         let bytes = match accepted
             .body
-            .collect_bytes(self.inner.max_response_bytes)
+            .collect_bytes(self.inner.wire.max_response_bytes)
             .await
         {
             Ok(bytes) => bytes,
             Err(source) => {
                 accepted.sent.keep_as_served();
-                return Err(Error::Transport { attempts, source });
+                return Err(Error::transport(attempts, source));
             }
         };
         accepted.sent.keep_as_served();
-        serde_json::from_slice(&bytes).map_err(|source| Error::InvalidResponse {
-            status: status.as_u16(),
-            expected: "embeddings",
-            source,
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|source| Error::invalid_response(status.as_u16(), "embeddings", source))
     }
 }

@@ -9,11 +9,12 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures_core::Stream;
 use groq_queue::QueuedJob;
+use groq_ratelimit::Sleep;
 use groq_transport::SseStream;
 use groq_types::{
     ChatCompletion, ChatCompletionAccumulator, ChatCompletionChunk, StreamPayload, Usage,
 };
-use tokio::time::Sleep;
+use tokio::time::Instant;
 
 use crate::Error;
 use crate::call::Report;
@@ -59,9 +60,12 @@ pub struct ChatStream {
     model: Arc<str>,
     done: bool,
     /// Ends the stream when it runs past the stream timeout.
-    deadline: Pin<Box<Sleep>>,
-    /// Ends the stream when no data event arrives in time; reset by chunks only.
-    idle: Pin<Box<Sleep>>,
+    deadline: Sleep,
+    /// Ends the stream when no data event arrives by [`idle_at`](Self::idle_at).
+    idle: Sleep,
+    /// When the stream counts as idle; moved by chunks only. The `idle` sleep may end earlier
+    /// (it is remade then, rather than on every chunk).
+    idle_at: Instant,
     /// Chunks received so far, and how many the completion budget allows at most.
     chunks: u64,
     max_chunks: u64,
@@ -70,6 +74,13 @@ pub struct ChatStream {
 /// Chunks a reply may send beyond one per token of its completion budget (role, usage and
 /// empty chunks) before it counts as running past its budget.
 const SPARE_CHUNKS: u64 = 64;
+
+/// When a stream that receives nothing from now on counts as idle.
+fn idle_deadline(inner: &Inner) -> Instant {
+    let now = inner.now();
+    now.checked_add(inner.wire.stream_idle_timeout)
+        .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365))
+}
 
 impl fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,9 +104,9 @@ impl ChatStream {
             Some(call) => Box::pin(Arc::clone(&call.cancelled).raised()),
             None => Box::pin(std::future::pending()),
         };
-        let now = tokio::time::Instant::now();
-        let deadline = Box::pin(tokio::time::sleep_until(now + inner.stream_timeout));
-        let idle = Box::pin(tokio::time::sleep_until(now + inner.stream_idle_timeout));
+        let deadline = inner.sleep(inner.wire.stream_timeout);
+        let idle_at = idle_deadline(&inner);
+        let idle = inner.sleep_until(idle_at);
         // A server sends at least one token per content chunk: twice the budget is far past it.
         let max_chunks = report.estimate().map_or(u64::MAX, |e| {
             e.completion_allowance
@@ -105,6 +116,7 @@ impl ChatStream {
         Self {
             deadline,
             idle,
+            idle_at,
             chunks: 0,
             max_chunks,
             inner,
@@ -168,12 +180,13 @@ impl ChatStream {
         if let Some(report) = self.report.take() {
             if let (Some(usage), Some(estimate)) = (&usage, report.estimate()) {
                 self.inner
+                    .pacing
                     .counter
                     .observe_usage(&self.model, &estimate, usage);
             }
             report.completed(usage);
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.release();
     }
 
@@ -190,7 +203,7 @@ impl ChatStream {
         if let Some(report) = self.report.take() {
             report.failed(&error);
         }
-        self.inner.warmup.answered(&self.model);
+        self.inner.pacing.warmup.answered(&self.model);
         self.release();
         error
     }
@@ -213,25 +226,30 @@ impl Stream for ChatStream {
             return Poll::Ready(Some(Err(this.finish_err(Error::Cancelled))));
         }
         if this.deadline.as_mut().poll(cx).is_ready() {
-            let error = Error::Stream {
+            let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "the reply was still streaming after the stream timeout of {:?}",
-                    this.inner.stream_timeout
+                    this.inner.wire.stream_timeout
                 ),
                 code: None,
                 source: None,
-            };
+            });
             return Poll::Ready(Some(Err(this.finish_err(error))));
         }
-        if this.idle.as_mut().poll(cx).is_ready() {
-            let error = Error::Stream {
+        while this.idle.as_mut().poll(cx).is_ready() {
+            if this.inner.now() < this.idle_at {
+                // A chunk arrived since the sleep was made: sleep on to the new instant.
+                this.idle = this.inner.sleep_until(this.idle_at);
+                continue;
+            }
+            let error = Error::Stream(crate::error::Stream {
                 message: format!(
                     "no data arrived for {:?} (comments and keep-alives do not count)",
-                    this.inner.stream_idle_timeout
+                    this.inner.wire.stream_idle_timeout
                 ),
                 code: None,
                 source: None,
-            };
+            });
             return Poll::Ready(Some(Err(this.finish_err(error))));
         }
         loop {
@@ -242,11 +260,10 @@ impl Stream for ChatStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    let error = Error::Stream {
-                        message: "the event stream broke off".to_owned(),
-                        code: None,
-                        source: Some(Box::new(error)),
-                    };
+                    let error = Error::stream(
+                        "the event stream broke off".to_owned(),
+                        Some(Box::new(error)),
+                    );
                     return Poll::Ready(Some(Err(this.finish_err(error))));
                 }
                 Poll::Ready(Some(Ok(event))) => {
@@ -258,7 +275,7 @@ impl Stream for ChatStream {
                         Ok(StreamPayload::Chunk(chunk)) => {
                             this.chunks += 1;
                             if this.chunks > this.max_chunks {
-                                let error = Error::Stream {
+                                let error = Error::Stream(crate::error::Stream {
                                     message: format!(
                                         "the reply ran far past its completion budget ({} \
                                          chunks); the server did not stop",
@@ -266,29 +283,27 @@ impl Stream for ChatStream {
                                     ),
                                     code: None,
                                     source: None,
-                                };
+                                });
                                 return Poll::Ready(Some(Err(this.finish_err(error))));
                             }
-                            let next = tokio::time::Instant::now() + this.inner.stream_idle_timeout;
-                            this.idle.as_mut().reset(next);
+                            this.idle_at = idle_deadline(&this.inner);
                             this.accumulator.push(&chunk);
                             return Poll::Ready(Some(Ok(*chunk)));
                         }
                         Ok(StreamPayload::Error(api)) => {
-                            let error = Error::Stream {
+                            let error = Error::Stream(crate::error::Stream {
                                 message: api.message,
                                 code: api.code,
                                 source: None,
-                            };
+                            });
                             return Poll::Ready(Some(Err(this.finish_err(error))));
                         }
                         Ok(_) => continue,
                         Err(source) => {
-                            let error = Error::Stream {
-                                message: "an event could not be decoded as a chunk".to_owned(),
-                                code: None,
-                                source: Some(Box::new(source)),
-                            };
+                            let error = Error::stream(
+                                "an event could not be decoded as a chunk".to_owned(),
+                                Some(Box::new(source)),
+                            );
                             return Poll::Ready(Some(Err(this.finish_err(error))));
                         }
                     }

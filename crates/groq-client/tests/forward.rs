@@ -148,7 +148,7 @@ async fn an_error_status_passes_through_and_bad_input_is_refused_before_the_queu
     let unknown = body("u", "").replace(MODEL, "no-such-model");
     match client.forward(ForwardRequest::chat(unknown)) {
         Err(ForwardError::Pipeline(error)) => {
-            assert!(matches!(*error, Error::ModelNotFound { .. }))
+            assert!(matches!(*error, Error::ModelNotFound(_)))
         }
         other => panic!("expected ModelNotFound, got {other:?}"),
     }
@@ -166,7 +166,7 @@ async fn a_queue_deadline_takes_a_waiting_request_out_uncharged() {
         .forward(ForwardRequest::chat(body("late", "")).queue_deadline(Duration::from_millis(100)))
         .unwrap();
     match late.send().await {
-        Err(Error::Timeout { after }) => assert_eq!(after, Duration::from_millis(100)),
+        Err(Error::Timeout(timeout)) => assert_eq!(timeout.after(), Duration::from_millis(100)),
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(client.queue_status().queued, 0);

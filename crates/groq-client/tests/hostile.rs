@@ -492,7 +492,8 @@ async fn a_server_echoing_the_key_never_shows_it() {
     assert!(!shown.contains(KEY), "{shown}");
     assert!(shown.contains("Bearer [REDACTED]"), "{shown}");
     match &error {
-        groq_client::Error::Api { response, .. } => {
+        groq_client::Error::Api(api) => {
+            let response = api.response();
             let body = std::str::from_utf8(response.body()).expect("UTF-8 body");
             assert!(!body.contains(KEY));
             assert!(

@@ -117,8 +117,9 @@ async fn a_string_x_groq_error_ends_the_stream_with_the_servers_text() {
         .unwrap();
     let error = stream.into_completion().await.unwrap_err();
     assert!(
-        matches!(&error, Error::Stream { message, source: None, .. }
-            if message == "the model ran out of capacity: try later"),
+        matches!(&error, Error::Stream(stream)
+            if stream.message() == "the model ran out of capacity: try later"
+                && std::error::Error::source(&error).is_none()),
         "{error:?}"
     );
     assert!(

@@ -503,16 +503,13 @@ async fn every_error_path_has_its_error() {
         .chat(marked("no-such-model", "404"))
         .await
         .unwrap_err();
-    assert!(matches!(&error, Error::ModelNotFound { model, .. } if model == "no-such-model"));
+    assert!(matches!(&error, Error::ModelNotFound(e) if e.model() == "no-such-model"));
 
     // The context window, locally: nothing is sent.
     let error = client.chat(marked("tiny", "ctx")).await.unwrap_err();
     assert!(matches!(
         error,
-        Error::TokenLimitExceeded {
-            context_window: 100,
-            ..
-        }
+        Error::TokenLimitExceeded(ref e) if e.context_window() == 100
     ));
     // ... and by the server, which knows a window the client does not.
     let error = client
@@ -530,11 +527,8 @@ async fn every_error_path_has_its_error() {
     assert!(
         matches!(
             error,
-            Error::RequestTooLarge {
-                from_server: true,
-                dimension: Some(Dimension::TokensPerMinute),
-                ..
-            }
+            Error::RequestTooLarge(ref e)
+                if e.from_server() && e.dimension() == Some(Dimension::TokensPerMinute)
         ),
         "{error:?}"
     );
@@ -560,7 +554,7 @@ async fn every_error_path_has_its_error() {
         .timeout(Duration::from_millis(200))
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(matches!(error, Error::Timeout(_)), "{error:?}");
 
     // None of the refused requests was accepted.
     let stats = server.stats();
@@ -583,7 +577,7 @@ async fn models_come_from_the_api() {
     assert_eq!(model.context_window, Some(131_072));
     assert!(matches!(
         client.model("missing").await,
-        Err(Error::ModelNotFound { .. })
+        Err(Error::ModelNotFound(_))
     ));
     assert_eq!(client.configured_models().len(), 1);
     server.shutdown().await;

@@ -312,7 +312,7 @@ async fn client_errors_are_not_retried() {
     assert_eq!(tpm_used(&client), 0);
 
     let error = client.model("nope").await.unwrap_err();
-    assert!(matches!(error, Error::ModelNotFound { ref model, .. } if model == "nope"));
+    assert!(matches!(&error, Error::ModelNotFound(e) if e.model() == "nope"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -331,16 +331,10 @@ async fn server_413_is_a_permanent_request_too_large() {
     let error = client.chat(request()).await.unwrap_err();
     assert_eq!(transport.request_count(), 1);
     match &error {
-        Error::RequestTooLarge {
-            dimension,
-            requested,
-            limit,
-            from_server,
-            ..
-        } => {
-            assert_eq!(*dimension, Some(Dimension::TokensPerMinute));
-            assert_eq!((*requested, *limit), (Some(14_810), Some(6_000)));
-            assert!(from_server);
+        Error::RequestTooLarge(e) => {
+            assert_eq!(e.dimension(), Some(Dimension::TokensPerMinute));
+            assert_eq!((e.requested(), e.limit()), (Some(14_810), Some(6_000)));
+            assert!(e.from_server());
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -359,10 +353,7 @@ async fn local_checks_fail_before_anything_is_sent() {
     // 7,000 also exceeds the 4,096-token context window: that check comes first.
     assert!(matches!(
         error,
-        Err(Error::TokenLimitExceeded {
-            context_window: 4_096,
-            ..
-        })
+        Err(Error::TokenLimitExceeded(ref e)) if e.context_window() == 4_096
     ));
 
     let limits = Limits::unlimited().with_tokens_per_minute(Rate::per_minute(1_000));
@@ -378,11 +369,7 @@ async fn local_checks_fail_before_anything_is_sent() {
     assert!(
         matches!(
             error,
-            Error::RequestTooLarge {
-                from_server: false,
-                limit: Some(1_000),
-                ..
-            }
+            Error::RequestTooLarge(ref e) if !e.from_server() && e.limit() == Some(1_000)
         ),
         "{error:?}"
     );
@@ -441,7 +428,7 @@ async fn transport_failures_settle_by_what_the_server_may_have_seen() {
     let client = client(&transport, minute_limits());
     let error = client.chat(request()).max_attempts(2).await.unwrap_err();
     assert!(
-        matches!(error, Error::Transport { attempts: 2, .. }),
+        matches!(error, Error::Transport(ref e) if e.attempts() == 2),
         "{error:?}"
     );
     let limits = client.limits("m").unwrap();
@@ -465,7 +452,7 @@ async fn the_call_timeout_covers_the_queue_and_the_wire() {
         .timeout(Duration::from_secs(1))
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Timeout { after } if after == Duration::from_secs(1)));
+    assert!(matches!(error, Error::Timeout(ref e) if e.after() == Duration::from_secs(1)));
     assert!(error.is_timeout());
     // The aborted request stays charged with its estimate, and nothing is left in flight.
     let limits = client.limits("m").unwrap();
@@ -583,7 +570,7 @@ async fn an_error_event_ends_the_stream_and_an_early_drop_keeps_the_estimate() {
     let mut stream = client.chat_stream(request()).await.unwrap();
     assert!(stream.next().await.unwrap().is_ok());
     let error = stream.next().await.unwrap().unwrap_err();
-    assert!(matches!(&error, Error::Stream { code: Some(c), .. } if c == "internal_server_error"));
+    assert!(matches!(&error, Error::Stream(e) if e.code() == Some("internal_server_error")));
     assert!(stream.next().await.is_none());
     assert!(matches!(
         drain(&mut events).last(),
@@ -720,7 +707,7 @@ async fn a_full_lane_rejects_when_asked_to() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     let error = client.chat(request()).await.unwrap_err();
     assert!(
-        matches!(&error, Error::QueueFull { model, capacity: 1 } if model == "m"),
+        matches!(&error, Error::QueueFull(e) if e.model() == "m" && e.capacity() == 1),
         "{error:?}"
     );
     assert!(error.is_retryable());

@@ -540,16 +540,14 @@ fn passthrough(
 /// The `error.code` of a failure that is the gateway's own (not an answer from upstream).
 fn own_code(error: &Error) -> Option<&'static str> {
     Some(match error {
-        Error::QueueFull { .. } => "queue_full",
-        Error::Timeout { .. } => "deadline_exceeded",
+        Error::QueueFull(_) => "queue_full",
+        Error::Timeout(_) => "deadline_exceeded",
         Error::Queue(_) => "limiter_unavailable",
         Error::Shutdown | Error::Cancelled => "shutting_down",
-        Error::Transport { .. } => "upstream_unavailable",
-        Error::Config { .. } => "gateway_misconfigured",
-        Error::InvalidResponse { .. } | Error::Stream { .. } => "upstream_invalid_response",
-        Error::RequestTooLarge {
-            from_server: false, ..
-        } => "request_too_large",
+        Error::Transport(_) => "upstream_unavailable",
+        Error::Config(_) => "gateway_misconfigured",
+        Error::InvalidResponse(_) | Error::Stream(_) => "upstream_invalid_response",
+        Error::RequestTooLarge(too_large) if !too_large.from_server() => "request_too_large",
         _ => return None,
     })
 }
@@ -562,88 +560,80 @@ fn pipeline_error(
     tokens: u64,
 ) -> Response<GatewayBody> {
     match error {
-        Error::QueueFull { model, capacity } => with_retry_after(
+        Error::QueueFull(full) => with_retry_after(
             gateway_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "queue_full",
                 format!(
-                    "the gateway's queue for model `{model}` is full ({capacity} requests); \
-                     retry after the time in retry-after"
+                    "the gateway's queue for model `{}` is full ({} requests); \
+                     retry after the time in retry-after",
+                    full.model(),
+                    full.capacity()
                 ),
             ),
-            retry_after(client, model, tokens),
+            retry_after(client, full.model(), tokens),
         ),
-        Error::Timeout { after } => with_retry_after(
+        Error::Timeout(timeout) => with_retry_after(
             gateway_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "deadline_exceeded",
                 format!(
                     "the request was still queued for model `{model}` when its \
                      {DEADLINE_HEADER} of {:.3}s passed; retry after the time in retry-after",
-                    after.as_secs_f64()
+                    timeout.after().as_secs_f64()
                 ),
             ),
             retry_after(client, model, tokens),
         ),
-        Error::RateLimited {
-            retry_after: wait,
-            message,
-            dimension,
-            ..
-        } => {
+        Error::RateLimited(limited) => {
             let mut response = envelope(
                 StatusCode::TOO_MANY_REQUESTS,
-                message,
-                match dimension {
+                limited.message(),
+                match limited.dimension() {
                     Some(Dimension::RequestsPerMinute | Dimension::RequestsPerDay) => "requests",
                     _ => "tokens",
                 },
                 Some("rate_limit_exceeded"),
             );
-            let wait = wait.unwrap_or_else(|| retry_after(client, model, tokens));
+            let wait = limited
+                .retry_after()
+                .unwrap_or_else(|| retry_after(client, model, tokens));
             set_retry_after(&mut response, wait);
             response
         }
-        Error::ModelNotFound { message, .. } => envelope(
+        Error::ModelNotFound(not_found) => envelope(
             StatusCode::NOT_FOUND,
-            if message.is_empty() {
+            if not_found.message().is_empty() {
                 "The model does not exist or you do not have access to it."
             } else {
-                message
+                not_found.message()
             },
             "invalid_request_error",
             Some("model_not_found"),
         ),
-        Error::TokenLimitExceeded { .. } => envelope(
+        Error::TokenLimitExceeded(_) => envelope(
             StatusCode::BAD_REQUEST,
             &error.to_string(),
             "invalid_request_error",
             Some("context_length_exceeded"),
         ),
-        Error::RequestTooLarge { from_server, .. } => envelope(
+        Error::RequestTooLarge(too_large) => envelope(
             StatusCode::PAYLOAD_TOO_LARGE,
             &error.to_string(),
-            if *from_server {
+            if too_large.from_server() {
                 "tokens"
             } else {
                 GATEWAY_ERROR
             },
-            Some(if *from_server {
+            Some(if too_large.from_server() {
                 "rate_limit_exceeded"
             } else {
                 "request_too_large"
             }),
         ),
-        Error::Api {
-            status,
-            response: answer,
-            code,
-            message,
-            kind,
-            ..
-        } => {
-            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let body = answer.body();
+        Error::Api(api) => {
+            let status = StatusCode::from_u16(api.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let body = api.response().body();
             if serde_json::from_slice::<&serde_json::value::RawValue>(body).is_ok() {
                 let mut response = Response::new(GatewayBody::full(body.clone()));
                 *response.status_mut() = status;
@@ -654,9 +644,9 @@ fn pipeline_error(
             } else {
                 envelope(
                     status,
-                    message,
-                    kind.as_deref().unwrap_or("api_error"),
-                    code.as_deref(),
+                    api.message(),
+                    api.error_type().unwrap_or("api_error"),
+                    api.code(),
                 )
             }
         }
@@ -673,17 +663,17 @@ fn pipeline_error(
                 chain(error)
             ),
         ),
-        Error::Transport { .. } => gateway_error(
+        Error::Transport(_) => gateway_error(
             StatusCode::BAD_GATEWAY,
             "upstream_unavailable",
             chain(error),
         ),
-        Error::InvalidResponse { .. } | Error::Stream { .. } => gateway_error(
+        Error::InvalidResponse(_) | Error::Stream(_) => gateway_error(
             StatusCode::BAD_GATEWAY,
             "upstream_invalid_response",
             chain(error),
         ),
-        Error::Config { .. } => gateway_error(
+        Error::Config(_) => gateway_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "gateway_misconfigured",
             chain(error),

@@ -1072,10 +1072,10 @@ async fn execute(
                     Some(Err(error)) => {
                         summary.failed += 1;
                         status.failed += 1;
-                        if let ClientError::RateLimited { model, dimension, .. } = &error {
+                        if let ClientError::RateLimited(limited) = &error {
                             // The 429 that ends a request is received too.
                             summary.rate_limited_429 += 1;
-                            observed.reject(model, *dimension);
+                            observed.reject(limited.model(), limited.dimension());
                         }
                         *summary.failed_by_kind.entry(error.code().map_or_else(|| error.kind().as_str().to_owned(), str::to_owned)).or_default() += 1;
                         let line = ResultLine::failure(ids.next_id(), custom_id, &error);

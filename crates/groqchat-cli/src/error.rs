@@ -109,14 +109,10 @@ impl CliError {
         let mut message = self.to_string();
         let mut source = std::error::Error::source(self);
         if let Self::Client { source: client, .. } = self
-            && let groq_client::Error::ModelNotFound {
-                model,
-                message: why,
-                ..
-            } = client.as_ref()
+            && let groq_client::Error::ModelNotFound(not_found) = client.as_ref()
         {
             message.push_str(": ");
-            message.push_str(&model_not_found(model, why));
+            message.push_str(&model_not_found(not_found.model(), not_found.message()));
             source = None;
         }
         while let Some(cause) = source {
@@ -210,21 +206,32 @@ mod tests {
 
     #[test]
     fn a_missing_model_is_reported_in_cli_words() {
-        let err = CliError::client(
-            "the chat request failed",
-            groq_client::Error::ModelNotFound {
-                model: "llama-3.1-8b-instnat".into(),
-                message: "The model `llama-3.1-8b-instnat` does not exist or you do not have \
-                          access to it."
-                    .into(),
-                response: None,
-            },
-        );
+        // The local verdict of a configuration that rejects unknown models.
+        let config = groq_client::Config::builder()
+            .clear_models()
+            .api_key("gsk_cli_error_test_0123456789")
+            .model(groq_client::ModelConfig::new("llama-3.1-8b-instant"))
+            .unknown_models(groq_config::UnknownModelPolicy::Reject)
+            .build()
+            .unwrap();
+        let client = groq_client::GroqClient::builder()
+            .config(config)
+            .build()
+            .unwrap();
+        let missing = client.limits("llama-3.1-8b-instnat").unwrap_err();
+        assert!(matches!(missing, groq_client::Error::ModelNotFound(_)));
+        let err = CliError::client("the chat request failed", missing);
         let report = err.report();
         assert!(report.contains("`groqchat models` lists"), "{report}");
+        assert!(report.contains("rejects unknown models"), "{report}");
         assert!(!report.contains("GroqClient"), "{report}");
-        assert!(!report.contains(".;"), "{report}");
-        assert!(report.contains("access to it)"), "{report}");
+        // The server's text ends with a period, which the CLI's words do not double.
+        let words = model_not_found(
+            "llama-3.1-8b-instnat",
+            "The model `llama-3.1-8b-instnat` does not exist or you do not have access to it.",
+        );
+        assert!(!words.contains(".;") && !words.contains(".)"), "{words}");
+        assert!(words.contains("access to it)"), "{words}");
         assert_eq!(err.exit_code(), ExitCode::from(EXIT_USAGE));
     }
 }

@@ -191,7 +191,7 @@ pub use groq_types as types;
 
 // The client, its calls, errors and events.
 pub use groq_client::{
-    BoxError, CallFuture, ChatCall, ChatFuture, ChatStream, ChatStreamCall, ChatStreamFuture,
+    BoxError, Call, CallFuture, ChatCall, ChatFuture, ChatStream, ChatStreamCall, ChatStreamFuture,
     Error, ErrorKind, Event, GroqClient, GroqClientBuilder, LimitUsage, ModelLimits, QueueStatus,
     RequestId, RetryReason, SchedulerFactory,
 };
