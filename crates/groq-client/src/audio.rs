@@ -418,7 +418,9 @@ pub(crate) async fn paced_send(
         cost,
         estimate: Estimate::new(0, 0),
         stream: false,
-        limited: false,
+        // A model with a rate warms up like a chat model: one request until the server has
+        // answered once.
+        limited: model_config.limits.rates().next().is_some(),
         accept_any: true,
     };
     let plan = Plan::new(inner, inner.calls.events.next_id());

@@ -430,7 +430,7 @@ pub struct LimitUsage {
     pub pending: u64,
 }
 
-/// A model's limits and their use, from [`GroqClient::limits`] (the seed's
+/// A model's limits and their use, from [`GroqClient::limits`] (CustomGroqChat's
 /// `check_model_limits`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -532,7 +532,7 @@ impl GroqClient {
         ChatStreamCall::new(Arc::clone(&self.inner), request)
     }
 
-    /// A one-message chat: `prompt` as the user message to `model` (the seed's text
+    /// A one-message chat: `prompt` as the user message to `model` (CustomGroqChat's text
     /// completion). Read the answer with [`ChatCompletion::text`](groq_types::ChatCompletion::text).
     pub fn complete(&self, model: impl Into<String>, prompt: impl Into<String>) -> ChatCall {
         self.chat(ChatRequest::new(model).user(prompt.into()))
@@ -619,7 +619,7 @@ impl GroqClient {
         self.inner.pacing.counter.estimate(request, allowance)
     }
 
-    /// The limits of `model` and how much of each is used now (the seed's
+    /// The limits of `model` and how much of each is used now (CustomGroqChat's
     /// `check_model_limits`). Unconfigured models follow the unknown-model policy.
     pub fn limits(&self, model: &str) -> Result<ModelLimits, Error> {
         let config = self.inner.config();

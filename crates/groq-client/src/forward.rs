@@ -114,22 +114,30 @@ impl ForwardRequest {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForwardError {
-    /// The body is not a chat request (not JSON, or no `model` or `messages`).
-    #[error("the request body is not a valid chat completion request: {source}")]
-    InvalidBody {
-        /// What the JSON reader found.
-        #[source]
-        source: crate::error::JsonError,
-    },
+    /// The body is not a chat request (not JSON, or no `model` or `messages`); the
+    /// [`JsonError`](crate::error::JsonError) says where and what.
+    #[error("the request body is not a valid chat completion request")]
+    InvalidBody(#[source] crate::error::JsonError),
     /// The path is not one the pipeline paces.
-    #[error("`{path}` is not an endpoint that can be forwarded; use /chat/completions")]
-    UnsupportedPath {
-        /// The path asked for.
-        path: String,
-    },
+    #[error(transparent)]
+    UnsupportedPath(UnsupportedPath),
     /// The pipeline refused it (unknown model, context window, shut down, configuration).
     #[error(transparent)]
     Pipeline(Box<Error>),
+}
+
+/// A path [`GroqClient::forward`] does not pace (see [`ForwardError::UnsupportedPath`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{path}` is not an endpoint that can be forwarded; use /chat/completions")]
+pub struct UnsupportedPath {
+    path: String,
+}
+
+impl UnsupportedPath {
+    /// The path asked for.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 impl From<Error> for ForwardError {
@@ -557,7 +565,9 @@ impl GroqClient {
     /// ```
     pub fn forward(&self, request: ForwardRequest) -> Result<ForwardCall, ForwardError> {
         if request.path != CHAT_COMPLETIONS {
-            return Err(ForwardError::UnsupportedPath { path: request.path });
+            return Err(ForwardError::UnsupportedPath(UnsupportedPath {
+                path: request.path,
+            }));
         }
         let inner = &self.inner;
         if inner
@@ -567,10 +577,8 @@ impl GroqClient {
         {
             return Err(Error::Shutdown.into());
         }
-        let view: ChatRequest =
-            serde_json::from_slice(&request.body).map_err(|source| ForwardError::InvalidBody {
-                source: source.into(),
-            })?;
+        let view: ChatRequest = serde_json::from_slice(&request.body)
+            .map_err(|source| ForwardError::InvalidBody(source.into()))?;
         let route = inner.route(view.model())?;
         let estimate = inner.pacing.counter.estimate(&view, route.allowance);
         if let Some(window) = route.context_window {

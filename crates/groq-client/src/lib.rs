@@ -113,7 +113,7 @@ pub use error::{BoxError, Error, ErrorKind, HttpResponse};
 pub use event::{Event, RequestId, RetryReason};
 pub use forward::{
     CHAT_COMPLETIONS, ForwardBody, ForwardCall, ForwardError, ForwardRequest, ForwardResponse,
-    ForwardStream,
+    ForwardStream, UnsupportedPath,
 };
 pub use redact::REDACTED;
 pub use responses::{ResponseEvent, ResponseStream};

@@ -30,6 +30,9 @@ pub(crate) struct Payload {
     pub(crate) estimate: Estimate,
     /// The model's quota has a rate (any dimension): its lane warms up.
     pub(crate) limited: bool,
+    /// A chat request, whose cost the warm-up re-estimates from the calibrated counter;
+    /// other requests (audio, speech, embeddings, responses) keep the cost they came with.
+    pub(crate) recost: bool,
 }
 
 /// The `User-Agent` of every request.
@@ -578,6 +581,7 @@ pub(crate) async fn execute_until<R: Receive>(
             reply: None,
             estimate: prepared.estimate,
             limited: prepared.limited,
+            recost: !prepared.accept_any,
         },
     )
     .with_priority(plan.priority);

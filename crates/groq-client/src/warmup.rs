@@ -93,6 +93,9 @@ impl WarmUp {
         if in_flight > 0 && !self.has_answered(model) {
             return None;
         }
+        if !payload.recost {
+            return Some(cost);
+        }
         let estimate = self.counter.recalibrate(model, &payload.estimate);
         Some(Cost::chat(estimate.prompt, estimate.completion_allowance))
     }
@@ -111,7 +114,23 @@ mod tests {
             reply: None,
             estimate: Estimate::new(125, 100).with_raw_prompt(100),
             limited,
+            recost: true,
         }
+    }
+
+    #[test]
+    fn other_requests_warm_up_but_keep_their_cost() {
+        let (counter, warmup) = warm_up();
+        let audio = Payload {
+            recost: false,
+            ..payload(true)
+        };
+        let cost = Cost::audio(42);
+        assert_eq!(warmup.admit(MODEL, &audio, cost, 0), Some(cost));
+        assert_eq!(warmup.admit(MODEL, &audio, cost, 1), None);
+        counter.observe(MODEL, 100, 200);
+        warmup.answered(&Arc::from(MODEL));
+        assert_eq!(warmup.admit(MODEL, &audio, cost, 3), Some(cost));
     }
 
     fn warm_up() -> (Arc<CalibratedCounter<TiktokenCounter>>, WarmUp) {

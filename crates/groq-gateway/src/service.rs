@@ -355,7 +355,7 @@ async fn chat(
     }
     let call = match client.forward(forward) {
         Ok(call) => call,
-        Err(ForwardError::InvalidBody { source }) => {
+        Err(ForwardError::InvalidBody(source)) => {
             metrics.refused("invalid_request_body");
             return log(
                 envelope(
