@@ -78,6 +78,16 @@ fn report(server: &common::RedisServer) {
         "redis reserve+commit: p50 {p50:?}, p99 {p99:?} (both scripts applied); \
          throughput {sequential:.0}/s from one thread, {parallel:.0}/s from {THREADS} threads"
     );
+    if let Ok(out) = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "INFO", "commandstats"])
+        .output()
+    {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if line.starts_with("cmdstat_eval") {
+                eprintln!("redis-side {line}");
+            }
+        }
+    }
 }
 
 fn bench(c: &mut Criterion) {

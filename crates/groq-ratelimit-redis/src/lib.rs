@@ -6,8 +6,9 @@
 //! model's buckets in Redis and changes them only inside Lua scripts:
 //!
 //! * **Atomic:** one script per reserve charges every limited dimension of the model (RPM,
-//!   RPD, TPM, TPD and the in-flight cap) or nothing; one script per settlement (commit with
-//!   the real usage, keep, refund). No check-then-increment race between processes.
+//!   RPD, TPM, TPD, ASH, ASD, ITPM, OTPM and the in-flight cap) or nothing; one script per
+//!   settlement (commit with the real usage in every unit, keep, refund), exactly as
+//!   [`LocalLimiter`] settles. No check-then-increment race between processes.
 //! * **Exact:** time is Redis `TIME` read inside the script, in integer microseconds, so
 //!   machines with skewed clocks agree. A bucket's theoretical arrival time is an exact pair of
 //!   integers below 2^53 (Lua's numbers are doubles; see the crate's `scripts` notes): no
@@ -90,7 +91,7 @@ use groq_ratelimit::{
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::scripts::{Mark, QuotaArgs, micros_ceil};
+use crate::scripts::{DIMS, Mark, QuotaArgs, micros_ceil, units};
 use crate::worker::{Op, Target, Worker};
 
 /// The default lease of an in-flight slot: 15 s, renewed every 5 s while the request runs.
@@ -243,9 +244,13 @@ impl fmt::Debug for Inner {
 /// A [`RateLimiter`] whose buckets live in Redis: every process (or machine) with the same
 /// namespace shares them. See the [crate documentation](crate) for the model.
 ///
-/// Cloning is cheap and clones share their connection. The methods of [`RateLimiter`] are
-/// synchronous: each waits for one script's answer (a round trip to Redis, run by a
-/// connection thread of the limiter), at most the operation timeout.
+/// Cloning is cheap and clones share their connections. The methods of [`RateLimiter`] are
+/// synchronous: a reserve (or snapshot, or penalty) runs one script on the calling thread
+/// over a pooled connection and waits for its answer, one round trip to Redis and at most the
+/// operation timeout. Settlements, header observations and lease renewals are sent without
+/// waiting, by a connection thread of the limiter that pipelines them on one multiplexed
+/// connection ([`flush`](RedisLimiter::flush) waits for them). A Redis Cluster goes through
+/// that thread for every call.
 #[derive(Clone, Debug)]
 pub struct RedisLimiter {
     inner: Arc<Inner>,
@@ -384,7 +389,7 @@ struct Ticket {
     keys: [String; 3],
     id: u64,
     cost: Cost,
-    marks: [Mark; 4],
+    marks: [Mark; DIMS],
 }
 
 impl fmt::Debug for Ticket {
@@ -398,24 +403,24 @@ impl fmt::Debug for Ticket {
 
 impl Ticket {
     fn settle_args(&self, settlement: Settlement) -> Vec<String> {
+        // As LocalLimiter settles: every bucket but the request buckets is corrected from
+        // the charge to what the request really cost.
         let (how, actual) = match settlement {
-            Settlement::Commit { actual_tokens } => ("c", actual_tokens),
-            // The shared buckets count requests and tokens; the tokens the request really
-            // cost leave out the cached prompt tokens, which are given back.
-            Settlement::CommitUsage { actual } => ("c", actual.tokens),
-            Settlement::Refund => ("r", 0),
-            // A settlement this limiter does not know: the estimate stays charged (the safe
+            Settlement::Commit { actual_tokens } => {
+                let mut actual = self.cost;
+                actual.tokens = actual_tokens;
+                ("c", actual)
+            }
+            Settlement::CommitUsage { actual } => ("c", actual),
+            Settlement::Refund => ("r", Cost::default()),
+            // Keep, or a settlement this limiter does not know: the charge stays (the safe
             // side).
-            _ => ("k", 0),
+            _ => ("k", Cost::default()),
         };
-        let mut args = vec![
-            self.id.to_string(),
-            how.to_string(),
-            actual.to_string(),
-            self.cost.requests.to_string(),
-            self.cost.tokens.to_string(),
-            self.inner.margin_us.to_string(),
-        ];
+        let mut args = vec![self.id.to_string(), how.to_string()];
+        args.extend(units(&actual).map(|u| u.to_string()));
+        args.extend(units(&self.cost).map(|u| u.to_string()));
+        args.push(self.inner.margin_us.to_string());
         for mark in &self.marks {
             args.extend(mark.iter().map(i64::to_string));
         }
@@ -479,7 +484,7 @@ fn local_instant(received: Instant, now_us: i64, at_us: i64) -> Instant {
 }
 
 fn dimension(index: usize) -> Dimension {
-    Dimension::ALL[index.clamp(1, 4) - 1]
+    Dimension::ALL[index.clamp(1, DIMS) - 1]
 }
 
 /// Scales `quota` to `share` of each limit (at least 1 unit each).
@@ -584,9 +589,21 @@ impl Inner {
                     .min()
                     .unwrap_or(0)
             };
-            let full = Cost::new(
+            let mut full = Cost::new(
                 cap(Dimension::RequestsPerMinute, Dimension::RequestsPerDay),
                 cap(Dimension::TokensPerMinute, Dimension::TokensPerDay),
+            );
+            full.input_tokens = cap(
+                Dimension::InputTokensPerMinute,
+                Dimension::InputTokensPerMinute,
+            );
+            full.output_tokens = cap(
+                Dimension::OutputTokensPerMinute,
+                Dimension::OutputTokensPerMinute,
+            );
+            full.audio_seconds = cap(
+                Dimension::AudioSecondsPerHour,
+                Dimension::AudioSecondsPerDay,
             );
             if let Ok(reservation) = local.reserve(model, &full) {
                 reservation.keep();
@@ -616,8 +633,8 @@ impl Inner {
                 let Some(snapshot) = fallback.snapshot(&model) else {
                     continue;
                 };
-                // The four shared dimensions, in the scripts' order.
-                let mut args: Vec<String> = Dimension::ALL[..4]
+                // Every dimension, in the scripts' order.
+                let mut args: Vec<String> = Dimension::ALL
                     .iter()
                     .map(|d| snapshot.get(*d).map_or(0, |s| s.used).to_string())
                     .collect();
@@ -792,14 +809,13 @@ impl RedisLimiter {
         quota: &QuotaArgs,
     ) -> Result<Reservation, ReserveError> {
         let inner = &self.inner;
-        let mut args = vec![
-            cost.requests.to_string(),
-            cost.tokens.to_string(),
+        let mut args: Vec<String> = units(cost).iter().map(u64::to_string).collect();
+        args.extend([
             inner.margin_us.to_string(),
             micros_ceil(inner.lease).to_string(),
             quota.cap.to_string(),
             micros_ceil(inner.horizon).to_string(),
-        ];
+        ]);
         quota.push(&mut args);
         let now = inner.clock.now();
         let (fields, received) = match self.call(Op::Reserve, model, args) {
@@ -822,7 +838,7 @@ impl RedisLimiter {
                     let now_us: i64 = parse(&fields, 2)?;
                     let at_us: i64 = parse(&fields, 3)?;
                     let binding: usize = parse(&fields, 4)?;
-                    let mut marks = [[-1i64; 6]; 4];
+                    let mut marks = [[-1i64; 6]; DIMS];
                     for (i, mark) in marks.iter_mut().enumerate() {
                         for (j, v) in mark.iter_mut().enumerate() {
                             *v = parse(&fields, 5 + i * 6 + j)?;
@@ -1052,10 +1068,14 @@ impl RateLimiter for RedisLimiter {
         let in_flight: u32 = parse(&fields, 1).ok()?;
         let cap: i64 = parse(&fields, 2).ok()?;
         let pen: i64 = parse(&fields, 3).ok()?;
-        let pending_requests: u64 = parse(&fields, 5).ok()?;
-        let pending_tokens: u64 = parse(&fields, 6).ok()?;
+        let mut pending = Cost::default();
+        pending.requests = parse(&fields, 5).ok()?;
+        pending.tokens = parse(&fields, 6).ok()?;
+        pending.input_tokens = parse(&fields, 7).ok()?;
+        pending.output_tokens = parse(&fields, 8).ok()?;
+        pending.audio_seconds = parse(&fields, 9).ok()?;
         let mut dimensions = Vec::new();
-        let mut i = 7;
+        let mut i = 10;
         while i + 5 < fields.len() + 1 && i < fields.len() {
             let index: usize = parse(&fields, i).ok()?;
             let limit: u64 = parse(&fields, i + 1).ok()?;
@@ -1070,11 +1090,7 @@ impl RateLimiter for RedisLimiter {
                 used,
                 remaining,
                 Duration::from_micros(reset_us),
-                if d.is_tokens() {
-                    pending_tokens
-                } else {
-                    pending_requests
-                },
+                pending.amount(d),
             ));
             i += 6;
         }

@@ -96,15 +96,14 @@ impl Scale {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QuotaArgs {
     pub(crate) quota: Quota,
-    pub(crate) scales: [Option<Scale>; 4],
+    pub(crate) scales: [Option<Scale>; DIMS],
     pub(crate) cap: i64,
 }
 
 impl QuotaArgs {
     pub(crate) fn new(quota: Quota, margin_us: u64) -> Self {
-        let mut scales = [None; 4];
-        // The shared buckets are RPM, RPD, TPM and TPD (the first four dimensions); the
-        // audio and input/output limits are not shared (see the crate docs).
+        let mut scales = [None; DIMS];
+        // Every dimension is shared, in the order of `Dimension::ALL` (the scripts' order).
         for (dimension, rate) in quota.rates() {
             if let Some(scale) = scales.get_mut(dimension.index()) {
                 *scale = Some(Scale::new(rate, margin_us));
@@ -129,6 +128,21 @@ impl QuotaArgs {
 
 /// What a settle needs to undo one dimension's charge: the reserve script's mark.
 pub(crate) type Mark = [i64; 6];
+
+/// How many dimensions the scripts keep: every one of `Dimension::ALL`.
+pub(crate) const DIMS: usize = groq_ratelimit::Dimension::ALL.len();
+
+/// The five units of a cost as the scripts take them: requests, tokens, input tokens, output
+/// tokens, audio seconds.
+pub(crate) fn units(cost: &groq_ratelimit::Cost) -> [u64; 5] {
+    [
+        cost.requests,
+        cost.tokens,
+        cost.input_tokens,
+        cost.output_tokens,
+        cost.audio_seconds,
+    ]
+}
 
 #[cfg(test)]
 mod tests {

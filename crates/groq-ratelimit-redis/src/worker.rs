@@ -1,5 +1,8 @@
-//! The connection to Redis: a thread with its own tokio runtime runs every script, so that the
-//! limiter's synchronous methods can wait for an answer from any runtime (or none).
+//! The connections to Redis. Answered calls on a single Redis run on the caller's thread over
+//! a pool of synchronous connections (one round trip, no hand-off). Everything else (updates
+//! sent without waiting, lease renewals, and every call to a Redis Cluster) goes to a thread
+//! with its own tokio runtime, which pipelines the scripts on one multiplexed connection; the
+//! limiter's synchronous methods can thus be called from any runtime (or none).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
@@ -75,9 +78,70 @@ impl Drop for Done {
 /// The leases this process holds, per model key prefix, renewed while they run.
 pub(crate) type Live = Arc<Mutex<HashMap<[String; 3], HashSet<u64>>>>;
 
+/// The most idle connections [`Direct`] keeps.
+const POOL: usize = 64;
+
+/// Answered calls on the caller's own thread, over a pool of synchronous connections: a call
+/// is one round trip to Redis with no hand-off to another thread (two thread wake-ups per
+/// call cost more than Redis itself on a busy machine).
+struct Direct {
+    client: redis::Client,
+    scripts: Scripts,
+    pool: Mutex<Vec<redis::Connection>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Direct {
+    fn connection(&self) -> redis::RedisResult<redis::Connection> {
+        if let Some(conn) = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+        {
+            return Ok(conn);
+        }
+        let conn = self.client.get_connection_with_timeout(self.timeout)?;
+        conn.set_read_timeout(Some(self.timeout))?;
+        conn.set_write_timeout(Some(self.timeout))?;
+        Ok(conn)
+    }
+
+    fn call(&self, op: Op, keys: &[String; 3], args: &[String]) -> Answer {
+        let mut conn = self.connection().map_err(|e| e.to_string())?;
+        let invocation = prepare(&self.scripts, op, keys, args);
+        let answer = if answers_one(op) {
+            invocation.invoke::<String>(&mut conn).map(|s| vec![s])
+        } else {
+            invocation.invoke::<Vec<String>>(&mut conn)
+        };
+        match answer {
+            Ok(fields) => {
+                let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+                if pool.len() < POOL {
+                    pool.push(conn);
+                }
+                Ok(fields)
+            }
+            // A connection that failed (or timed out mid-answer) is not used again.
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 /// The handle the limiter keeps; dropping the last one stops the thread.
 #[derive(Debug)]
 pub(crate) struct Worker {
+    /// Answered calls on a single Redis (a cluster goes through the thread).
+    direct: Option<Direct>,
     /// Jobs sent without a reply and not finished yet.
     pub(crate) outstanding: Arc<(Mutex<usize>, std::sync::Condvar)>,
     jobs: Option<mpsc::UnboundedSender<Job>>,
@@ -117,10 +181,20 @@ impl Worker {
             .enable_all()
             .build()?;
         let renewing = Arc::clone(&live);
+        let direct = match &target {
+            Target::Single(client) => Some(Direct {
+                client: client.clone(),
+                scripts: Scripts::new(),
+                pool: Mutex::new(Vec::new()),
+                timeout: op_timeout,
+            }),
+            Target::Cluster(_) => None,
+        };
         let thread = std::thread::Builder::new()
             .name("groq-ratelimit-redis".into())
             .spawn(move || runtime.block_on(run(target, op_timeout, lease, rx, renewing)))?;
         Ok(Self {
+            direct,
             outstanding: Arc::default(),
             jobs: Some(jobs),
             thread: Some(thread),
@@ -136,6 +210,9 @@ impl Worker {
         args: Vec<String>,
         timeout: Duration,
     ) -> Answer {
+        if let Some(direct) = &self.direct {
+            return direct.call(op, &keys, &args);
+        }
         let (reply, answer) = sync_channel(1);
         let job = Job {
             op,
@@ -211,13 +288,12 @@ async fn connect(target: &Target, op_timeout: Duration) -> redis::RedisResult<Co
     }
 }
 
-async fn invoke(
-    conn: &mut Conn,
-    scripts: &Scripts,
+fn prepare<'a>(
+    scripts: &'a Scripts,
     op: Op,
     keys: &[String; 3],
     args: &[String],
-) -> redis::RedisResult<Vec<String>> {
+) -> redis::ScriptInvocation<'a> {
     let script = match op {
         Op::Reserve => &scripts.reserve,
         Op::Settle => &scripts.settle,
@@ -235,9 +311,27 @@ async fn invoke(
     for arg in args {
         invocation.arg(arg);
     }
+    invocation
+}
+
+/// Whether `op`'s script answers a single string (the others answer an array).
+fn answers_one(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Penalize | Op::Observe | Op::Absorb | Op::Renew | Op::Time
+    )
+}
+
+async fn invoke(
+    conn: &mut Conn,
+    scripts: &Scripts,
+    op: Op,
+    keys: &[String; 3],
+    args: &[String],
+) -> redis::RedisResult<Vec<String>> {
+    let invocation = prepare(scripts, op, keys, args);
     match op {
-        // Returns a single string.
-        Op::Penalize | Op::Observe | Op::Absorb | Op::Renew | Op::Time => match conn {
+        op if answers_one(op) => match conn {
             Conn::Single(c) => invocation.invoke_async::<String>(c).await.map(|s| vec![s]),
             Conn::Cluster(c) => invocation.invoke_async::<String>(c).await.map(|s| vec![s]),
         },
@@ -376,17 +470,17 @@ fn conn_or_skip(conn_rx: &watch::Receiver<Result<Conn, String>>) -> Option<Conn>
 
 /// The settle arguments that refund a reserve answered `ok` (`fields`) for `args`.
 fn refund_args(args: &[String], fields: &[String]) -> Option<Vec<String>> {
-    if fields.first().map(String::as_str) != Some("ok") || fields.len() < 29 || args.len() < 3 {
+    let marks_end = 5 + 6 * crate::scripts::DIMS;
+    if fields.first().map(String::as_str) != Some("ok")
+        || fields.len() < marks_end
+        || args.len() < 6
+    {
         return None;
     }
-    let mut settle = vec![
-        fields[1].clone(),
-        "r".to_owned(),
-        "0".to_owned(),
-        args[0].clone(),
-        args[1].clone(),
-        args[2].clone(),
-    ];
-    settle.extend(fields[5..29].iter().cloned());
+    // id, refund, no actual units, the five charged units, the margin, the marks.
+    let mut settle = vec![fields[1].clone(), "r".to_owned()];
+    settle.extend(std::iter::repeat_n("0".to_owned(), 5));
+    settle.extend(args[..6].iter().cloned());
+    settle.extend(fields[5..marks_end].iter().cloned());
     Some(settle)
 }

@@ -395,19 +395,84 @@ fn the_local_policy_uses_a_share_and_charges_it_back() {
 }
 
 #[test]
-fn usage_settlements_commit_and_unshared_limits_are_left_alone() {
+fn usage_settlements_commit_in_every_dimension() {
     let server = RedisServer::start();
     let ns = unique_namespace("usage");
-    // An input-tokens limit next to the shared four: accepted, and not shared.
-    let with_itpm = quota().with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000));
-    let a = limiter(&server, &ns, with_itpm);
+    let every = quota()
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(400))
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(100))
+        .with_rate(Dimension::AudioSecondsPerDay, Rate::per_day(1_000));
+    let a = limiter(&server, &ns, every);
     let reservation = a.reserve(MODEL, &Cost::chat(300, 200)).unwrap();
-    // The chat used 150 tokens in all (cached prompt tokens left out): the rest comes back,
-    // and the request stays counted.
+    // The chat used 150 tokens in all (cached prompt tokens left out): the rest comes back in
+    // TPM, ITPM and OTPM, and the request stays counted.
     reservation.commit_usage(Cost::chat(100, 50));
+    let audio = a.reserve(MODEL, &Cost::audio(60)).unwrap();
+    // The server counted 42 s of audio.
+    audio.commit_usage(Cost::audio(42));
     assert!(a.flush(Duration::from_secs(2)));
     let snapshot = a.snapshot(MODEL).unwrap();
-    assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 150);
-    assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 1);
+    let used = |d| snapshot.get(d).unwrap().used;
+    assert_eq!(used(Dimension::TokensPerMinute), 150);
+    assert_eq!(used(Dimension::InputTokensPerMinute), 100);
+    assert_eq!(used(Dimension::OutputTokensPerMinute), 50);
+    assert_eq!(used(Dimension::AudioSecondsPerHour), 42);
+    assert_eq!(used(Dimension::AudioSecondsPerDay), 42);
+    assert_eq!(used(Dimension::RequestsPerMinute), 2);
     assert_eq!(snapshot.in_flight, 0);
+}
+
+#[test]
+fn audio_and_input_output_limits_are_shared_between_instances() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("eight");
+    let q = Quota::unlimited()
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(100))
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(600))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(600));
+    let a = limiter(&server, &ns, q);
+    let b = limiter(&server, &ns, q);
+    // A holds 80 audio seconds: B's 30 wait for 10 s to drain at 100 per hour (36 s each).
+    let held = a.reserve(MODEL, &Cost::audio(80)).unwrap();
+    let asked = Instant::now();
+    match b.reserve(MODEL, &Cost::audio(30)) {
+        Err(ReserveError::Wait { until, dimension }) => {
+            assert_eq!(dimension, Dimension::AudioSecondsPerHour);
+            let wait = until.saturating_duration_since(asked);
+            assert!(
+                wait > Duration::from_secs(355) && wait <= Duration::from_secs(361),
+                "{wait:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Refunded (never sent): B's audio fits at once.
+    held.refund();
+    assert!(a.flush(Duration::from_secs(2)));
+    b.reserve(MODEL, &Cost::audio(30)).unwrap().keep();
+    // Input and output tokens bind separately: 500 prompt tokens leave room for 100 more.
+    a.reserve(MODEL, &Cost::chat(500, 100)).unwrap().keep();
+    match b.reserve(MODEL, &Cost::chat(200, 10)) {
+        Err(ReserveError::Wait { dimension, .. }) => {
+            assert_eq!(dimension, Dimension::InputTokensPerMinute);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match b.reserve(MODEL, &Cost::chat(10, 600)) {
+        Err(ReserveError::Wait { dimension, .. }) => {
+            assert_eq!(dimension, Dimension::OutputTokensPerMinute);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    b.reserve(MODEL, &Cost::chat(100, 500)).unwrap().keep();
+    // A cost above a bucket never fits, in any dimension.
+    assert!(matches!(
+        b.reserve(MODEL, &Cost::audio(101)),
+        Err(ReserveError::NeverFits {
+            dimension: Dimension::AudioSecondsPerHour,
+            cost: 101,
+            capacity: 100
+        })
+    ));
 }

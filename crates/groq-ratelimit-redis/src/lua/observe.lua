@@ -1,18 +1,22 @@
 -- observe: ARGV = remaining requests, reset of requests (us), remaining tokens, reset of
--- tokens (us); -1 when absent. Tightens RPD from the request headers and TPM from the token
--- headers, exactly as QuotaState::observe: nothing is ever loosened.
+-- tokens (us); -1 when absent; then the quota (optional). Tightens RPD from the request
+-- headers and TPM from the token headers, exactly as QuotaState::observe: nothing is ever
+-- loosened.
 local now = now_us()
-expire(now)
-if #ARGV >= 5 + 15 then sync_quota(now, 5) end
-local preq, ptok = pending()
-local sides = { { 2, tonumber(ARGV[1]), tonumber(ARGV[2]), preq },
-  { 3, tonumber(ARGV[3]), tonumber(ARGV[4]), ptok } }
+local st = load_state()
+expire(st, now)
+if #ARGV >= 4 + 4 * NDIMS then sync_quota(st, now, 5) end
+local p = nil
+local sides = { { 2, tonumber(ARGV[1]), tonumber(ARGV[2]) },
+  { 3, tonumber(ARGV[3]), tonumber(ARGV[4]) } }
 for _, side in ipairs(sides) do
-  local b = load(side[1])
-  local remaining, reset, pend = side[2], side[3], side[4]
+  local i, remaining, reset = side[1], side[2], side[3]
+  local b = st.b[i]
   if b and remaining >= 0 then
     local ours = math.max(0, b.L - used(b, now))
     if remaining < ours then
+      if p == nil then p = pending() end
+      local pend = p[UNIT[i]]
       local units = math.max(0, b.L - remaining) + pend
       local x = units * b.e
       if rel(b, now) < x then set_tat(b, now, x) end
@@ -23,8 +27,9 @@ for _, side in ipairs(sides) do
           b.f = 0
         end
       end
-      store(b)
+      touch(st, b)
     end
   end
 end
+save(st)
 return fmt(now)
