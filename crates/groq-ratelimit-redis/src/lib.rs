@@ -31,8 +31,8 @@
 //!   429 pauses every process for that model. The calibration ratio of the token estimate is
 //!   not shared: each process corrects its own estimates, and the true usage every process
 //!   commits is what the shared buckets hold.
-//! * **Keys:** `{<namespace>:<model>}:s` (state hash), `:l` (leases) and `:c` (lease costs):
-//!   one hash tag per model, so every key of a model lives in one Redis Cluster slot. The
+//! * **Keys:** `{<namespace>:<model>}:s` (state hash) and `:l` (leases, each member naming
+//!   its reservation and cost): one hash tag per model, so every key of a model lives in one Redis Cluster slot. The
 //!   namespace defaults to [`namespace_for_key`], a fingerprint of the API key (a hash, never
 //!   the key).
 //!
@@ -164,10 +164,10 @@ fn key_part(model: &str) -> String {
         .replace('}', "%7D")
 }
 
-/// The three keys of a model: state, leases, lease costs.
-fn keys(namespace: &str, model: &str) -> [String; 3] {
+/// The two keys of a model: state, leases.
+fn keys(namespace: &str, model: &str) -> [String; 2] {
     let tag = format!("{{{}:{}}}", key_part(namespace), key_part(model));
-    [format!("{tag}:s"), format!("{tag}:l"), format!("{tag}:c")]
+    [format!("{tag}:s"), format!("{tag}:l")]
 }
 
 /// The state of the link to Redis.
@@ -386,7 +386,7 @@ impl RedisLimiterBuilder {
 struct Ticket {
     inner: Arc<Inner>,
     model: Arc<str>,
-    keys: [String; 3],
+    keys: [String; 2],
     id: u64,
     cost: Cost,
     marks: [Mark; DIMS],
@@ -435,7 +435,7 @@ impl Ticket {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(ids) = live.get_mut(&self.keys) {
-            ids.remove(&self.id);
+            ids.remove(&lease_member(self.id, &self.cost));
         }
     }
 
@@ -467,6 +467,13 @@ impl Settle for Ticket {
             .send(Op::Settle, self.keys.clone(), args, self.inner.lease);
         self.inner.notify(&self.model);
     }
+}
+
+/// A lease's member in the lease set: the reservation's id and its five units, as the
+/// reserve script wrote it.
+fn lease_member(id: u64, cost: &Cost) -> String {
+    let [r, t, i, o, a] = units(cost);
+    format!("{id} {r} {t} {i} {o} {a}")
 }
 
 fn parse<T: std::str::FromStr>(fields: &[String], i: usize) -> Result<T, String> {
@@ -858,7 +865,7 @@ impl RedisLimiter {
                     .unwrap_or_else(PoisonError::into_inner)
                     .entry(keys.clone())
                     .or_default()
-                    .insert(id);
+                    .insert(lease_member(id, cost));
                 let ticket = Ticket {
                     inner: Arc::clone(inner),
                     model: Arc::from(model),
@@ -1141,9 +1148,9 @@ mod tests {
 
     #[test]
     fn every_key_of_a_model_shares_one_hash_tag() {
-        let [s, l, c] = keys("gq-1", "meta/llama{x}");
+        let [s, l] = keys("gq-1", "meta/llama{x}");
         assert_eq!(s, "{gq-1:meta/llama%7Bx%7D}:s");
-        assert!(l.starts_with("{gq-1:meta/llama%7Bx%7D}") && c.ends_with(":c"));
+        assert_eq!(l, "{gq-1:meta/llama%7Bx%7D}:l");
     }
 
     #[test]

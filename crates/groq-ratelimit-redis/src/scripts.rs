@@ -91,13 +91,15 @@ impl Scale {
     }
 }
 
-/// A quota as the reserve script's arguments: per dimension `L, P, k, e` (`0 0 1 1` when
+/// A quota as the scripts' arguments: one string of `L P k e` per dimension (`0 0 1 1` when
 /// unlimited), and the in-flight cap (-1 when uncapped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QuotaArgs {
     pub(crate) quota: Quota,
     pub(crate) scales: [Option<Scale>; DIMS],
     pub(crate) cap: i64,
+    /// The scales as the scripts take them: `L P k e` per dimension, space-separated.
+    text: String,
 }
 
 impl QuotaArgs {
@@ -109,20 +111,29 @@ impl QuotaArgs {
                 *scale = Some(Scale::new(rate, margin_us));
             }
         }
+        let text = scales
+            .iter()
+            .map(|scale| {
+                let [l, p, k, e] = match scale {
+                    Some(s) => [s.limit, s.period_us, s.k, s.e],
+                    None => [0, 0, 1, 1],
+                };
+                format!("{l} {p} {k} {e}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         Self {
             quota,
             scales,
             cap: quota.max_in_flight().map_or(-1, i64::from),
+            text,
         }
     }
 
+    /// Pushes the quota as the scripts take it: one string of `L P k e` per dimension, so
+    /// that a script compares it with the quota it last applied in one step.
     pub(crate) fn push(&self, args: &mut Vec<String>) {
-        for scale in &self.scales {
-            match scale {
-                Some(s) => args.extend([s.limit, s.period_us, s.k, s.e].map(|v| v.to_string())),
-                None => args.extend(["0", "0", "1", "1"].map(String::from)),
-            }
-        }
+        args.push(self.text.clone());
     }
 }
 

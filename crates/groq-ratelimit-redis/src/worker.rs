@@ -54,7 +54,7 @@ pub(crate) type Answer = Result<Vec<String>, String>;
 
 struct Job {
     op: Op,
-    keys: [String; 3],
+    keys: [String; 2],
     args: Vec<String>,
     reply: Option<SyncSender<Answer>>,
     /// For a job nobody waits for: retry failures for this long.
@@ -75,8 +75,9 @@ impl Drop for Done {
     }
 }
 
-/// The leases this process holds, per model key prefix, renewed while they run.
-pub(crate) type Live = Arc<Mutex<HashMap<[String; 3], HashSet<u64>>>>;
+/// The leases this process holds (their members in the lease set), per model, renewed while
+/// they run.
+pub(crate) type Live = Arc<Mutex<HashMap<[String; 2], HashSet<String>>>>;
 
 /// The most idle connections [`Direct`] keeps.
 const POOL: usize = 64;
@@ -115,7 +116,7 @@ impl Direct {
         Ok(conn)
     }
 
-    fn call(&self, op: Op, keys: &[String; 3], args: &[String]) -> Answer {
+    fn call(&self, op: Op, keys: &[String; 2], args: &[String]) -> Answer {
         let mut conn = self.connection().map_err(|e| e.to_string())?;
         let invocation = prepare(&self.scripts, op, keys, args);
         let answer = if answers_one(op) {
@@ -206,7 +207,7 @@ impl Worker {
     pub(crate) fn call(
         &self,
         op: Op,
-        keys: [String; 3],
+        keys: [String; 2],
         args: Vec<String>,
         timeout: Duration,
     ) -> Answer {
@@ -241,7 +242,7 @@ impl Worker {
     }
 
     /// Runs `op` without waiting, retrying failures for `retry_for`.
-    pub(crate) fn send(&self, op: Op, keys: [String; 3], args: Vec<String>, retry_for: Duration) {
+    pub(crate) fn send(&self, op: Op, keys: [String; 2], args: Vec<String>, retry_for: Duration) {
         let Some(jobs) = &self.jobs else { return };
         *self
             .outstanding
@@ -291,7 +292,7 @@ async fn connect(target: &Target, op_timeout: Duration) -> redis::RedisResult<Co
 fn prepare<'a>(
     scripts: &'a Scripts,
     op: Op,
-    keys: &[String; 3],
+    keys: &[String; 2],
     args: &[String],
 ) -> redis::ScriptInvocation<'a> {
     let script = match op {
@@ -326,7 +327,7 @@ async fn invoke(
     conn: &mut Conn,
     scripts: &Scripts,
     op: Op,
-    keys: &[String; 3],
+    keys: &[String; 2],
     args: &[String],
 ) -> redis::RedisResult<Vec<String>> {
     let invocation = prepare(scripts, op, keys, args);
@@ -375,12 +376,12 @@ async fn run(
             let mut tick = tokio::time::interval(lease / 3);
             loop {
                 tick.tick().await;
-                let held: Vec<([String; 3], Vec<String>)> = live
+                let held: Vec<([String; 2], Vec<String>)> = live
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .iter()
                     .filter(|(_, ids)| !ids.is_empty())
-                    .map(|(keys, ids)| (keys.clone(), ids.iter().map(u64::to_string).collect()))
+                    .map(|(keys, ids)| (keys.clone(), ids.iter().cloned().collect()))
                     .collect();
                 let Ok(mut conn) = conn_rx.borrow().clone() else {
                     continue;

@@ -1,6 +1,7 @@
--- Shared by every script of groq-ratelimit-redis. One model's state lives in three keys that
--- share a hash tag: KEYS[1] the state hash, KEYS[2] the lease sorted set (id -> expiry), and
--- KEYS[3] the lease costs hash (id -> "requests tokens input output audio").
+-- Shared by every script of groq-ratelimit-redis. One model's state lives in keys that share a
+-- hash tag: KEYS[1] the state hash and KEYS[2] the lease sorted set, whose members are
+-- "id requests tokens input output audio" (the reservation and its cost) scored by their
+-- expiry.
 --
 -- Time is integer microseconds of Redis TIME. Each bucket is the GCRA of LocalLimiter in
 -- scaled units: an instant t is t*k scaled units, one unit costs e, a full bucket is L*e. The
@@ -9,13 +10,12 @@
 --
 -- The state hash holds one field per limited dimension, 'b1' .. 'b8' (in the order RPM, RPD,
 -- TPM, TPD, ASH, ASD, ITPM, OTPM), each the MessagePack array L P k e T f ep Rw Rf w a b
--- (integers, exact below 2^63), plus 'epoch', 'seq', 'cap', 'pen', 'pend' and 'nx' (no lease
--- expires before nx). A script reads them with one HMGET and writes what changed with one
+-- (integers, exact below 2^63), plus 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx' (no lease
+-- expires before nx) and 'q' (the quota last applied). A script reads them with one HMGET and writes what changed with one
 -- HSET: every redis.call costs microseconds, so a script makes as few as it can.
 
 local S = KEYS[1]
 local LEASES = KEYS[2]
-local COSTS = KEYS[3]
 local NDIMS = 8
 -- Which unit of a cost (requests, tokens, input, output, audio) each dimension counts.
 local UNIT = { 1, 1, 2, 2, 5, 5, 3, 4 }
@@ -67,7 +67,7 @@ end
 -- The model's state: every bucket (nil when unlimited) and the scalars, in one call.
 local function load_state()
   local v = redis.call('HMGET', S, 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'epoch', 'seq',
-    'cap', 'pen', 'pend', 'nx')
+    'cap', 'pen', 'pend', 'nx', 'q')
   local st = { b = {}, dirty = {}, out = {} }
   for i = 1, NDIMS do
     st.b[i] = decode(v[i], i)
@@ -78,6 +78,7 @@ local function load_state()
   st.pen = tonumber(v[12] or '0')
   st.pend = v[13] or ''
   st.nx = tonumber(v[14] or '0')
+  st.q = v[15]
   return st
 end
 
@@ -227,11 +228,7 @@ end
 -- expired yet.
 local function expire(st, now)
   if now < st.nx then return end
-  local gone = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now)
-  if #gone > 0 then
-    redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', now)
-    redis.call('HDEL', COSTS, unpack(gone))
-  end
+  redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', now)
   local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
   if first[2] then st.nx = tonumber(first[2]) else st.nx = NEVER end
   set(st, 'nx', fmt(st.nx))
@@ -240,10 +237,10 @@ end
 -- Units of unsettled reservations, per unit of a cost.
 local function pending()
   local p = { 0, 0, 0, 0, 0 }
-  for _, v in ipairs(redis.call('HVALS', COSTS)) do
-    local j = 1
+  for _, v in ipairs(redis.call('ZRANGE', LEASES, 0, -1)) do
+    local j = 0
     for n in string.gmatch(v, '%d+') do
-      if j <= 5 then p[j] = p[j] + tonumber(n) end
+      if j >= 1 and j <= 5 then p[j] = p[j] + tonumber(n) end
       j = j + 1
     end
   end
@@ -255,17 +252,24 @@ local function window_of(t, margin)
   return math.floor(t / margin)
 end
 
--- Brings the stored quota in line with ARGV[base..]: per dimension L, P, k, e (L = 0 when
--- unlimited). A bucket whose rate changes keeps its units; a new one starts with the pending
--- units; a removed one is forgotten.
+-- Brings the stored quota in line with the quota string ARGV[base]: per dimension L, P, k, e
+-- (L = 0 when unlimited), space-separated. A bucket whose rate changes keeps its units; a new
+-- one starts with the pending units; a removed one is forgotten. The string last applied is
+-- kept in 'q': the same string again (the usual case) costs one comparison.
 local function sync_quota(st, now, base)
+  local q = ARGV[base]
+  if q == nil or q == st.q then return end
+  local Q = {}
+  for n in string.gmatch(q, '%d+') do Q[#Q + 1] = tonumber(n) end
+  set(st, 'q', q)
+  st.q = q
   local p = nil
   for i = 1, NDIMS do
-    local o = base + (i - 1) * 4
-    local L = tonumber(ARGV[o])
-    local P = tonumber(ARGV[o + 1])
-    local k = tonumber(ARGV[o + 2])
-    local e = tonumber(ARGV[o + 3])
+    local o = 1 + (i - 1) * 4
+    local L = Q[o] or 0
+    local P = Q[o + 1]
+    local k = Q[o + 2]
+    local e = Q[o + 3]
     local b = st.b[i]
     if L == 0 then
       if b then

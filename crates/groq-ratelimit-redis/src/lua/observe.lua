@@ -1,11 +1,11 @@
 -- observe: ARGV = remaining requests, reset of requests (us), remaining tokens, reset of
--- tokens (us); -1 when absent; then the quota (optional). Tightens RPD from the request
+-- tokens (us); -1 when absent; then the quota string (optional). Tightens RPD from the request
 -- headers and TPM from the token headers, exactly as QuotaState::observe: nothing is ever
 -- loosened.
 local now = now_us()
 local st = load_state()
 expire(st, now)
-if #ARGV >= 4 + 4 * NDIMS then sync_quota(st, now, 5) end
+sync_quota(st, now, 5)
 local p = nil
 local sides = { { 2, tonumber(ARGV[1]), tonumber(ARGV[2]) },
   { 3, tonumber(ARGV[3]), tonumber(ARGV[4]) } }

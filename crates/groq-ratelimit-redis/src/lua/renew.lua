@@ -1,5 +1,5 @@
--- renew: ARGV = lease (us), then the ids of leases this process still holds: each expires
--- a lease from now (never earlier than it already does). One ZADD per 500 ids.
+-- renew: ARGV = lease (us), then the leases this process still holds (their members): each
+-- expires a lease from now (never earlier than it already does). One ZADD per 500 leases.
 local now = now_us()
 local expiry = fmt(now + tonumber(ARGV[1]))
 local args = {}

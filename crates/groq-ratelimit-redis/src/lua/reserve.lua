@@ -1,5 +1,5 @@
 -- reserve: ARGV = requests, tokens, input tokens, output tokens, audio seconds, margin, lease,
--- cap (-1: none), horizon, then the quota (per dimension L, P, k, e). Charges every limited
+-- cap (-1: none), horizon, the quota string (per dimension L, P, k, e). Charges every limited
 -- bucket at once or nothing.
 local U = {}
 for j = 1, 5 do U[j] = tonumber(ARGV[j]) end
@@ -60,7 +60,9 @@ end
 st.seq = st.seq + 1
 local id = fmt(st.seq)
 set(st, 'seq', id)
-local out = { 'ok', id, fmt(now), fmt(at), fmt(binding) }
+-- Integers below 2^53 are answered as Redis integers, exactly and without formatting.
+local out = { 'ok', st.seq, now, at, binding }
+local n = 5
 local window = nil
 if at == now then window = window_of(now, margin) end
 for i = 1, NDIMS do
@@ -68,12 +70,16 @@ for i = 1, NDIMS do
   if b then
     local m = charge(b, at, U[UNIT[i]], window)
     touch(st, b)
-    for _, v in ipairs({ m.ep, m.Rw, m.Rf, m.T, m.f, m.w }) do
-      out[#out + 1] = fmt(v)
-    end
+    out[n + 1] = m.ep
+    out[n + 2] = m.Rw
+    out[n + 3] = m.Rf
+    out[n + 4] = m.T
+    out[n + 5] = m.f
+    out[n + 6] = m.w
   else
-    for _ = 1, 6 do out[#out + 1] = '-1' end
+    for j = 1, 6 do out[n + j] = -1 end
   end
+  n = n + 6
 end
 local expiry = at + lease
 if expiry < st.nx then
@@ -81,6 +87,5 @@ if expiry < st.nx then
   set(st, 'nx', fmt(expiry))
 end
 save(st)
-redis.call('ZADD', LEASES, expiry, id)
-redis.call('HSET', COSTS, id, table.concat(ARGV, ' ', 1, 5))
+redis.call('ZADD', LEASES, expiry, id .. ' ' .. table.concat(ARGV, ' ', 1, 5))
 return out

@@ -10,10 +10,9 @@ for j = 1, 5 do
 end
 local margin = tonumber(ARGV[13])
 local now = now_us()
-local held = redis.call('ZREM', LEASES, id)
-if held == 1 then redis.call('HDEL', COSTS, id) end
+local held = redis.call('ZREM', LEASES, id .. ' ' .. table.concat(ARGV, ' ', 8, 12))
 if how == 'k' then
-  return { fmt(now), fmt(held) }
+  return { now, held }
 end
 local st = load_state()
 local window = window_of(now, margin)
@@ -52,4 +51,4 @@ for i = 1, NDIMS do
   end
 end
 save(st)
-return { fmt(now), fmt(held) }
+return { now, held }

@@ -1,10 +1,10 @@
--- snapshot: the state now. Returns now, in flight, cap (-1: none), penalty end (0: none), the
+-- snapshot: ARGV = the quota string (optional). The state now. Returns now, in flight, cap (-1: none), penalty end (0: none), the
 -- dimension it names, the pending units (requests, tokens, input, output, audio), then per
 -- limited dimension: index, L, P (us), used, remaining, reset (us).
 local now = now_us()
 local st = load_state()
 expire(st, now)
-if #ARGV >= 4 * NDIMS then sync_quota(st, now, 1) end
+sync_quota(st, now, 1)
 save(st)
 local p = pending()
 local out = { fmt(now), fmt(redis.call('ZCARD', LEASES)), st.cap or '-1', fmt(st.pen), st.pend }
