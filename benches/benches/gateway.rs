@@ -263,7 +263,7 @@ fn thread_cpu() -> Vec<(String, f64)> {
                     .and_then(|v| v.parse::<f64>().ok())
                     .unwrap_or(0.0)
             };
-            // Clock ticks are 1/100 s on Linux.
+            // Timer ticks are 1/100 s on Linux.
             out.push((name.trim().to_owned(), (ticks(11) + ticks(12)) / 100.0));
         }
     }

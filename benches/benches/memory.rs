@@ -66,7 +66,7 @@ async fn run() -> Result<(), String> {
     let _ = client.count_tokens(&request(0));
     // Close the model for longer than the benchmark runs, as a 429 would.
     let limiter = client.limiter();
-    let until = limiter.clock().now() + Duration::from_secs(3_600);
+    let until = limiter.timer().now() + Duration::from_secs(3_600);
     limiter.penalize(MODEL, None, until);
 
     let (rss_before_kib, _) = resident_kib().ok_or("/proc/self/status is not readable")?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use groq_config::{ApiKey, Config};
 use groq_queue::{AgingConfig, Dispatched, LaneEntry, Lanes, Scheduler, WhenFull};
-use groq_ratelimit::{Clock, Cost, LocalLimiter, Quota, RateLimiter, TokioClock};
+use groq_ratelimit::{Cost, LocalLimiter, Quota, RateLimiter, Timer, TokioTimer};
 use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
 
@@ -56,7 +56,7 @@ type MakeScheduler =
 /// |---|---|
 /// | [`config`](Self::config) | [`Config::default`]: the built-in model catalog, Groq's URL |
 /// | [`transport`](Self::transport) | [`HyperTransport`] with the configuration's request timeout |
-/// | [`limiter`](Self::limiter) | [`LocalLimiter`] on [`clock`](Self::clock) with [`limiter_margin`](Self::limiter_margin) |
+/// | [`limiter`](Self::limiter) | [`LocalLimiter`] on [`timer`](Self::timer) with [`limiter_margin`](Self::limiter_margin) |
 /// | [`token_counter`](Self::token_counter) | [`CalibratedCounter`] over [`TiktokenCounter`] |
 /// | [`scheduler`](Self::scheduler) | [`AgingQueue`](groq_queue::AgingQueue) with the configuration's priority aging |
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`] with the configuration's `max_retries` |
@@ -74,7 +74,7 @@ pub struct GroqClientBuilder {
     transport: Option<Arc<dyn Transport>>,
     limiter: Option<Arc<dyn RateLimiter>>,
     counter: Option<Arc<dyn TokenCounter>>,
-    clock: Option<Arc<dyn Clock>>,
+    timer: Option<Arc<dyn Timer>>,
     margin: Option<Duration>,
     scheduler: Option<MakeScheduler>,
     retry: Option<RetryPolicy>,
@@ -98,7 +98,7 @@ impl Default for GroqClientBuilder {
             transport: None,
             limiter: None,
             counter: None,
-            clock: None,
+            timer: None,
             margin: None,
             scheduler: None,
             retry: None,
@@ -124,7 +124,7 @@ impl fmt::Debug for GroqClientBuilder {
             .field("transport", &self.transport)
             .field("limiter", &self.limiter)
             .field("token_counter", &self.counter)
-            .field("clock", &self.clock)
+            .field("timer", &self.timer)
             .field("limiter_margin", &self.margin)
             .field("custom_scheduler", &self.scheduler.is_some())
             .field("retry_policy", &self.retry)
@@ -188,7 +188,9 @@ impl GroqClientBuilder {
     }
 
     /// The rate limiter (default: a [`LocalLimiter`]). It is given every configured model's
-    /// quota; its [`clock`](RateLimiter::clock) is the client's clock.
+    /// quota; its [`timer`](RateLimiter::timer) is the client's timer: lanes, backoff and
+    /// timeouts wait on it. Build the limiter on the timer you want the client to use (a
+    /// [`timer`](Self::timer) given to the builder as well is refused).
     pub fn limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
@@ -200,10 +202,17 @@ impl GroqClientBuilder {
         self
     }
 
-    /// The clock of the default limiter (default [`TokioClock`]). Ignored with a custom
-    /// [`limiter`](Self::limiter), whose own clock is used.
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
+    /// The timer that drives the client (default [`TokioTimer`]): the default limiter reads
+    /// it, and queue lanes, backoff between attempts, request and stream timeouts all wait
+    /// on it, so a [`ManualTimer`](groq_ratelimit::ManualTimer) (feature `test-util` of
+    /// `groq-ratelimit`) advanced by hand drives the whole pipeline.
+    ///
+    /// The client's time is always its limiter's [`timer`](RateLimiter::timer): with a custom
+    /// [`limiter`](Self::limiter), build that limiter on the timer instead; giving both, or a
+    /// timer with a Redis limiter (which follows Redis's clock), makes
+    /// [`build`](Self::build) fail rather than leave one of them unused.
+    pub fn timer(mut self, timer: impl Timer + 'static) -> Self {
+        self.timer = Some(Arc::new(timer));
         self
     }
 
@@ -340,14 +349,20 @@ impl GroqClientBuilder {
             }
         };
         let redis_url = self.redis_url.clone().or_else(|| config.redis.url.clone());
+        if self.timer.is_some() && (self.limiter.is_some() || redis_url.is_some()) {
+            return Err(Error::config(
+                "a timer was given together with a custom or Redis limiter; the client runs on \
+                 its limiter's timer, so build the limiter on that timer instead",
+            ));
+        }
         let limiter: Arc<dyn RateLimiter> = match self.limiter {
             Some(limiter) => limiter,
             None if redis_url.is_some() => shared_limiter(&config, redis_url, self.margin)?,
             None => {
                 let mut builder = LocalLimiter::builder();
-                builder = match self.clock {
-                    Some(clock) => builder.clock(clock),
-                    None => builder.clock(TokioClock),
+                builder = match self.timer {
+                    Some(timer) => builder.timer(timer),
+                    None => builder.timer(TokioTimer),
                 };
                 if let Some(margin) = self.margin {
                     builder = builder.margin(margin);

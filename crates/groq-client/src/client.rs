@@ -109,7 +109,7 @@ impl Inner {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        self.limiter.clock().now()
+        self.limiter.timer().now()
     }
 
     pub(crate) fn elapsed(&self, since: Instant) -> Duration {

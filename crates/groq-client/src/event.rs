@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use groq_queue::Priority;
 use groq_ratelimit::{
-    Changed, Clock, Cost, Dimension, LimitMessage, RateLimitHeaders, RateLimiter, Reservation,
-    ReserveError, Snapshot,
+    Changed, Cost, Dimension, LimitMessage, RateLimitHeaders, RateLimiter, Reservation,
+    ReserveError, Snapshot, Timer,
 };
 use groq_types::Usage;
 use tokio::sync::broadcast;
@@ -313,8 +313,8 @@ impl RateLimiter for ReportingLimiter {
         self.inner.set_quota(model, quota);
     }
 
-    fn clock(&self) -> &dyn Clock {
-        self.inner.clock()
+    fn timer(&self) -> &dyn Timer {
+        self.inner.timer()
     }
 
     fn rate_limited(

@@ -734,7 +734,7 @@ async fn a_token_bound_burst_of_long_prompts_meets_no_429_before_calibration() {
     // Hold the model for a moment, as a 429 would, so that the whole burst is queued and
     // released at once, the way a batch meets a model's full bucket.
     let limiter = client.limiter();
-    limiter.penalize(SMALL, None, limiter.clock().now() + Duration::from_secs(1));
+    limiter.penalize(SMALL, None, limiter.timer().now() + Duration::from_secs(1));
     let tasks: Vec<_> = requests
         .into_iter()
         .map(|request| tokio::spawn(client.chat(request).into_future()))

@@ -436,7 +436,7 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
             }
             Err(error) => match error.retry_at() {
                 Some(until) => tokio::select! {
-                    () = tokio::time::sleep_until(until) => {}
+                    () = limiter.timer().sleep_until(until) => {}
                     () = lane.wake.notified() => {}
                     () = changed => {}
                 },

@@ -466,7 +466,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
         let Ok(lane) = self.lane(&job.model) else {
             return Err(job);
         };
-        let now = self.inner.limiter.clock().now();
+        let now = self.inner.limiter.timer().now();
         let (id, failure, dispatched) = lane.dispatch_now(
             job,
             now,
@@ -509,7 +509,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
     }
 
     fn enqueue(&self, lane: &Arc<Lane<T>>, job: Job<T>) -> Result<Ticket, QueueError> {
-        let now = self.inner.limiter.clock().now();
+        let now = self.inner.limiter.timer().now();
         let (id, failure) = lane.push(job.cost, job.priority, job.payload, now)?;
         Ok(Ticket {
             id,
@@ -539,7 +539,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
 
     /// The state of every lane, sorted by model.
     pub fn status(&self) -> Vec<LaneStatus> {
-        let now = self.inner.limiter.clock().now();
+        let now = self.inner.limiter.timer().now();
         let lanes: Vec<Arc<Lane<T>>> = self.table().lanes.clone();
         let mut status: Vec<LaneStatus> = lanes
             .iter()

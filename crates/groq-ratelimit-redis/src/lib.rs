@@ -85,8 +85,8 @@ use std::time::Duration;
 
 use groq_config::Rate;
 use groq_ratelimit::{
-    Changed, Clock, Cost, Dimension, DimensionSnapshot, LocalLimiter, Quota, RateLimitHeaders,
-    RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot, TokioClock,
+    Changed, Cost, Dimension, DimensionSnapshot, LocalLimiter, Quota, RateLimitHeaders,
+    RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot, Timer, TokioTimer,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -221,7 +221,7 @@ struct Inner {
     horizon: Duration,
     op_timeout: Duration,
     policy: Unreachable,
-    clock: TokioClock,
+    timer: TokioTimer,
     quotas: RwLock<HashMap<String, QuotaArgs>>,
     models: Mutex<HashMap<String, ModelLocal>>,
     link: Mutex<Link>,
@@ -367,7 +367,7 @@ impl RedisLimiterBuilder {
                 horizon: self.horizon,
                 op_timeout: self.op_timeout,
                 policy: self.policy,
-                clock: TokioClock,
+                timer: TokioTimer,
                 quotas: RwLock::new(HashMap::new()),
                 models: Mutex::new(HashMap::new()),
                 link: Mutex::new(Link { down: None }),
@@ -764,7 +764,7 @@ impl RedisLimiter {
             args,
             self.inner.op_timeout,
         );
-        let received = self.inner.clock.now();
+        let received = self.inner.timer.now();
         match answer {
             Ok(fields) => {
                 self.inner.mark_up();
@@ -824,7 +824,7 @@ impl RedisLimiter {
             micros_ceil(inner.horizon).to_string(),
         ]);
         quota.push(&mut args);
-        let now = inner.clock.now();
+        let now = inner.timer.now();
         let (fields, received) = match self.call(Op::Reserve, model, args) {
             Ok(answer) => answer,
             Err(_) => {
@@ -948,7 +948,7 @@ impl RedisLimiter {
     /// Refunds every future slot not taken within its grace period. Reserves do this for their
     /// own model; call it to give back the slots of models nobody asks for any more.
     pub fn release_stale_slots(&self) {
-        let now = self.inner.clock.now();
+        let now = self.inner.timer.now();
         let stale: Vec<Booking> = {
             let mut models = self
                 .inner
@@ -991,7 +991,7 @@ impl RateLimiter for RedisLimiter {
         let Some(quota) = self.inner.quota(model) else {
             return Ok(Reservation::unlimited(*cost));
         };
-        let now = self.inner.clock.now();
+        let now = self.inner.timer.now();
         if let Some(answer) = self.take_booking(model, cost, now) {
             return answer;
         }
@@ -1054,7 +1054,7 @@ impl RateLimiter for RedisLimiter {
     }
 
     fn penalize(&self, model: &str, dimension: Option<Dimension>, until: Instant) {
-        let now = self.inner.clock.now();
+        let now = self.inner.timer.now();
         let pause = micros_ceil(until.saturating_duration_since(now));
         let label = dimension.map_or(String::new(), |d| d.label().to_owned());
         if let Some(down) = self.inner.outage(now)
@@ -1123,8 +1123,8 @@ impl RateLimiter for RedisLimiter {
         self.inner.notify(model);
     }
 
-    fn clock(&self) -> &dyn Clock {
-        &self.inner.clock
+    fn timer(&self) -> &dyn Timer {
+        &self.inner.timer
     }
 }
 

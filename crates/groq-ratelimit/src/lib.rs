@@ -83,11 +83,10 @@
 //!
 //! # Features
 //!
-//! * `test-util`: `ManualClock`, a clock advanced by hand, and `reference`, an independent
-//!   reference server to check limiters against, for tests of code built on this crate.
+//! * `test-util`: `ManualTimer`, a timer advanced by hand that wakes its sleepers, and
+//!   `reference`, an independent reference server to check limiters against, for tests of code built on this crate.
 
 mod bound;
-mod clock;
 mod error;
 mod gcra;
 mod headers;
@@ -96,6 +95,7 @@ mod message;
 mod quota;
 mod reservation;
 mod state;
+mod timer;
 
 #[cfg(feature = "test-util")]
 pub mod reference;
@@ -109,9 +109,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use bound::{LONGEST_SERVER_WAIT, bounded_wait, nominal_period, wait_bound};
-#[cfg(feature = "test-util")]
-pub use clock::ManualClock;
-pub use clock::{Clock, TokioClock};
 pub use error::ReserveError;
 pub use headers::{RateLimitHeaders, parse_go_duration};
 pub use local::{DEFAULT_MARGIN, LocalLimiter, LocalLimiterBuilder};
@@ -119,6 +116,9 @@ pub use message::{LimitMessage, LimitMessageKind};
 pub use quota::{Cost, Dimension, Quota};
 pub use reservation::{Reservation, Settle};
 pub use state::{Charge, DimensionSnapshot, QuotaState, Settlement, Snapshot};
+#[cfg(feature = "test-util")]
+pub use timer::ManualTimer;
+pub use timer::{Sleep, Timer, TokioTimer};
 
 /// The future returned by [`RateLimiter::changed`].
 pub type Changed = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -211,8 +211,13 @@ pub trait RateLimiter: Send + Sync + Debug {
     /// and pauses carry over (see [`QuotaState::set_quota`]).
     fn set_quota(&self, model: &str, quota: Quota);
 
-    /// The clock the limiter reads; its instants are the ones in [`ReserveError`].
-    fn clock(&self) -> &dyn Clock;
+    /// The timer the limiter reads; its instants are the ones in [`ReserveError`].
+    ///
+    /// It is the time of everything around the limiter too: a client built on this limiter
+    /// waits on this timer (queue lanes until [`ReserveError::retry_at`], backoff between
+    /// attempts, request and stream timeouts), so one injected timer drives the whole
+    /// pipeline.
+    fn timer(&self) -> &dyn Timer;
 
     /// Handles a 429 for `model` received at `received`: learns from its headers, then closes
     /// the model for the wait the server asked for ([`server_wait`]), naming the limit the
@@ -288,8 +293,8 @@ impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
         (**self).set_quota(model, quota);
     }
 
-    fn clock(&self) -> &dyn Clock {
-        (**self).clock()
+    fn timer(&self) -> &dyn Timer {
+        (**self).timer()
     }
 
     fn rate_limited(
@@ -303,11 +308,11 @@ impl<T: RateLimiter + ?Sized> RateLimiter for Arc<T> {
     }
 }
 
-/// `dyn RateLimiter` and `dyn Clock` must stay usable, and the shared types thread-safe.
+/// `dyn RateLimiter` and `dyn Timer` must stay usable, and the shared types thread-safe.
 const _: () = {
     const fn assert_send_sync<T: Send + Sync + ?Sized>() {}
     assert_send_sync::<dyn RateLimiter>();
     assert_send_sync::<Arc<dyn RateLimiter>>();
-    assert_send_sync::<dyn Clock>();
+    assert_send_sync::<dyn Timer>();
     assert_send_sync::<LocalLimiter>();
 };

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::{
-    Changed, Charge, Clock, Cost, Dimension, Quota, QuotaState, RateLimitHeaders, RateLimiter,
-    Reservation, ReserveError, Settlement, Snapshot, TokioClock,
+    Changed, Charge, Cost, Dimension, Quota, QuotaState, RateLimitHeaders, RateLimiter,
+    Reservation, ReserveError, Settlement, Snapshot, Timer, TokioTimer,
 };
 
 /// The default margin against network jitter: 100 ms.
@@ -29,7 +29,7 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_millis(100);
 struct ModelCell {
     state: Mutex<QuotaState>,
     changed: watch::Sender<()>,
-    clock: Arc<dyn Clock>,
+    timer: Arc<dyn Timer>,
 }
 
 impl ModelCell {
@@ -62,7 +62,7 @@ pub(crate) struct Ticket {
 
 impl Ticket {
     pub(crate) fn settle(self, settlement: Settlement) {
-        let now = self.cell.clock.now();
+        let now = self.cell.timer.now();
         self.cell.lock().settle(now, self.charge, settlement);
         self.cell.notify();
     }
@@ -75,13 +75,13 @@ impl fmt::Debug for Ticket {
 }
 
 struct Shared {
-    clock: Arc<dyn Clock>,
+    timer: Arc<dyn Timer>,
     margin: Duration,
     models: RwLock<HashMap<Box<str>, Arc<ModelCell>>>,
 }
 
 /// The in-process [`RateLimiter`]: one [`QuotaState`] per model behind its own mutex, read
-/// from a [`Clock`].
+/// from a [`Timer`].
 ///
 /// A model is limited only once it has been given a quota ([`set_quota`](RateLimiter::set_quota)
 /// or [`LocalLimiterBuilder::quota`]); until then it is unlimited and its reservations cost
@@ -118,7 +118,7 @@ pub struct LocalLimiter {
 }
 
 impl LocalLimiter {
-    /// A limiter on [`TokioClock`] with the [`DEFAULT_MARGIN`] and no quotas.
+    /// A limiter on [`TokioTimer`] with the [`DEFAULT_MARGIN`] and no quotas.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -159,10 +159,10 @@ impl LocalLimiter {
                     state: Mutex::new(QuotaState::new(
                         Quota::unlimited(),
                         self.shared.margin,
-                        self.shared.clock.now(),
+                        self.shared.timer.now(),
                     )),
                     changed: watch::Sender::new(()),
-                    clock: Arc::clone(&self.shared.clock),
+                    timer: Arc::clone(&self.shared.timer),
                 })
             })
             .clone()
@@ -185,7 +185,7 @@ impl fmt::Debug for LocalLimiter {
         let mut names: Vec<&str> = models.keys().map(AsRef::as_ref).collect();
         names.sort_unstable();
         f.debug_struct("LocalLimiter")
-            .field("clock", &self.shared.clock)
+            .field("timer", &self.shared.timer)
             .field("margin", &self.shared.margin)
             .field("models", &names)
             .finish()
@@ -197,7 +197,7 @@ impl RateLimiter for LocalLimiter {
         let Some(cell) = self.cell(model) else {
             return Ok(Reservation::unlimited(*cost));
         };
-        let now = self.shared.clock.now();
+        let now = self.shared.timer.now();
         let charge = cell.lock().reserve(now, cost)?;
         Ok(Reservation::local(*cost, Ticket { cell, charge }))
     }
@@ -228,27 +228,27 @@ impl RateLimiter for LocalLimiter {
 
     fn snapshot(&self, model: &str) -> Option<Snapshot> {
         let cell = self.cell(model)?;
-        let now = self.shared.clock.now();
+        let now = self.shared.timer.now();
         let snapshot = cell.lock().snapshot(now);
         Some(snapshot)
     }
 
     fn set_quota(&self, model: &str, quota: Quota) {
         let cell = self.cell_or_insert(model);
-        let now = self.shared.clock.now();
+        let now = self.shared.timer.now();
         cell.lock().set_quota(now, quota);
         cell.notify();
     }
 
-    fn clock(&self) -> &dyn Clock {
-        &*self.shared.clock
+    fn timer(&self) -> &dyn Timer {
+        &*self.shared.timer
     }
 }
 
 /// Configures a [`LocalLimiter`].
 #[derive(Debug)]
 pub struct LocalLimiterBuilder {
-    clock: Arc<dyn Clock>,
+    timer: Arc<dyn Timer>,
     margin: Duration,
     quotas: Vec<(String, Quota)>,
 }
@@ -256,7 +256,7 @@ pub struct LocalLimiterBuilder {
 impl Default for LocalLimiterBuilder {
     fn default() -> Self {
         Self {
-            clock: Arc::new(TokioClock),
+            timer: Arc::new(TokioTimer),
             margin: DEFAULT_MARGIN,
             quotas: Vec::new(),
         }
@@ -264,10 +264,10 @@ impl Default for LocalLimiterBuilder {
 }
 
 impl LocalLimiterBuilder {
-    /// Reads time from `clock` instead of [`TokioClock`].
+    /// Reads time from `timer` and sleeps on it instead of [`TokioTimer`].
     #[must_use]
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    pub fn timer(mut self, timer: impl Timer + 'static) -> Self {
+        self.timer = Arc::new(timer);
         self
     }
 
@@ -291,7 +291,7 @@ impl LocalLimiterBuilder {
     pub fn build(self) -> LocalLimiter {
         let limiter = LocalLimiter {
             shared: Arc::new(Shared {
-                clock: self.clock,
+                timer: self.timer,
                 margin: self.margin,
                 models: RwLock::new(HashMap::new()),
             }),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use groq_config::Rate;
 use groq_ratelimit::{
-    Clock, Cost, Dimension, LimitMessage, LocalLimiter, ManualClock, Quota, RateLimitHeaders,
-    RateLimiter, Reservation, ReserveError,
+    Cost, Dimension, LimitMessage, LocalLimiter, ManualTimer, Quota, RateLimitHeaders, RateLimiter,
+    Reservation, ReserveError, Timer,
 };
 use tokio::time::Instant;
 
@@ -160,8 +160,8 @@ fn unknown_models_are_unlimited() {
 
 #[test]
 fn a_429_closes_the_model_for_the_wait_it_names() {
-    let clock = Arc::new(ManualClock::new());
-    let limiter = LocalLimiter::builder().clock(Arc::clone(&clock)).build();
+    let clock = ManualTimer::new();
+    let limiter = LocalLimiter::builder().timer(clock.clone()).build();
     let t0 = clock.now();
     let message = LimitMessage::parse(
         "Rate limit reached for model `llama-3.1-8b-instant` in organization `org_1` service \
@@ -201,9 +201,9 @@ fn a_429_closes_the_model_for_the_wait_it_names() {
 
 #[test]
 fn headers_tighten_the_day_and_minute_buckets() {
-    let clock = Arc::new(ManualClock::new());
+    let clock = ManualTimer::new();
     let limiter = LocalLimiter::builder()
-        .clock(Arc::clone(&clock))
+        .timer(clock.clone())
         .margin(Duration::ZERO)
         .quota(
             MODEL,

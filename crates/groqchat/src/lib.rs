@@ -158,7 +158,7 @@
 //!
 //! Every stage is a trait object chosen on the [`GroqClientBuilder`]: a [`Transport`] (another
 //! HTTP stack, a proxy, request signing), a [`RateLimiter`] (a limiter shared between
-//! processes), a [`TokenCounter`], a [`Clock`], a scheduler ([`SchedulerFactory`]). The
+//! processes), a [`TokenCounter`], a [`Timer`], a scheduler ([`SchedulerFactory`]). The
 //! sub-crates are re-exported whole ([`types`], [`config`], [`tokens`], [`ratelimit`],
 //! [`queue`], [`transport`], [`client`]) for everything this root does not name.
 //!
@@ -171,7 +171,7 @@
 //!   ([`TlsRoots::Native`](transport::TlsRoots)).
 //! - `mock`: the emulator, as `groqchat::mock` (the `groq-mock` crate).
 //! - `test-util`: test doubles of the lower crates, `MockTransport` (in
-//!   [`transport`]`::mock`) and `ManualClock` (in [`ratelimit`]).
+//!   [`transport`]`::mock`) and `ManualTimer` (in [`ratelimit`]).
 //! - `redis`: one quota shared by many processes and machines through Redis:
 //!   `GroqClient::builder().redis("redis://127.0.0.1:6379")` (or the configuration's
 //!   `redis_url`), and the limiter itself as `groqchat::redis` (the `groq-ratelimit-redis`
@@ -215,7 +215,7 @@ pub use groq_tokens::{CalibratedCounter, Estimate, TiktokenCounter, TokenCounter
 
 // Rate limiting.
 pub use groq_ratelimit::{
-    Clock, Cost, DEFAULT_MARGIN, Dimension, LocalLimiter, Quota, RateLimiter, Snapshot, TokioClock,
+    Cost, DEFAULT_MARGIN, Dimension, LocalLimiter, Quota, RateLimiter, Snapshot, Timer, TokioTimer,
 };
 
 // Queueing.
