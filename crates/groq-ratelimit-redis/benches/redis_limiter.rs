@@ -1,8 +1,9 @@
 //! Reserve + commit against a local Redis: latency (criterion, then p50 and p99 over
 //! 5,000 sequential pairs) and the throughput of one process (sequential, and from 8 threads).
 //!
-//! Run with `cargo bench -p groq-ratelimit-redis -- --quick`. It starts its own
-//! `redis-server` on a free loopback port. Each pair is a reserve (one script, answered) and
+//! Run with `cargo bench -p groq-ratelimit-redis -- --quick` (`cargo xtask bench` runs it).
+//! It starts its own `redis-server` on a free loopback port, and skips, saying why, when
+//! there is none. Each pair is a reserve (one script, answered) and
 //! a commit (one script) that the next reserve does not wait for; the latency samples wait
 //! for both (`flush`), so they are two round trips.
 
@@ -91,6 +92,16 @@ fn report(server: &common::RedisServer) {
 }
 
 fn bench(c: &mut Criterion) {
+    if let Err(e) = std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+    {
+        eprintln!(
+            "redis_limiter: skipped: redis-server is not installed ({e}); install it with \
+             `apt-get install redis-server redis-tools` (`.ci/test-services` does)"
+        );
+        return;
+    }
     let server = common::RedisServer::start();
     let limiter = limiter(&server.url());
     c.bench_function("redis reserve+commit (reserve answered)", |b| {
