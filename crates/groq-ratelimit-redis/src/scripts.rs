@@ -21,23 +21,39 @@ pub(crate) struct Scripts {
     pub(crate) snapshot: Script,
     pub(crate) renew: Script,
     pub(crate) time: Script,
-}
-
-fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    /// The sources, in the order of [`Scripts::BODIES`], for SCRIPT LOAD.
+    pub(crate) sources: Vec<String>,
 }
 
 impl Scripts {
+    /// Every script's own part, in the order of the fields.
+    const BODIES: [&'static str; 8] = [
+        include_str!("lua/reserve.lua"),
+        include_str!("lua/settle.lua"),
+        include_str!("lua/penalize.lua"),
+        include_str!("lua/observe.lua"),
+        include_str!("lua/absorb.lua"),
+        include_str!("lua/snapshot.lua"),
+        include_str!("lua/renew.lua"),
+        include_str!("lua/time.lua"),
+    ];
+
     pub(crate) fn new() -> Self {
+        let sources: Vec<String> = Self::BODIES
+            .iter()
+            .map(|body| format!("{COMMON}\n{body}"))
+            .collect();
+        let script = |i: usize| Script::new(&sources[i]);
         Self {
-            reserve: script(include_str!("lua/reserve.lua")),
-            settle: script(include_str!("lua/settle.lua")),
-            penalize: script(include_str!("lua/penalize.lua")),
-            observe: script(include_str!("lua/observe.lua")),
-            absorb: script(include_str!("lua/absorb.lua")),
-            snapshot: script(include_str!("lua/snapshot.lua")),
-            renew: script(include_str!("lua/renew.lua")),
-            time: script(include_str!("lua/time.lua")),
+            reserve: script(0),
+            settle: script(1),
+            penalize: script(2),
+            observe: script(3),
+            absorb: script(4),
+            snapshot: script(5),
+            renew: script(6),
+            time: script(7),
+            sources,
         }
     }
 }

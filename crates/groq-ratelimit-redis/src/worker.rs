@@ -82,13 +82,32 @@ pub(crate) type Live = Arc<Mutex<HashMap<[String; 2], HashSet<String>>>>;
 /// The most idle connections [`Direct`] keeps.
 const POOL: usize = 64;
 
-/// Answered calls on the caller's own thread, over a pool of synchronous connections: a call
-/// is one round trip to Redis with no hand-off to another thread (two thread wake-ups per
-/// call cost more than Redis itself on a busy machine).
+/// An update written to a pooled connection whose answer has not been read yet.
+struct Owed {
+    op: Op,
+    keys: [String; 2],
+    args: Vec<String>,
+    retry_for: Duration,
+    /// Counts the update as outstanding until it is dropped.
+    done: Done,
+}
+
+/// A synchronous connection and the updates written to it whose answers are still unread,
+/// in order.
+struct Pooled {
+    conn: redis::Connection,
+    owed: Vec<Owed>,
+}
+
+/// Calls on the caller's own thread, over a pool of synchronous connections: an answered
+/// call is one round trip to Redis, and an update sent without waiting is one write, with no
+/// hand-off to another thread (two thread wake-ups per call cost more than Redis itself on a
+/// busy machine). An update's answer is read by the next call on its connection (or by
+/// [`Worker::flush`]); one that failed is handed to the connection thread, which retries it.
 struct Direct {
     client: redis::Client,
     scripts: Scripts,
-    pool: Mutex<Vec<redis::Connection>>,
+    pool: Mutex<Vec<Pooled>>,
     timeout: Duration,
 }
 
@@ -101,39 +120,136 @@ impl std::fmt::Debug for Direct {
 }
 
 impl Direct {
-    fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        if let Some(conn) = self
-            .pool
+    /// A new connection with every script loaded, so that updates can be written as EVALSHA
+    /// without waiting for their answers.
+    fn fresh(&self) -> redis::RedisResult<Pooled> {
+        let mut conn = self.client.get_connection_with_timeout(self.timeout)?;
+        conn.set_read_timeout(Some(self.timeout))?;
+        conn.set_write_timeout(Some(self.timeout))?;
+        let mut load = redis::pipe();
+        for source in &self.scripts.sources {
+            load.cmd("SCRIPT").arg("LOAD").arg(source);
+        }
+        load.query::<()>(&mut conn)?;
+        Ok(Pooled {
+            conn,
+            owed: Vec::new(),
+        })
+    }
+
+    fn take(&self) -> Option<Pooled> {
+        self.pool
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
-        {
-            return Ok(conn);
-        }
-        let conn = self.client.get_connection_with_timeout(self.timeout)?;
-        conn.set_read_timeout(Some(self.timeout))?;
-        conn.set_write_timeout(Some(self.timeout))?;
-        Ok(conn)
     }
 
-    fn call(&self, op: Op, keys: &[String; 2], args: &[String]) -> Answer {
-        let mut conn = self.connection().map_err(|e| e.to_string())?;
-        let invocation = prepare(&self.scripts, op, keys, args);
-        let answer = if answers_one(op) {
-            invocation.invoke::<String>(&mut conn).map(|s| vec![s])
+    fn put(&self, pooled: Pooled, fallback: &dyn Fn(Owed)) {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < POOL {
+            pool.push(pooled);
         } else {
-            invocation.invoke::<Vec<String>>(&mut conn)
-        };
-        match answer {
-            Ok(fields) => {
-                let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
-                if pool.len() < POOL {
-                    pool.push(conn);
+            drop(pool);
+            let mut pooled = pooled;
+            let _ = self.read_owed(&mut pooled, fallback);
+        }
+    }
+
+    /// Reads the answers owed on `pooled`, handing failed updates to `fallback`. `Err` when
+    /// the connection is broken (its unread updates went to `fallback`).
+    fn read_owed(&self, pooled: &mut Pooled, fallback: &dyn Fn(Owed)) -> Result<(), ()> {
+        let mut owed = std::mem::take(&mut pooled.owed).into_iter();
+        while let Some(update) = owed.next() {
+            match pooled.conn.recv_response() {
+                Ok(redis::Value::ServerError(e)) => {
+                    tracing::debug!(error = ?e, op = ?update.op, "a Redis update failed; retrying");
+                    fallback(update);
                 }
-                Ok(fields)
+                Ok(_) => drop(update),
+                Err(e) if e.is_io_error() || e.is_timeout() || e.is_unrecoverable_error() => {
+                    tracing::debug!(error = %e, "a Redis connection broke; retrying its updates");
+                    fallback(update);
+                    owed.for_each(fallback);
+                    return Err(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, op = ?update.op, "a Redis update failed; retrying");
+                    fallback(update);
+                }
             }
-            // A connection that failed (or timed out mid-answer) is not used again.
-            Err(e) => Err(e.to_string()),
+        }
+        Ok(())
+    }
+
+    fn call(&self, op: Op, keys: &[String; 2], args: &[String], fallback: &dyn Fn(Owed)) -> Answer {
+        // A pooled connection may have broken (Redis restarted): one more try on a new one.
+        for _ in 0..2 {
+            let (mut pooled, fresh) = match self.take() {
+                Some(pooled) => (pooled, false),
+                None => (self.fresh().map_err(|e| e.to_string())?, true),
+            };
+            if self.read_owed(&mut pooled, fallback).is_err() {
+                continue;
+            }
+            let invocation = prepare(&self.scripts, op, keys, args);
+            let answer = if answers_one(op) {
+                invocation
+                    .invoke::<String>(&mut pooled.conn)
+                    .map(|s| vec![s])
+            } else {
+                invocation.invoke::<Vec<String>>(&mut pooled.conn)
+            };
+            match answer {
+                Ok(fields) => {
+                    self.put(pooled, fallback);
+                    return Ok(fields);
+                }
+                // A connection that failed (or timed out mid-answer) is not used again.
+                Err(e) if fresh || !(e.is_io_error() || e.is_unrecoverable_error()) => {
+                    return Err(e.to_string());
+                }
+                Err(_) => {}
+            }
+        }
+        Err("the Redis connection broke twice".into())
+    }
+
+    /// Writes `update` to an idle pooled connection without waiting for its answer; gives it
+    /// back when there is none or the write fails.
+    fn send(&self, update: Owed, fallback: &dyn Fn(Owed)) -> Result<(), Owed> {
+        let Some(mut pooled) = self.take() else {
+            return Err(update);
+        };
+        let script = script_of(&self.scripts, update.op);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.get_hash()).arg(update.keys.len());
+        cmd.arg(&update.keys[..]).arg(&update.args[..]);
+        match pooled.conn.send_packed_command(&cmd.get_packed_command()) {
+            Ok(()) => {
+                pooled.owed.push(update);
+                self.put(pooled, fallback);
+                Ok(())
+            }
+            Err(_) => {
+                // The connection is broken: what it owes goes to the thread, and so does this.
+                pooled.owed.drain(..).for_each(fallback);
+                Err(update)
+            }
+        }
+    }
+
+    /// Reads every answer owed on the idle connections.
+    fn drain(&self, fallback: &dyn Fn(Owed)) {
+        let owing: Vec<Pooled> = {
+            let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            let (owing, idle): (Vec<_>, Vec<_>) = pool.drain(..).partition(|p| !p.owed.is_empty());
+            *pool = idle;
+            owing
+        };
+        for mut pooled in owing {
+            if self.read_owed(&mut pooled, fallback).is_ok() {
+                self.put(pooled, fallback);
+            }
         }
     }
 }
@@ -155,6 +271,9 @@ impl Drop for Worker {
     /// seconds), so that a process that exits right after its last request leaves no charge
     /// to expire.
     fn drop(&mut self) {
+        if let Some(direct) = &self.direct {
+            direct.drain(&|owed| self.enqueue(owed));
+        }
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -212,7 +331,7 @@ impl Worker {
         timeout: Duration,
     ) -> Answer {
         if let Some(direct) = &self.direct {
-            return direct.call(op, &keys, &args);
+            return direct.call(op, &keys, &args, &|owed| self.enqueue(owed));
         }
         let (reply, answer) = sync_channel(1);
         let job = Job {
@@ -241,28 +360,50 @@ impl Worker {
         }
     }
 
-    /// Runs `op` without waiting, retrying failures for `retry_for`.
+    /// Runs `op` without waiting, retrying failures for `retry_for`: written to an idle
+    /// pooled connection when there is one, else handed to the connection thread.
     pub(crate) fn send(&self, op: Op, keys: [String; 2], args: Vec<String>, retry_for: Duration) {
-        let Some(jobs) = &self.jobs else { return };
         *self
             .outstanding
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner) += 1;
-        let done = Done(Arc::clone(&self.outstanding));
-        let _ = jobs.send(Job {
+        let update = Owed {
             op,
             keys,
             args,
-            reply: None,
             retry_for,
-            _done: Some(done),
+            done: Done(Arc::clone(&self.outstanding)),
+        };
+        let update = match &self.direct {
+            Some(direct) => match direct.send(update, &|owed| self.enqueue(owed)) {
+                Ok(()) => return,
+                Err(update) => update,
+            },
+            None => update,
+        };
+        self.enqueue(update);
+    }
+
+    /// Hands an update to the connection thread, which retries it for its `retry_for`.
+    fn enqueue(&self, update: Owed) {
+        let Some(jobs) = &self.jobs else { return };
+        let _ = jobs.send(Job {
+            op: update.op,
+            keys: update.keys,
+            args: update.args,
+            reply: None,
+            retry_for: update.retry_for,
+            _done: Some(update.done),
         });
     }
 
     /// Waits at most `timeout` until every job sent without a reply has finished; whether
     /// they all have.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        if let Some(direct) = &self.direct {
+            direct.drain(&|owed| self.enqueue(owed));
+        }
         let (count, finished) = &*self.outstanding;
         let guard = count.lock().unwrap_or_else(PoisonError::into_inner);
         let (guard, _) = finished
@@ -289,13 +430,8 @@ async fn connect(target: &Target, op_timeout: Duration) -> redis::RedisResult<Co
     }
 }
 
-fn prepare<'a>(
-    scripts: &'a Scripts,
-    op: Op,
-    keys: &[String; 2],
-    args: &[String],
-) -> redis::ScriptInvocation<'a> {
-    let script = match op {
+fn script_of(scripts: &Scripts, op: Op) -> &redis::Script {
+    match op {
         Op::Reserve => &scripts.reserve,
         Op::Settle => &scripts.settle,
         Op::Penalize => &scripts.penalize,
@@ -304,7 +440,16 @@ fn prepare<'a>(
         Op::Snapshot => &scripts.snapshot,
         Op::Renew => &scripts.renew,
         Op::Time => &scripts.time,
-    };
+    }
+}
+
+fn prepare<'a>(
+    scripts: &'a Scripts,
+    op: Op,
+    keys: &[String; 2],
+    args: &[String],
+) -> redis::ScriptInvocation<'a> {
+    let script = script_of(scripts, op);
     let mut invocation = script.prepare_invoke();
     for key in keys {
         invocation.key(key);
