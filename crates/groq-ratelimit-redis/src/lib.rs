@@ -247,10 +247,11 @@ impl fmt::Debug for Inner {
 /// Cloning is cheap and clones share their connections. The methods of [`RateLimiter`] are
 /// synchronous: a reserve (or snapshot, or penalty) runs one script on the calling thread
 /// over a pooled connection and waits for its answer, one round trip to Redis and at most the
-/// operation timeout. Settlements, header observations and lease renewals are sent without
-/// waiting, by a connection thread of the limiter that pipelines them on one multiplexed
-/// connection ([`flush`](RedisLimiter::flush) waits for them). A Redis Cluster goes through
-/// that thread for every call.
+/// operation timeout. Settlements and header observations are written to an idle pooled
+/// connection without waiting (their answers are read by that connection's next call); an
+/// update that fails, and lease renewals, go to a connection thread of the limiter, which
+/// retries them on one multiplexed connection. [`flush`](RedisLimiter::flush) waits for
+/// every update. A Redis Cluster goes through that thread for every call.
 #[derive(Clone, Debug)]
 pub struct RedisLimiter {
     inner: Arc<Inner>,

@@ -1,8 +1,10 @@
-//! The connections to Redis. Answered calls on a single Redis run on the caller's thread over
-//! a pool of synchronous connections (one round trip, no hand-off). Everything else (updates
-//! sent without waiting, lease renewals, and every call to a Redis Cluster) goes to a thread
-//! with its own tokio runtime, which pipelines the scripts on one multiplexed connection; the
-//! limiter's synchronous methods can thus be called from any runtime (or none).
+//! The connections to Redis. On a single Redis, calls run on the caller's thread over a pool
+//! of synchronous connections: an answered call is one round trip, an update sent without
+//! waiting is one write, and nothing is handed to another thread. Everything else (updates
+//! that failed or found no idle connection, lease renewals, and every call to a Redis
+//! Cluster) goes to a thread with its own tokio runtime, which pipelines the scripts on one
+//! multiplexed connection and retries updates; the limiter's synchronous methods can thus be
+//! called from any runtime (or none).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{RecvTimeoutError, SyncSender, sync_channel};
