@@ -914,11 +914,12 @@ fn shared_quota_section(out: &mut String, shared: &SharedQuotaReport) {
         let best = l.sequential_per_s.max(l.parallel_per_s);
         let _ = writeln!(
             out,
-            "**Reserve + commit against a local Redis**, one process, release build: over {} \
-             sequential pairs, a reserve is answered in p50 {:.0} µs (p99 {:.0} µs), and a \
+            "**Reserve + commit against a local Redis**, one process, release build, charged \
+             to {}: over {} sequential pairs, a reserve is answered in p50 {:.0} µs (p99 {:.0} µs), and a \
              reserve + commit with both scripts applied in Redis takes p50 {:.0} µs (p99 {:.0} \
              µs). Throughput: {:.0} pairs/s from one thread (commits pipelined), {:.0} pairs/s \
              from {} threads.{}\n",
+            l.limits,
             l.pairs,
             l.reserve_p50_us,
             l.reserve_p99_us,
@@ -1162,6 +1163,7 @@ mod tests {
                 runs: vec![shared(1, 0, 9.1), shared(8, 0, 9.6)],
             }),
             limiter: Some(RedisLimiterFigures {
+                limits: "four limits".into(),
                 pairs: 5_000,
                 p50_us: 150.0,
                 p99_us: 400.0,
@@ -1184,6 +1186,7 @@ mod tests {
             text.contains("| reserve + commit per second, one process | ≥ 5000 | 7000 | met |")
         );
         assert!(text.contains("45.0 µs"));
+        assert!(text.contains("charged to four limits: over 5000 sequential pairs"));
         assert!(text.contains("1.00 2.00 3.00"));
         inputs.shared_quota = Some(SharedQuotaReport {
             skipped: Some("redis-server is not installed".into()),

@@ -351,6 +351,8 @@ pub struct GatewayReport {
 /// Reserve + commit against a local Redis from one process (`benches/shared_quota.rs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RedisLimiterFigures {
+    /// The limits each reserve is charged to, in words.
+    pub limits: String,
     /// Sequential reserve + commit pairs timed one by one.
     pub pairs: u64,
     /// Median time of a reserve + commit with both scripts applied in Redis, in microseconds.
