@@ -185,8 +185,9 @@ impl Direct {
 
     fn call(&self, op: Op, keys: &[String; 2], args: &[String], fallback: &dyn Fn(Owed)) -> Answer {
         // A pooled connection may have broken (Redis restarted): one more try on a new one.
-        for _ in 0..2 {
-            let (mut pooled, fresh) = match self.take() {
+        for attempt in 0..2 {
+            let pooled = if attempt == 0 { self.take() } else { None };
+            let (mut pooled, fresh) = match pooled {
                 Some(pooled) => (pooled, false),
                 None => (self.fresh().map_err(|e| e.to_string())?, true),
             };

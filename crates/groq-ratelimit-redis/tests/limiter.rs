@@ -476,3 +476,26 @@ fn audio_and_input_output_limits_are_shared_between_instances() {
         })
     ));
 }
+
+#[test]
+fn pooled_connections_broken_by_a_restart_are_replaced_without_an_outage() {
+    let mut server = RedisServer::start();
+    let ns = unique_namespace("pool");
+    let a = limiter(&server, &ns, quota());
+    // A reserve and a settlement written without waiting leave a pooled connection that owes
+    // an answer.
+    a.reserve(MODEL, &Cost::request(10)).unwrap().commit(5);
+    server.restart();
+    // Redis is back: the broken connection is replaced at once, and the reserve is answered.
+    let reservation = a
+        .reserve(MODEL, &Cost::request(10))
+        .expect("a reserve right after Redis came back");
+    reservation.keep();
+    assert!(a.flush(Duration::from_secs(5)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(
+        snapshot.get(Dimension::RequestsPerMinute).unwrap().used,
+        1,
+        "the restarted Redis holds the one request reserved since"
+    );
+}
