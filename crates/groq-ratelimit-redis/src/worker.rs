@@ -84,6 +84,9 @@ pub(crate) type Live = Arc<Mutex<HashMap<[String; 2], HashSet<String>>>>;
 /// The most idle connections [`Direct`] keeps.
 const POOL: usize = 64;
 
+/// The most updates a connection may owe answers for before the next one reads them.
+const MAX_OWED: usize = 256;
+
 /// An update written to a pooled connection whose answer has not been read yet.
 struct Owed {
     op: Op,
@@ -223,6 +226,10 @@ impl Direct {
         let Some(mut pooled) = self.take() else {
             return Err(update);
         };
+        // Answers are read before too many pile up (in this process and in Redis's buffers).
+        if pooled.owed.len() >= MAX_OWED && self.read_owed(&mut pooled, fallback).is_err() {
+            return Err(update);
+        }
         let script = script_of(&self.scripts, update.op);
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(script.get_hash()).arg(update.keys.len());

@@ -499,3 +499,23 @@ fn pooled_connections_broken_by_a_restart_are_replaced_without_an_outage() {
         "the restarted Redis holds the one request reserved since"
     );
 }
+
+#[test]
+fn a_long_run_of_settlements_without_reserves_is_applied_in_full() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("owed");
+    let roomy = Quota::unlimited()
+        .with_rate(Dimension::RequestsPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::TokensPerMinute, Rate::per_minute(1_000_000));
+    let a = limiter(&server, &ns, roomy);
+    let held: Vec<_> = (0..300)
+        .map(|_| a.reserve(MODEL, &Cost::request(10)).unwrap())
+        .collect();
+    // 300 refunds in a row, each written without waiting for its answer.
+    drop(held);
+    assert!(a.flush(Duration::from_secs(10)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(snapshot.in_flight, 0);
+    assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 0);
+    assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 0);
+}
