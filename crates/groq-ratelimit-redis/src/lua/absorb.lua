@@ -10,7 +10,7 @@ for i = 1, NDIMS do
   local b = st.b[i]
   if b and units > 0 then
     add(b, now, units)
-    touch(st, b)
+    touch(st)
   end
 end
 save(st)

@@ -8,11 +8,12 @@
 -- theoretical arrival time is kept as a pair (T, f) = T*k + f with 0 <= f < k, so that every
 -- number stays below 2^53 and Lua's doubles compute exactly.
 --
--- The state hash holds one field per limited dimension, 'b1' .. 'b8' (in the order RPM, RPD,
--- TPM, TPD, ASH, ASD, ITPM, OTPM), each the MessagePack array L P k e T f ep Rw Rf w a b
--- (integers, exact below 2^63), plus 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx' (no lease
--- expires before nx) and 'q' (the quota last applied). A script reads them with one HMGET and writes what changed with one
--- HSET: every redis.call costs microseconds, so a script makes as few as it can.
+-- The state hash holds the buckets in one field, 'B': the MessagePack array of the eight
+-- dimensions (in the order RPM, RPD, TPM, TPD, ASH, ASD, ITPM, OTPM), each the array
+-- L P k e T f ep Rw Rf w a b (integers, exact below 2^63), or empty when unlimited; plus
+-- 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx' (no lease expires before nx) and 'q' (the quota
+-- last applied). A script reads them with one HMGET and writes what changed with one HSET:
+-- every redis.call costs microseconds, so a script makes as few as it can.
 
 local S = KEYS[1]
 local LEASES = KEYS[2]
@@ -55,9 +56,8 @@ local function is_requests(i)
   return i <= 2
 end
 
-local function decode(raw, i)
-  if not raw then return nil end
-  local v = cmsgpack.unpack(raw)
+local function decode(v, i)
+  if not v or #v == 0 then return nil end
   return {
     i = i, L = v[1], P = v[2], k = v[3], e = v[4], T = v[5], f = v[6], ep = v[7], Rw = v[8],
     Rf = v[9], w = v[10], a = v[11], b = v[12],
@@ -66,25 +66,27 @@ end
 
 -- The model's state: every bucket (nil when unlimited) and the scalars, in one call.
 local function load_state()
-  local v = redis.call('HMGET', S, 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'epoch', 'seq',
-    'cap', 'pen', 'pend', 'nx', 'q')
-  local st = { b = {}, dirty = {}, out = {} }
-  for i = 1, NDIMS do
-    st.b[i] = decode(v[i], i)
+  local v = redis.call('HMGET', S, 'B', 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx', 'q')
+  local st = { b = {}, dirty = false, out = {} }
+  if v[1] then
+    local all = cmsgpack.unpack(v[1])
+    for i = 1, NDIMS do
+      st.b[i] = decode(all[i], i)
+    end
   end
-  st.epoch = tonumber(v[9] or '0')
-  st.seq = tonumber(v[10] or '0')
-  st.cap = v[11]
-  st.pen = tonumber(v[12] or '0')
-  st.pend = v[13] or ''
-  st.nx = tonumber(v[14] or '0')
-  st.q = v[15]
+  st.epoch = tonumber(v[2] or '0')
+  st.seq = tonumber(v[3] or '0')
+  st.cap = v[4]
+  st.pen = tonumber(v[5] or '0')
+  st.pend = v[6] or ''
+  st.nx = tonumber(v[7] or '0')
+  st.q = v[8]
   return st
 end
 
--- Bucket b changed: written by the next save.
-local function touch(st, b)
-  st.dirty[b.i] = b
+-- A bucket changed: the buckets are written by the next save.
+local function touch(st)
+  st.dirty = true
 end
 
 local function set(st, field, value)
@@ -95,18 +97,24 @@ end
 -- Writes what changed, in one HSET.
 local function save(st)
   local out = st.out
-  for i = 1, NDIMS do
-    local b = st.dirty[i]
-    if b then
-      out[#out + 1] = 'b' .. i
-      out[#out + 1] = cmsgpack.pack({ b.L, b.P, b.k, b.e, b.T, b.f, b.ep, b.Rw, b.Rf, b.w, b.a, b.b })
+  if st.dirty then
+    local all = {}
+    for i = 1, NDIMS do
+      local b = st.b[i]
+      if b then
+        all[i] = { b.L, b.P, b.k, b.e, b.T, b.f, b.ep, b.Rw, b.Rf, b.w, b.a, b.b }
+      else
+        all[i] = {}
+      end
     end
+    out[#out + 1] = 'B'
+    out[#out + 1] = cmsgpack.pack(all)
   end
   if #out > 0 then
     redis.call('HSET', S, unpack(out))
   end
   st.out = {}
-  st.dirty = {}
+  st.dirty = false
 end
 
 -- The scaled level (T, f) - t*k, which may be negative (an idle bucket).
@@ -273,9 +281,8 @@ local function sync_quota(st, now, base)
     local b = st.b[i]
     if L == 0 then
       if b then
-        redis.call('HDEL', S, 'b' .. i)
         st.b[i] = nil
-        st.dirty[i] = nil
+        st.dirty = true
       end
     elseif not b or b.L ~= L or b.P ~= P or b.k ~= k or b.e ~= e then
       local keep = 0
@@ -294,7 +301,7 @@ local function sync_quota(st, now, base)
         add(nb, now, keep)
       end
       st.b[i] = nb
-      touch(st, nb)
+      touch(st)
     end
   end
 end

@@ -27,7 +27,7 @@ for _, side in ipairs(sides) do
           b.f = 0
         end
       end
-      touch(st, b)
+      touch(st)
     end
   end
 end

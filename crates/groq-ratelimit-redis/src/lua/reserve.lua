@@ -69,7 +69,7 @@ for i = 1, NDIMS do
   local b = buckets[i]
   if b then
     local m = charge(b, at, U[UNIT[i]], window)
-    touch(st, b)
+    touch(st)
     out[n + 1] = m.ep
     out[n + 2] = m.Rw
     out[n + 3] = m.Rf

@@ -30,12 +30,12 @@ for i = 1, NDIMS do
       -- charge is still charged.
       if how == 'c' and not is_requests(i) and actual > units then
         add(b, now, actual - units)
-        touch(st, b)
+        touch(st)
       end
     elseif how == 'r' then
       if b.ep == mark.ep then
         refund_unsent(b, now, units, mark, window)
-        touch(st, b)
+        touch(st)
       end
     elseif how == 'c' then
       arrived(b, units, mark, window)
@@ -46,7 +46,7 @@ for i = 1, NDIMS do
           refund_served(b, now, units - actual, window)
         end
       end
-      touch(st, b)
+      touch(st)
     end
   end
 end
