@@ -4,7 +4,7 @@
 //!
 //! The conversation is scripted so the example runs unattended: the second turn relies on the
 //! first, and the later turns push the oldest ones out of the budget. At the end the history is
-//! saved to a JSON file and loaded back, as the seed's `/save` and `/load` commands did.
+//! saved to a JSON file and loaded back, as CustomGroqChat's `/save` and `/load` commands did.
 //!
 //! ```text
 //! cargo run -p groqchat --example conversation_with_memory

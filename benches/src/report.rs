@@ -353,12 +353,19 @@ fn overhead_section(out: &mut String, overhead: &OverheadReport) {
             );
         }
     }
+    let busiest = overhead.levels.iter().map(|l| l.concurrency).max();
     out.push_str(
         "\nEach request costs the client side CPU time, and with one core for the clients, \
-         throughput is the inverse of that cost. At concurrency 64 the latency is mostly \
-         waiting for that core (latency ≈ concurrency / throughput), so the p50 target applies \
-         at concurrency 1.\n\n",
+         throughput is the inverse of that cost.",
     );
+    if let Some(busiest) = busiest.filter(|&c| c > 1) {
+        let _ = write!(
+            out,
+            " At concurrency {busiest} the latency is mostly waiting for that core (latency ≈ \
+             concurrency / throughput), so the p50 target applies at concurrency 1."
+        );
+    }
+    out.push_str("\n\n");
 }
 
 /// The gateway's targets (issue 17).
@@ -370,7 +377,7 @@ fn gateway_section(out: &mut String, gateway: &GatewayReport) {
     out.push_str("## Gateway (`groqchat serve`)\n\n");
     let _ = writeln!(out, "{}.\n", gateway.setup);
     out.push_str(
-        "The client, the gateway and the emulator share the machine's two cores, so every \
+        "The client, the gateway and the emulator share the machine's cores, so every \
          request through the gateway also pays for a second HTTP hop's CPU on the same \
          cores; the figures are an upper bound of what a gateway on its own core adds.\n\n",
     );
@@ -638,8 +645,9 @@ fn findings(out: &mut String, inputs: &Inputs) {
         return;
     }
     out.push_str("## Findings\n\n");
-    margin_finding(out, &runs);
-    rate_limit_finding(out, &runs);
+    let minute_s = inputs.quota.as_ref().map(|q| q.minute_s);
+    margin_finding(out, &runs, minute_s);
+    rate_limit_finding(out, &runs, minute_s);
     calibration_finding(out, &runs);
     if let Some(peer) = inputs.peer.as_ref().and_then(|p| p.runs.first()) {
         let _ = writeln!(
@@ -659,23 +667,26 @@ fn findings(out: &mut String, inputs: &Inputs) {
         let _ = writeln!(
             out,
             "- **A queued call holds about {:.1} KB** ({:.0} bytes measured, of which {:.0} bytes \
-             is the bare spawned task): 100,000 queued calls take {:.0} MiB. The client's share \
+             is the bare spawned task): {} queued calls took {:.0} MiB. The client's share \
              (the boxed call future with the pipeline's state, the request, its body, the queue \
              entry) is the place to look for savings; `groq-queue`'s own bench reports the \
              queue's entry alone.",
             memory.bytes_per_request() / 1000.0,
             memory.bytes_per_request(),
             memory.bytes_per_bare_task(),
+            thousands(memory.queued),
             memory.rss_queued_kib.saturating_sub(memory.rss_before_kib) as f64 / 1024.0
         );
     }
     out.push('\n');
 }
 
-fn margin_finding(out: &mut String, runs: &[&QuotaRun]) {
+fn margin_finding(out: &mut String, runs: &[&QuotaRun], minute_s: Option<f64>) {
     let mut workloads: Vec<&str> = runs.iter().map(|r| r.workload.as_str()).collect();
     workloads.dedup();
     let mut lines = Vec::new();
+    // The default-margin run with the longest minimum: the margin's share of it.
+    let mut longest: Option<&QuotaRun> = None;
     for workload in &workloads {
         let of = |needle: &str| {
             runs.iter().find(|r| {
@@ -686,6 +697,9 @@ fn margin_finding(out: &mut String, runs: &[&QuotaRun]) {
             })
         };
         if let (Some(default), Some(small)) = (of("margin 100 ms"), of("margin 10 ms")) {
+            if longest.is_none_or(|l| default.minimum_s > l.minimum_s) {
+                longest = Some(default);
+            }
             lines.push(format!(
                 "{workload}: efficiency {:.3} with 100 ms, {:.3} with 10 ms (admissions span \
                  {:+.0} ms and {:+.0} ms over the minimum)",
@@ -696,23 +710,46 @@ fn margin_finding(out: &mut String, runs: &[&QuotaRun]) {
             ));
         }
     }
-    if lines.is_empty() {
+    let Some(longest) = longest else {
         return;
-    }
+    };
     out.push_str(
         "- **The limiter's margin is paid once per run, not per request.** The limiter admits a \
          cost only if it would have fitted `margin` earlier, which shifts the whole paced \
          schedule by the margin instead of adding it to every wait: the admissions span exceeds \
-         the minimum by about the margin. Against a 3 s minute the default 100 ms is about 1 % \
-         of a 9 s workload; against a real 60 s minute it is 0.06 % of a 3-minute one. Runs \
-         without a 429:\n",
+         the minimum by about the margin.",
     );
+    if let Some(margin_s) = margin_s(&longest.client).filter(|_| longest.minimum_s > 0.0) {
+        let share = 100.0 * margin_s / longest.minimum_s;
+        let _ = write!(
+            out,
+            " The default {:.0} ms is {} of {}'s {:.1} s minimum",
+            margin_s * 1e3,
+            percent(share),
+            longest.workload,
+            longest.minimum_s
+        );
+        match minute_s.filter(|m| *m > 0.0 && (*m - 60.0).abs() > f64::EPSILON) {
+            Some(minute_s) => {
+                let real_s = longest.minimum_s * 60.0 / minute_s;
+                let _ = write!(
+                    out,
+                    " against this run's {minute_s:.1} s minute; against a real 60 s minute the \
+                     same workload takes {} and the margin is {} of it.",
+                    seconds_or_minutes(real_s),
+                    percent(100.0 * margin_s / real_s)
+                );
+            }
+            None => out.push('.'),
+        }
+    }
+    out.push_str(" Runs without a 429:\n");
     for line in lines {
         let _ = writeln!(out, "  - {line}");
     }
 }
 
-fn rate_limit_finding(out: &mut String, runs: &[&QuotaRun]) {
+fn rate_limit_finding(out: &mut String, runs: &[&QuotaRun], minute_s: Option<f64>) {
     let hit: Vec<String> = runs
         .iter()
         .filter(|r| r.rate_limited > 0)
@@ -730,11 +767,29 @@ fn rate_limit_finding(out: &mut String, runs: &[&QuotaRun]) {
     if hit.is_empty() {
         return;
     }
-    out.push_str(
+    let second = minute_s
+        .filter(|m| *m > 0.0)
+        .map_or_else(String::new, |minute_s| {
+            format!(
+                "; one second is {} of this run's {minute_s:.1} s minute and {} of a real one",
+                percent(100.0 / minute_s),
+                percent(100.0 / 60.0)
+            )
+        });
+    let all_completed = runs
+        .iter()
+        .filter(|r| r.rate_limited > 0)
+        .all(|r| r.completed >= r.requests);
+    let _ = writeln!(
+        out,
         "- **A 429 costs the wait the server names.** The client refunds the request, closes the \
-         model until `retry-after` (whole seconds, rounded up; one second is a third of this \
-         compressed minute and a sixtieth of a real one) and requeues the request at the head of its lane; \
-         every request still completed. Runs that met one:\n",
+         model until `retry-after` (whole seconds, rounded up{second}) and requeues the request \
+         at the head of its lane; {}. Runs that met one:",
+        if all_completed {
+            "every request still completed"
+        } else {
+            "not every request completed (see the table)"
+        }
     );
     for line in hit {
         let _ = writeln!(out, "  - {line}");
@@ -763,17 +818,35 @@ fn calibration_finding(out: &mut String, runs: &[&QuotaRun]) {
             .iter()
             .filter(|r| r.rate_limited > 0 && r.estimate_ratio.is_some_and(|(p, _)| p < 1.0))
             .collect();
+        let after: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.estimate_ratio)
+            .filter(|(prior, _)| *prior < 1.0)
+            .map(|(_, after)| after)
+            .collect();
+        let after = match (
+            after.iter().copied().min_by(f64::total_cmp),
+            after.iter().copied().max_by(f64::total_cmp),
+        ) {
+            (Some(low), Some(high)) if format!("{low:.2}") == format!("{high:.2}") => {
+                format!("{low:.2} after")
+            }
+            (Some(low), Some(high)) => format!("{low:.2} to {high:.2} after"),
+            _ => "see the table".to_owned(),
+        };
         let _ = writeln!(
             out,
             "- **The calibration prior under-estimates long prompts as this emulator counts \
-             them.** The prior (1.25 x the cl100k count) allows for Groq's Llama template \
-             overhead on small prompts; the emulator counts a token per 3.6 characters, more \
+             them.** The prior ({:.2} x the cl100k count) allows for Groq's Llama template \
+             overhead on small prompts; the emulator counts a token per {:.1} characters, more \
              than cl100k finds in long English text. Prompt estimate / server count before any \
              reply: {}. The client's calibration warm-up keeps that error away from the server: \
              while a token-limited model has not answered yet, its lane sends one request and \
-             holds the rest until that reply has calibrated the counter (about 1.00 after, see \
+             holds the rest until that reply has calibrated the counter ({after}, see \
              the table) and synchronized the limiter; queued requests are then charged at the \
              calibrated ratio. It costs one round trip per model and client.{}",
+            groq_tokens::CalibrationConfig::DEFAULT_PRIOR,
+            emulator_chars_per_token(),
             under.join(", "),
             if limited.is_empty() {
                 " No run of these workloads met a 429."
@@ -812,15 +885,64 @@ fn overhead_finding(out: &mut String, overhead: &OverheadReport) {
          events and reply parsing), GroqClient with its default counter {full:.1} µs \
          ({:+.1} µs against the length-only counter: cl100k counting through its word cache, \
          and calibration). The transport is not the cost; the pipeline around it is, and the \
-         throughput target of 0.8 x raw needs it to cost no more than a quarter of a raw \
-         request ({:.1} µs here). The pipeline bench (section 4) measures the same pipeline \
-         against an in-memory transport, away from the network's noise.",
+         throughput target of {TARGET_THROUGHPUT_RATIO} x raw needs it to cost no more than \
+         {:.0} % of a raw request ({:.1} µs here). The pipeline bench (section 4) measures the \
+         same pipeline against an in-memory transport, away from the network's noise.",
         level.concurrency,
         transport - raw,
         light - transport,
         full - light,
-        raw / 4.0,
+        100.0 * (1.0 / TARGET_THROUGHPUT_RATIO - 1.0),
+        raw * (1.0 / TARGET_THROUGHPUT_RATIO - 1.0),
     );
+}
+
+/// The limiter margin in a quota run's client label (`groqchat, margin 100 ms, ...`), in
+/// seconds.
+fn margin_s(client: &str) -> Option<f64> {
+    let after = client.split("margin ").nth(1)?;
+    let ms: f64 = after.split(" ms").next()?.trim().parse().ok()?;
+    Some(ms / 1e3)
+}
+
+/// A percentage with the precision its size needs: `1.1 %`, `0.06 %`, `33 %`.
+fn percent(value: f64) -> String {
+    if value >= 10.0 {
+        format!("{value:.0} %")
+    } else if value >= 0.1 {
+        format!("{value:.1} %")
+    } else {
+        format!("{value:.2} %")
+    }
+}
+
+/// `45 s`, or `3.0 min` from two minutes on.
+fn seconds_or_minutes(seconds: f64) -> String {
+    if seconds >= 120.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
+    }
+}
+
+/// `100,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The characters per token of the emulator's counting rule (`groq_mock::text_tokens`),
+/// measured on a text long enough for the rounding not to show.
+fn emulator_chars_per_token() -> f64 {
+    const CHARS: usize = 36_000;
+    CHARS as f64 / groq_mock::text_tokens(&"a".repeat(CHARS)) as f64
 }
 
 fn reproduce(out: &mut String) {
@@ -1196,6 +1318,70 @@ mod tests {
         });
         let text = render(&inputs);
         assert!(text.contains("Not measured in this run: redis-server is not installed."));
+    }
+
+    #[test]
+    fn the_findings_compute_their_prose_from_the_figures() {
+        let text = render(&inputs());
+        // 100 ms of a 9 s minimum, on a 3 s minute: the same workload takes 180 s at 60 s.
+        assert!(text.contains(
+            "The default 100 ms is 1.1 % of burst's 9.0 s minimum against this run's 3.0 s \
+             minute; against a real 60 s minute the same workload takes 3.0 min and the margin \
+             is 0.06 % of it."
+        ));
+        assert!(
+            text.contains("one second is 33 % of this run's 3.0 s minute and 1.7 % of a real one")
+        );
+        assert!(text.contains("every request still completed"));
+        assert!(text.contains("The prior (1.25 x the cl100k count)"));
+        assert!(text.contains("a token per 3.6 characters"));
+        assert!(text.contains("calibrated the counter (1.00 after, see the table)"));
+        assert!(text.contains("100,000 queued calls took 98 MiB"));
+        assert!(text.contains("no more than 25 % of a raw request (25.0 µs here)"));
+        // One level only: no claim about a busier one.
+        assert!(!text.contains("At concurrency 1 the latency is mostly waiting"));
+
+        // Other figures give other prose.
+        let mut other = inputs();
+        let quota = other.quota.as_mut().unwrap();
+        quota.minute_s = 6.0;
+        for run in &mut quota.runs {
+            run.minimum_s = 30.0;
+            run.estimate_ratio = Some((0.7, 0.98));
+        }
+        quota.runs[2].completed = 100;
+        let memory = other.memory.as_mut().unwrap();
+        memory.queued = 2_500;
+        memory.rss_queued_kib = memory.rss_before_kib + 5 * 1024;
+        let mut busy = other.overhead.as_ref().unwrap().levels[0];
+        busy.concurrency = 32;
+        other.overhead.as_mut().unwrap().levels.push(busy);
+        let text = render(&other);
+        assert!(text.contains(
+            "The default 100 ms is 0.3 % of burst's 30.0 s minimum against this run's 6.0 s \
+             minute; against a real 60 s minute the same workload takes 5.0 min and the margin \
+             is 0.03 % of it."
+        ));
+        assert!(text.contains("one second is 17 % of this run's 6.0 s minute"));
+        assert!(text.contains("not every request completed"));
+        assert!(text.contains("calibrated the counter (0.98 after, see the table)"));
+        assert!(text.contains("2,500 queued calls took 5 MiB"));
+        assert!(text.contains("At concurrency 32 the latency is mostly waiting"));
+    }
+
+    #[test]
+    fn prose_helpers() {
+        assert_eq!(margin_s("groqchat, margin 100 ms, loopback"), Some(0.1));
+        assert_eq!(margin_s("async-openai"), None);
+        assert_eq!(percent(33.33), "33 %");
+        assert_eq!(percent(1.111), "1.1 %");
+        assert_eq!(percent(0.0556), "0.06 %");
+        assert_eq!(seconds_or_minutes(45.0), "45 s");
+        assert_eq!(seconds_or_minutes(180.0), "3.0 min");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert!((emulator_chars_per_token() - 3.6).abs() < 1e-9);
     }
 
     #[test]

@@ -312,6 +312,21 @@ pub(crate) fn scale(args: &[String]) -> Result<(), String> {
         );
         rows.push((n, run, rate));
     }
+    // Memory as the input grows: ten times the lines may not grow the peak by more than
+    // MAX_GROWTH (the set of finished custom ids is the only state kept per line).
+    let mut flat = Vec::new();
+    for n in [FLAT_SIZES.0, FLAT_SIZES.1] {
+        let input = dir.join(format!("in-{n}.jsonl"));
+        write_input(&input, n)?;
+        let mock = start_mock(&bin, &dir, &[])?;
+        eprintln!("==> scale (memory): {n} requests");
+        let run = run_batch(&bin, &dir, &mock, &input, Duration::from_secs(10))?;
+        drop(mock);
+        let _ = fs::remove_file(&input);
+        eprintln!("    {n}: peak RSS {} MiB", run.peak_rss_kib / 1024);
+        flat.push((n, run));
+    }
+    let growth = flat[1].1.peak_rss_kib as f64 / flat[0].1.peak_rss_kib.max(1) as f64 - 1.0;
     let mut body = String::from(
         "## Scale: batches of any size\n\n\
          `cargo xtask scale` (also run by `cargo xtask bench`): the release `groqchat batch` with \
@@ -347,8 +362,47 @@ pub(crate) fn scale(args: &[String]) -> Result<(), String> {
             if first.2 > 0.0 { last.2 / first.2 } else { 0.0 },
         );
     }
-    write_section("scale", &body)
+    if let [(n0, r0, _), (n1, r1, _), ..] = rows.as_slice() {
+        let _ = writeln!(
+            body,
+            "Peak RSS from {n0} to {n1} requests: {:+.1}%.\n",
+            (r1.peak_rss_kib as f64 / r0.peak_rss_kib.max(1) as f64 - 1.0) * 100.0
+        );
+    }
+    let _ = writeln!(
+        body,
+        "Memory as the input grows (target: the peak RSS of {} lines within {:.0}% of that of \
+         {} lines; `cargo xtask scale` fails otherwise): {:.1} MiB for {}, {:.1} MiB for {}, a \
+         growth of {:.1}%. What a run keeps per line is the set of finished custom ids (for \
+         resume) and, during the first pass, the set of custom ids seen (for duplicates), each \
+         as 64-bit hashes; everything else is bounded by `--window`.\n",
+        FLAT_SIZES.1,
+        MAX_GROWTH * 100.0,
+        FLAT_SIZES.0,
+        flat[0].1.peak_rss_kib as f64 / 1024.0,
+        FLAT_SIZES.0,
+        flat[1].1.peak_rss_kib as f64 / 1024.0,
+        FLAT_SIZES.1,
+        growth * 100.0,
+    );
+    write_section("scale", &body)?;
+    if growth > MAX_GROWTH {
+        return Err(format!(
+            "the peak RSS grew {:.1}% from {} to {} lines (target: at most {:.0}%)",
+            growth * 100.0,
+            FLAT_SIZES.0,
+            FLAT_SIZES.1,
+            MAX_GROWTH * 100.0
+        ));
+    }
+    Ok(())
 }
+
+/// The two input sizes of the memory check: ten times the lines.
+const FLAT_SIZES: (usize, usize) = (20_000, 200_000);
+
+/// The most the peak RSS may grow from the smaller to the larger of [`FLAT_SIZES`].
+const MAX_GROWTH: f64 = 0.20;
 
 /// `cargo xtask soak --minutes N`.
 pub(crate) fn soak(args: &[String]) -> Result<(), String> {

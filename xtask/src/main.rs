@@ -50,7 +50,12 @@ const CI: &[Step] = &[
     },
     TEST,
     Step {
-        name: "docs",
+        name: "docs (default features)",
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+    Step {
+        name: "docs (all features)",
         args: &["doc", "--workspace", "--no-deps", "--all-features"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
@@ -157,13 +162,78 @@ fn run(step: &Step) -> Result<(), String> {
     }
 }
 
+/// The crates a trait-only build of groq-transport must not compile: the HTTP stack and TLS
+/// behind its `hyper` feature.
+fn is_http_stack_crate(name: &str) -> bool {
+    name == "ring"
+        || name.starts_with("hyper")
+        || name.starts_with("rustls")
+        || name.contains("webpki")
+}
+
+/// The names of the HTTP-stack crates in `cargo tree --prefix none` output, each once.
+fn http_stack_crates(tree: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| is_http_stack_crate(name))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// Checks that groq-transport without its default features (what a crate implementing only
+/// the `Transport` trait depends on) compiles no hyper, rustls, ring or webpki.
+fn trait_only_transport() -> Result<(), String> {
+    const ARGS: &[&str] = &[
+        "tree",
+        "-p",
+        "groq-transport",
+        "--no-default-features",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ];
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("==> trait-only groq-transport: cargo {}", ARGS.join(" "));
+    let output = Command::new(&cargo)
+        .args(ARGS)
+        .current_dir(workspace_root())
+        .output()
+        .map_err(|e| format!("could not start `{cargo}` for cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo tree failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let found = http_stack_crates(&tree);
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "groq-transport with --no-default-features depends on {}: the HTTP stack must stay \
+             behind the `hyper` feature",
+            found.join(", ")
+        ))
+    }
+}
+
 fn usage() -> ExitCode {
     eprintln!("usage: cargo xtask <ci|test|bench|man|scale|soak>");
-    eprintln!("  ci     run every check CI runs (fmt, clippy, tests, docs, bench build)");
+    eprintln!(
+        "  ci     run every check CI runs (trait-only transport, fmt, clippy, tests, docs, bench build)"
+    );
     eprintln!("  test   run the workspace tests exactly as the README documents");
     eprintln!("  bench  run every benchmark (release) and regenerate {BENCH_REPORT}");
     eprintln!("  man    write the groqchat manual pages into target/man");
-    eprintln!("  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c]");
+    eprintln!(
+        "  scale  batches of 10k, 100k, 1M against groq-mock [--sizes a,b,c], then 20k vs 200k: fails when the peak RSS grows more than 20%"
+    );
     eprintln!("  soak   a faulty-emulator soak of N minutes [--minutes N] (not in CI)");
     ExitCode::from(2)
 }
@@ -281,7 +351,13 @@ fn man() -> Result<(), String> {
 fn main() -> ExitCode {
     let task = env::args().nth(1);
     let steps: &[Step] = match task.as_deref() {
-        Some("ci") => CI,
+        Some("ci") => {
+            if let Err(message) = trait_only_transport() {
+                eprintln!("xtask: {message}");
+                return ExitCode::FAILURE;
+            }
+            CI
+        }
         Some("test") => std::slice::from_ref(&TEST),
         Some("bench") => {
             return match bench() {
@@ -325,4 +401,39 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_stack_is_found_in_a_tree() {
+        let tree = "groq-transport v0.1.0 (/w/crates/groq-transport)\n\
+                    bytes v1.12.2\n\
+                    hyper-util v0.1.10\n\
+                    rustls v0.23.1\n\
+                    rustls-webpki v0.103.0\n\
+                    ring v0.17.8\n\
+                    ring v0.17.8 (*)\n\
+                    webpki-roots v1.0.0\n\
+                    tokio v1.54.1\n";
+        assert_eq!(
+            http_stack_crates(tree),
+            [
+                "hyper-util",
+                "ring",
+                "rustls",
+                "rustls-webpki",
+                "webpki-roots"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trait_only_tree_passes() {
+        let tree = "groq-transport v0.1.0 (/w)\nbytes v1.12.2\nhttp v1.5.0\nhttpdate v1.0.3\n\
+                    tokio v1.54.1\nstring-interner v1.0.0\n";
+        assert!(http_stack_crates(tree).is_empty());
+    }
 }

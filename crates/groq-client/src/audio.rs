@@ -376,7 +376,7 @@ pub(crate) async fn paced_send(
         Payload {
             reply: None,
             estimate: Estimate::new(0, 0),
-            token_limited: false,
+            limited: false,
         },
     );
     let (reply, mut receiver) = oneshot::channel();

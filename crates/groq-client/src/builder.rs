@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use groq_config::{ApiKey, Config};
-use groq_queue::{AgingConfig, Dispatched, LaneEntry, Lanes, Scheduler, WhenFull};
+use groq_queue::{AgingConfig, Dispatched, Lanes, Scheduler, WhenFull};
 use groq_ratelimit::{Cost, LocalLimiter, Quota, RateLimiter, Timer, TokioTimer};
 use groq_tokens::{CalibratedCounter, TiktokenCounter, TokenCounter};
 use groq_transport::{HyperTransport, RetryPolicy, Transport};
@@ -19,31 +19,35 @@ use crate::pipeline::{Payload, Routes};
 use crate::warmup::WarmUp;
 
 /// Makes the [`Scheduler`] of each model's lane, for
-/// [`GroqClientBuilder::scheduler`].
+/// [`GroqClientBuilder::scheduler`]: called once per model, when its first request arrives.
 ///
-/// The queue stores the client's own (private) entries, so the factory must be able to make a
-/// scheduler for any item type; a generic queue such as
-/// [`AgingQueue`](groq_queue::AgingQueue) fits:
+/// A scheduler orders read-only [`LaneEntry`](groq_queue::LaneEntry) views of the queued
+/// requests (priority, enqueue and ready instants, sequence number, and the
+/// [`Cost`] the lane will reserve); the lane keeps the requests themselves. Implemented for
+/// closures `Fn(&str) -> Box<dyn Scheduler>`:
 ///
 /// ```
-/// use groq_client::SchedulerFactory;
 /// use groq_queue::{AgingConfig, AgingQueue, Scheduler};
 ///
-/// #[derive(Debug)]
-/// struct SlowAging;
-///
-/// impl SchedulerFactory for SlowAging {
-///     fn make<T: Send + Sync + 'static>(&self, _model: &str) -> Box<dyn Scheduler<T>> {
-///         Box::new(AgingQueue::new(
-///             AgingConfig::default().with_low(std::time::Duration::from_secs(120)),
-///         ))
-///     }
-/// }
-/// let _builder = groq_client::GroqClient::builder().scheduler(SlowAging);
+/// let slow_aging = |_model: &str| -> Box<dyn Scheduler> {
+///     Box::new(AgingQueue::new(
+///         AgingConfig::default().with_low(std::time::Duration::from_secs(120)),
+///     ))
+/// };
+/// let _builder = groq_client::GroqClient::builder().scheduler(slow_aging);
 /// ```
-pub trait SchedulerFactory: Send + Sync + fmt::Debug + 'static {
+pub trait SchedulerFactory: Send + Sync + 'static {
     /// The scheduler for the lane of `model`.
-    fn make<T: Send + Sync + 'static>(&self, model: &str) -> Box<dyn Scheduler<T>>;
+    fn make(&self, model: &str) -> Box<dyn Scheduler>;
+}
+
+impl<F> SchedulerFactory for F
+where
+    F: Fn(&str) -> Box<dyn Scheduler> + Send + Sync + 'static,
+{
+    fn make(&self, model: &str) -> Box<dyn Scheduler> {
+        self(model)
+    }
 }
 
 type MakeScheduler =
@@ -62,7 +66,7 @@ type MakeScheduler =
 /// | [`retry_policy`](Self::retry_policy) | [`RetryPolicy::default`] with the configuration's `max_retries` |
 /// | [`max_rate_limit_retries`](Self::max_rate_limit_retries) | 8 |
 /// | [`lane_capacity`](Self::lane_capacity) / [`when_full`](Self::when_full) | 10 000 / [`WhenFull::Wait`] |
-/// | [`stream_timeout`](Self::stream_timeout) / [`stream_idle_timeout`](Self::stream_idle_timeout) | 10 min / 60 s |
+/// | [`stream_timeout`](Self::stream_timeout) / [`stream_idle_timeout`](Self::stream_idle_timeout) | the configuration's `stream_timeout` / `stream_idle_timeout` (10 min / 60 s) |
 ///
 /// The limiter, whichever it is, gets every configured model's quota from the
 /// configuration (`set_quota`, which keeps any state it has).
@@ -84,8 +88,10 @@ pub struct GroqClientBuilder {
     event_capacity: usize,
     max_response_bytes: u64,
     seed: Option<u64>,
-    stream_timeout: Duration,
-    stream_idle_timeout: Duration,
+    /// `None`: the configuration's `stream_timeout`.
+    stream_timeout: Option<Duration>,
+    /// `None`: the configuration's `stream_idle_timeout`.
+    stream_idle_timeout: Option<Duration>,
     redis_url: Option<String>,
 }
 
@@ -108,8 +114,8 @@ impl Default for GroqClientBuilder {
             event_capacity: Self::DEFAULT_EVENT_CAPACITY,
             max_response_bytes: HyperTransport::DEFAULT_MAX_BODY_BYTES,
             seed: None,
-            stream_timeout: Self::DEFAULT_STREAM_TIMEOUT,
-            stream_idle_timeout: Self::DEFAULT_STREAM_IDLE_TIMEOUT,
+            stream_timeout: None,
+            stream_idle_timeout: None,
             redis_url: None,
         }
     }
@@ -169,9 +175,11 @@ impl GroqClientBuilder {
     }
 
     /// The HTTP transport (default: a [`HyperTransport`] with the configuration's request
-    /// timeout).
-    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
-        self.transport = Some(transport);
+    /// timeout). Any [`Transport`] fits: a value, an `Arc` of one (to keep a handle, as a
+    /// recording test transport does) or an `Arc<dyn Transport>`; the client shares it
+    /// between all its requests.
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
         self
     }
 
@@ -204,7 +212,7 @@ impl GroqClientBuilder {
 
     /// The timer that drives the client (default [`TokioTimer`]): the default limiter reads
     /// it, and queue lanes, backoff between attempts, request and stream timeouts all wait
-    /// on it, so a [`ManualTimer`](groq_ratelimit::ManualTimer) (feature `test-util` of
+    /// on it, so a `groq_ratelimit::ManualTimer` (feature `test-util` of
     /// `groq-ratelimit`) advanced by hand drives the whole pipeline.
     ///
     /// The client's time is always its limiter's [`timer`](RateLimiter::timer): with a custom
@@ -228,11 +236,7 @@ impl GroqClientBuilder {
     pub fn scheduler(mut self, factory: impl SchedulerFactory) -> Self {
         let factory = Arc::new(factory);
         self.scheduler = Some(Box::new(move |lanes: groq_queue::LanesBuilder<Payload>| {
-            lanes.scheduler(
-                move |model: &str| -> Box<dyn Scheduler<LaneEntry<Payload>>> {
-                    factory.make::<LaneEntry<Payload>>(model)
-                },
-            )
+            lanes.scheduler(move |model: &str| factory.make(model))
         }));
         self
     }
@@ -255,20 +259,22 @@ impl GroqClientBuilder {
     }
 
     /// The longest a streamed reply may run, from the moment its head arrives to its last
-    /// chunk (default [`DEFAULT_STREAM_TIMEOUT`](Self::DEFAULT_STREAM_TIMEOUT); at least 1 ms).
+    /// chunk (default: the configuration's `stream_timeout`,
+    /// [`DEFAULT_STREAM_TIMEOUT`](Self::DEFAULT_STREAM_TIMEOUT) unless set; at least 1 ms).
     /// A stream still running then ends with [`Error::Stream`], so a server that never stops
     /// sending cannot hold a request forever.
     pub fn stream_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_timeout = timeout.max(Duration::from_millis(1));
+        self.stream_timeout = Some(timeout.max(Duration::from_millis(1)));
         self
     }
 
     /// The longest a streamed reply may go without a data event (default
-    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT); at least 1 ms).
+    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`](Self::DEFAULT_STREAM_IDLE_TIMEOUT) unless the
+    /// configuration's `stream_idle_timeout` says otherwise; at least 1 ms).
     /// Only chunks reset it: SSE comments and keep-alives do not, so a server trickling
     /// comments cannot keep a stream alive.
     pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.stream_idle_timeout = timeout.max(Duration::from_millis(1));
+        self.stream_idle_timeout = Some(timeout.max(Duration::from_millis(1)));
         self
     }
 
@@ -413,10 +419,14 @@ impl GroqClientBuilder {
             .build()
             .map_err(|e| Error::config_from("the request queues could not be built", e))?;
         let rng = match self.seed {
-            Some(seed) => groq_transport::fastrand::Rng::with_seed(seed),
-            None => groq_transport::fastrand::Rng::new(),
+            Some(seed) => groq_transport::Jitter::with_seed(seed),
+            None => groq_transport::Jitter::new(),
         };
 
+        let stream_timeout = self.stream_timeout.unwrap_or(config.stream_timeout);
+        let stream_idle_timeout = self
+            .stream_idle_timeout
+            .unwrap_or(config.stream_idle_timeout);
         let config = Arc::new(config);
         Ok(GroqClient {
             inner: Arc::new(Inner {
@@ -431,8 +441,8 @@ impl GroqClientBuilder {
                 max_rate_limit_retries: self.max_rate_limit_retries,
                 events,
                 max_response_bytes: self.max_response_bytes,
-                stream_timeout: self.stream_timeout,
-                stream_idle_timeout: self.stream_idle_timeout,
+                stream_timeout,
+                stream_idle_timeout,
                 in_flight: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 rng: Mutex::new(rng),

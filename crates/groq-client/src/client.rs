@@ -77,7 +77,7 @@ pub(crate) struct Inner {
     pub(crate) stream_idle_timeout: Duration,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) closed: AtomicBool,
-    pub(crate) rng: Mutex<groq_transport::fastrand::Rng>,
+    pub(crate) rng: Mutex<groq_transport::Jitter>,
     /// Unconfigured models whose quota was given to the limiter.
     pub(crate) unknown_models: Mutex<HashSet<String>>,
     /// Cancellation handles of the running calls, by request id.
@@ -116,7 +116,7 @@ impl Inner {
         self.now().saturating_duration_since(since)
     }
 
-    pub(crate) fn rng(&self) -> MutexGuard<'_, groq_transport::fastrand::Rng> {
+    pub(crate) fn rng(&self) -> MutexGuard<'_, groq_transport::Jitter> {
         self.rng.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -607,7 +607,7 @@ impl GroqClient {
             body: request.body,
             estimate,
             stream: view.is_stream(),
-            token_limited: route.token_limited,
+            limited: route.limited,
             forward: true,
         };
         Ok(ForwardCall {

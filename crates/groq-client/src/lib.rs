@@ -18,12 +18,12 @@
 //!    until it fits. When nothing is queued ahead and the cost fits at once, the call
 //!    reserves and goes on its own task, skipping the dispatcher. A request's cost is
 //!    re-estimated with the counter's current calibration when it reaches the head of its
-//!    lane. **Calibration warm-up:** until a model with a token limit has answered once (and
-//!    while the counter is not calibrated for it), its lane sends one request and holds the
-//!    rest, so that a prior estimate that is too low cannot make the first burst overflow
-//!    the server's token bucket; the first reply's usage calibrates the counter, its headers
+//!    lane. **Warm-up:** until a model with a rate limit has answered once, its lane sends
+//!    one request and holds the rest, so that neither a drained server (another process, an
+//!    earlier run) nor a prior estimate that is too low can turn the first burst into 429s;
+//!    the first reply's usage calibrates the counter, its headers (or its 429 text)
 //!    synchronize the limiter, and the lane is released. This costs one round trip per
-//!    model, and nothing for models limited by requests alone;
+//!    model, and nothing for unlimited models;
 //! 4. **sends** it through the [`Transport`] (`groq-transport`), outside the dispatcher, and
 //!    reads the answer:
 //!    - every response's `x-ratelimit-*` headers are observed by the limiter;

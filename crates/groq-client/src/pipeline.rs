@@ -28,8 +28,8 @@ use crate::{Error, HttpResponse};
 pub(crate) struct Payload {
     pub(crate) reply: Option<oneshot::Sender<Dispatched<Payload>>>,
     pub(crate) estimate: Estimate,
-    /// The model's quota has a token dimension.
-    pub(crate) token_limited: bool,
+    /// The model's quota has a rate (any dimension): its lane warms up.
+    pub(crate) limited: bool,
 }
 
 /// The `User-Agent` of every request.
@@ -53,8 +53,8 @@ pub(crate) struct Prepared {
     pub(crate) body: Bytes,
     pub(crate) estimate: Estimate,
     pub(crate) stream: bool,
-    /// The model's quota has a token dimension (tokens per minute or per day).
-    pub(crate) token_limited: bool,
+    /// The model's quota has a rate (any dimension): its lane warms up.
+    pub(crate) limited: bool,
     /// A forwarded request ([`crate::forward`]): the answer is kept as bytes with its head.
     pub(crate) forward: bool,
 }
@@ -64,10 +64,10 @@ impl Prepared {
         Cost::chat(self.estimate.prompt, self.estimate.completion_allowance)
     }
 
-    /// Tells the calibration warm-up that the model answered; only models with a token
-    /// limit warm up, so the others skip the bookkeeping.
+    /// Tells the warm-up that the model answered; only models with a rate limit warm up, so
+    /// the others skip the bookkeeping.
     pub(crate) fn answered(&self, inner: &Inner) {
-        if self.token_limited {
+        if self.limited {
             inner.warmup.answered(&self.model);
         }
     }
@@ -160,7 +160,7 @@ impl Inner {
             body: request.to_bytes(),
             estimate,
             stream,
-            token_limited: route.token_limited,
+            limited: route.limited,
             forward: false,
         })
     }
@@ -188,10 +188,7 @@ impl Inner {
             authorization: authorization(&config, &model_config)?,
             allowance: config.completion_allowance(&model_config),
             context_window: model_config.context_window,
-            token_limited: limits.tokens_per_minute.is_some()
-                || limits.tokens_per_day.is_some()
-                || limits.input_tokens_per_minute.is_some()
-                || limits.output_tokens_per_minute.is_some(),
+            limited: limits.rates().next().is_some(),
         });
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
         if !Arc::ptr_eq(&routes.config, &config) {
@@ -213,7 +210,7 @@ pub(crate) struct Route {
     pub(crate) authorization: HeaderValue,
     pub(crate) allowance: u32,
     pub(crate) context_window: Option<u32>,
-    pub(crate) token_limited: bool,
+    pub(crate) limited: bool,
 }
 
 /// The [`Route`]s of one configuration, by model.
@@ -457,7 +454,7 @@ pub(crate) async fn execute_until(
         Payload {
             reply: None,
             estimate: prepared.estimate,
-            token_limited: prepared.token_limited,
+            limited: prepared.limited,
         },
     )
     .with_priority(plan.priority);

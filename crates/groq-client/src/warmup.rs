@@ -1,21 +1,23 @@
-//! The calibration warm-up: what a model's lane may reserve before and after the model's
-//! first reply.
+//! The warm-up: what a model's lane may reserve before and after the model's first reply.
 //!
-//! Until the server has answered a model once, the token counter's estimates for it rest on
-//! a prior guess of how the server counts (see `groq_tokens::CalibrationConfig`). An
-//! under-estimate is harmless for one request (the reply's usage settles the difference)
-//! but not for a burst: a model's whole per-minute token budget reserved at once at an
-//! under-estimated cost overflows the server's bucket and meets a 429, and the 429 costs the
-//! whole wait the server names. So while a model with a token limit has not answered yet
-//! and its counter is not calibrated, its lane dispatches one request and holds the rest
-//! until that reply has calibrated the counter and synchronized the limiter with the
-//! server's headers. From then on every request's cost is re-estimated at the current
-//! ratio when it reaches the head of its lane, so requests queued during the warm-up are
-//! charged what the server will count.
+//! When a client starts, it knows nothing of the server's state: another process, an earlier
+//! run or another machine may have drained the model's quota. A lane that bursts its whole
+//! local bucket at once into a drained server meets one 429 per request of the burst. So
+//! while a model with any rate limit has not answered yet, its lane dispatches **one**
+//! request and holds the rest until that reply (or 429) has synchronized the limiter with
+//! the server: its `x-ratelimit-*` headers lower the buckets they describe, and a 429's text
+//! names the limit, the units used and the wait (see `groq_ratelimit::QuotaState::learn`).
+//!
+//! The same first reply calibrates the token counter. Until the server has answered a model
+//! once, the counter's estimates for it rest on a prior guess of how the server counts (see
+//! `groq_tokens::CalibrationConfig`); a whole per-minute token budget reserved at once at an
+//! under-estimated cost would overflow the server's bucket. From the first reply on, every
+//! request's cost is re-estimated at the current ratio when it reaches the head of its lane,
+//! so requests queued during the warm-up are charged what the server will count.
 //!
 //! The warm-up costs one round trip, once per model and client, and only for models with a
-//! token limit; models limited by requests alone, and counters that do not calibrate, never
-//! wait for it.
+//! rate limit; unlimited models never wait for it, and a failed first request (no answer)
+//! hands the warm-up to the next one.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -76,7 +78,7 @@ impl WarmUp {
     }
 
     /// The admission decision for the head of `model`'s lane: `None` holds it while the
-    /// warm-up request is on the wire; otherwise the cost to reserve, re-estimated with
+    /// warm-up request (the model's first) is on the wire; otherwise the cost to reserve, re-estimated with
     /// what the counter has learned since the request was prepared.
     pub(crate) fn admit(
         &self,
@@ -85,10 +87,10 @@ impl WarmUp {
         cost: Cost,
         in_flight: usize,
     ) -> Option<Cost> {
-        if !payload.token_limited {
+        if !payload.limited {
             return Some(cost);
         }
-        if in_flight > 0 && !self.counter.is_calibrated(model) && !self.has_answered(model) {
+        if in_flight > 0 && !self.has_answered(model) {
             return None;
         }
         let estimate = self.counter.recalibrate(model, &payload.estimate);
@@ -104,11 +106,11 @@ mod tests {
 
     const MODEL: &str = "llama-3.1-8b-instant";
 
-    fn payload(token_limited: bool) -> Payload {
+    fn payload(limited: bool) -> Payload {
         Payload {
             reply: None,
             estimate: Estimate::new(125, 100).with_raw_prompt(100),
-            token_limited,
+            limited,
         }
     }
 
@@ -119,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn one_request_goes_while_a_token_limited_model_is_uncalibrated() {
+    fn one_request_goes_while_a_limited_model_has_not_answered() {
         let (_, warmup) = warm_up();
         let cost = Cost::chat(125, 100);
         assert_eq!(warmup.admit(MODEL, &payload(true), cost, 0), Some(cost));
@@ -128,17 +130,30 @@ mod tests {
     }
 
     #[test]
-    fn models_limited_by_requests_alone_are_never_held() {
+    fn unlimited_models_are_never_held() {
         let (_, warmup) = warm_up();
         let cost = Cost::request(225);
         assert_eq!(warmup.admit(MODEL, &payload(false), cost, 30), Some(cost));
     }
 
     #[test]
+    fn a_calibrated_counter_does_not_end_the_warm_up_before_the_server_answers() {
+        let (counter, warmup) = warm_up();
+        // Calibrated by another client sharing the counter: the server state is still unknown.
+        counter.observe(MODEL, 100, 200);
+        assert!(counter.is_calibrated(MODEL));
+        assert_eq!(
+            warmup.admit(MODEL, &payload(true), Cost::request(225), 1),
+            None
+        );
+    }
+
+    #[test]
     fn calibration_releases_the_lane_and_recosts_at_the_new_ratio() {
         let (counter, warmup) = warm_up();
-        // The server counted twice the raw estimate.
+        // The server answered, and counted twice the raw estimate.
         counter.observe(MODEL, 100, 200);
+        warmup.answered(&Arc::from(MODEL));
         let admitted = warmup.admit(MODEL, &payload(true), Cost::request(225), 5);
         let ratio = counter.ratio(MODEL);
         assert!(

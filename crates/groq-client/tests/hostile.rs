@@ -348,6 +348,46 @@ async fn comments_do_not_keep_a_stream_alive() {
 }
 
 #[tokio::test]
+async fn the_configurations_stream_timeouts_apply() {
+    let (url, _) = serve_raw(|_| {
+        let comments =
+            std::iter::repeat_with(|| (b": keep-alive\n\n".to_vec(), Duration::from_millis(20)));
+        Box::new(std::iter::once((STREAM_HEAD.to_vec(), Duration::ZERO)).chain(comments))
+    })
+    .await;
+    let config = Config::from_json_str(
+        &serde_json::json!({
+            "base_url": url,
+            "api_key": KEY,
+            "builtin_catalog": false,
+            "unknown_models": "reject",
+            "stream_timeout": "1m",
+            "stream_idle_timeout": "250ms",
+            "models": {"m": {"context_window": 4_096}},
+        })
+        .to_string(),
+        "inline",
+    )
+    .unwrap();
+    let client = GroqClient::builder()
+        .config(config.clone())
+        .retry_policy(RetryPolicy::never())
+        .build()
+        .unwrap();
+    let error = stream_error(&client, 50).await;
+    assert!(error.contains("no data arrived for 250ms"), "{error}");
+    // A builder setting wins over the configuration.
+    let client = GroqClient::builder()
+        .config(config)
+        .retry_policy(RetryPolicy::never())
+        .stream_idle_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let error = stream_error(&client, 50).await;
+    assert!(error.contains("no data arrived for 150ms"), "{error}");
+}
+
+#[tokio::test]
 async fn a_stream_that_never_stops_is_cut_past_its_budget() {
     let (url, _) = serve_raw(|_| {
         let chunks = std::iter::repeat_with(|| (chunk_event(), Duration::ZERO));

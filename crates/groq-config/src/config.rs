@@ -90,6 +90,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How many times a failed request is retried (default 2, as in Groq's official SDKs).
     pub max_retries: u32,
+    /// The longest a streamed reply may run, from its head to its last chunk (default
+    /// [`Config::DEFAULT_STREAM_TIMEOUT`], 10 minutes). Key `stream_timeout`.
+    pub stream_timeout: Duration,
+    /// The longest a streamed reply may go without a data event; comments and keep-alives do
+    /// not count (default [`Config::DEFAULT_STREAM_IDLE_TIMEOUT`], 60 s). Key
+    /// `stream_idle_timeout`.
+    pub stream_idle_timeout: Duration,
     /// The shared limiter: where Redis is and what to do when it cannot be reached (keys
     /// `redis_url`, `redis_namespace`, `redis_unreachable`; environment `GROQCHAT_REDIS_URL`).
     pub redis: crate::RedisSettings,
@@ -111,6 +118,8 @@ impl Default for Config {
             unknown_models: UnknownModelPolicy::default(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             max_retries: Self::DEFAULT_MAX_RETRIES,
+            stream_timeout: Self::DEFAULT_STREAM_TIMEOUT,
+            stream_idle_timeout: Self::DEFAULT_STREAM_IDLE_TIMEOUT,
             redis: crate::RedisSettings::default(),
         }
     }
@@ -131,6 +140,10 @@ impl Config {
     pub const DEFAULT_COMPLETION_TOKENS: u32 = 1_024;
     /// 60 seconds.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default longest run of a streamed reply: 10 minutes.
+    pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(600);
+    /// The default longest silence (no data event) of a streamed reply: 60 s.
+    pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     /// 2 retries.
     pub const DEFAULT_MAX_RETRIES: u32 = 2;
     /// The environment variable holding the API key.
@@ -310,8 +323,14 @@ impl Config {
         if let UnknownModelPolicy::AllowWithLimits(limits) = &self.unknown_models {
             check_limits(at, "unknown_models", limits)?;
         }
-        if self.request_timeout.is_zero() {
-            return Err(at.invalid("request_timeout", "0s", "a duration longer than zero"));
+        for (key, timeout) in [
+            ("request_timeout", self.request_timeout),
+            ("stream_timeout", self.stream_timeout),
+            ("stream_idle_timeout", self.stream_idle_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(at.invalid(key, "0s", "a duration longer than zero"));
+            }
         }
         for (id, model) in &self.models {
             if *id != model.id {
@@ -430,6 +449,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the longest run of a streamed reply (must be longer than zero).
+    #[must_use]
+    pub fn stream_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stream_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest silence of a streamed reply (must be longer than zero).
+    #[must_use]
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stream_idle_timeout = timeout;
+        self
+    }
+
     /// Sets the number of retries.
     #[must_use]
     pub fn max_retries(mut self, retries: u32) -> Self {
@@ -461,6 +494,8 @@ pub(crate) struct FileLayer {
     pub(crate) unknown_models: Option<UnknownModelPolicy>,
     pub(crate) request_timeout: Option<Duration>,
     pub(crate) max_retries: Option<u32>,
+    pub(crate) stream_timeout: Option<Duration>,
+    pub(crate) stream_idle_timeout: Option<Duration>,
     /// The `redis_*` keys, when any is present.
     pub(crate) redis: Option<crate::RedisSettings>,
     /// `false` drops the built-in catalog before the file's models are added.
@@ -487,6 +522,8 @@ impl FileLayer {
         set(&mut config.unknown_models, self.unknown_models);
         set(&mut config.request_timeout, self.request_timeout);
         set(&mut config.max_retries, self.max_retries);
+        set(&mut config.stream_timeout, self.stream_timeout);
+        set(&mut config.stream_idle_timeout, self.stream_idle_timeout);
         if let Some(redis) = self.redis {
             let url = redis.url.or(config.redis.url.take());
             config.redis = crate::RedisSettings { url, ..redis };

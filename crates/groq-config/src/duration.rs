@@ -38,7 +38,7 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
 /// wait is never shortened.
 ///
 /// Negative, empty, malformed values and values beyond `u64::MAX` nanoseconds (584 years)
-/// give `None`; it never panics and allocates nothing.
+/// give `None`; it never panics.
 ///
 /// ```
 /// use groq_config::parse_go_duration;
@@ -61,6 +61,33 @@ pub fn parse_go_duration(value: &str) -> Option<Duration> {
     } else {
         parse_nanos(value, true).ok()?
     };
+    u64::try_from(nanos).ok().map(Duration::from_nanos)
+}
+
+/// Parses a bare non-negative decimal number of `unit`s, as `retry-after` (seconds) and
+/// `retry-after-ms` (milliseconds) write them: `2`, `1.5`, `.25`, surrounding whitespace
+/// allowed. Fractions are rounded **up** to the nanosecond, as in [`parse_go_duration`],
+/// whose number reader this is.
+///
+/// Units, signs, empty, malformed values and values beyond `u64::MAX` nanoseconds give `None`.
+///
+/// ```
+/// use groq_config::parse_decimal_duration;
+/// use std::time::Duration;
+///
+/// let ms = Duration::from_millis(1);
+/// assert_eq!(parse_decimal_duration("1500", ms), Some(Duration::from_millis(1_500)));
+/// assert_eq!(parse_decimal_duration(" 2.5 ", Duration::from_secs(1)), Some(Duration::from_millis(2_500)));
+/// assert_eq!(parse_decimal_duration("0.0000001", ms), Some(Duration::from_nanos(1)));
+/// assert_eq!(parse_decimal_duration("2s", ms), None);
+/// assert_eq!(parse_decimal_duration("-1", ms), None);
+/// ```
+pub fn parse_decimal_duration(value: &str, unit: Duration) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let nanos = term_nanos(value, unit.as_nanos(), true).ok()?;
     u64::try_from(nanos).ok().map(Duration::from_nanos)
 }
 

@@ -15,7 +15,7 @@ use crate::error::At;
 use crate::{ApiKey, Config, ConfigError, LimitKind, Limits, ModelConfig, Rate, catalog, duration};
 
 /// The native format's top-level keys. A file with any of them is read as native.
-const NATIVE_KEYS: [&str; 12] = [
+const NATIVE_KEYS: [&str; 14] = [
     "base_url",
     "api_key",
     "default_completion_tokens",
@@ -28,6 +28,8 @@ const NATIVE_KEYS: [&str; 12] = [
     "redis_url",
     "redis_namespace",
     "redis_unreachable",
+    "stream_timeout",
+    "stream_idle_timeout",
 ];
 
 /// The keys of one model entry, in both formats.
@@ -64,8 +66,8 @@ const LIMIT_KEYS: [&str; 9] = [
 const RATE_KEYS: [&str; 2] = ["limit", "per"];
 const AGING_KEYS: [&str; 2] = ["normal", "low"];
 
-/// Said when a seed-format model entry has an unknown key: the file may be meant as native.
-const SEED_HINT: &str = "in the seed format every top-level key is a model; the native format's top-level keys are base_url, api_key, default_completion_tokens, priority_aging, unknown_models, request_timeout, max_retries, builtin_catalog and models";
+/// Said when a CustomGroqChat-format model entry has an unknown key: the file may be meant as native.
+const SEED_HINT: &str = "in CustomGroqChat's format every top-level key is a model; the native format's top-level keys are base_url, api_key, default_completion_tokens, priority_aging, unknown_models, request_timeout, stream_timeout, stream_idle_timeout, max_retries, builtin_catalog and models";
 
 /// What an optional count (context window, token caps, in-flight cap) accepts.
 pub(crate) const COUNT_EXPECTED: &str =
@@ -80,7 +82,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<FileLayer, ConfigError> 
     let Value::Object(map) = value else {
         return Err(top.wrong_type(
             "(top level)",
-            "a JSON object: model entries (the seed format) or settings with a \"models\" map (the native format)",
+            "a JSON object: model entries (CustomGroqChat's format) or settings with a \"models\" map (the native format)",
             &value,
         ));
     };
@@ -107,9 +109,10 @@ fn syntax_error(error: &serde_json::Error, origin: &str) -> ConfigError {
     }
 }
 
-/// The seed's format: every top-level key is a model, and, as in the seed, only those models
-/// are served: the catalog is dropped and unknown models are refused. So a seed file with an
-/// `api_key` on every model gives every request a key without `GROQ_API_KEY`.
+/// CustomGroqChat's format: every top-level key is a model, and, as in CustomGroqChat, only
+/// those models are served: the catalog is dropped and unknown models are refused. So a
+/// CustomGroqChat file with an `api_key` on every model gives every request a key without
+/// `GROQ_API_KEY`.
 fn parse_seed(top: At<'_>, map: &Map<String, Value>) -> Result<FileLayer, ConfigError> {
     let mut layer = FileLayer {
         builtin_catalog: false,
@@ -139,16 +142,10 @@ fn parse_native(top: At<'_>, map: &Map<String, Value>) -> Result<FileLayer, Conf
             }
             "priority_aging" => layer.priority_aging = Some(priority_aging(top, value)?),
             "unknown_models" => layer.unknown_models = Some(unknown_models(top, value)?),
-            "request_timeout" => {
-                let timeout = duration_value(top, key, value)?;
-                if timeout.is_zero() {
-                    return Err(top.invalid(
-                        key,
-                        "0s",
-                        "a duration longer than zero, such as \"60s\"",
-                    ));
-                }
-                layer.request_timeout = Some(timeout);
+            "request_timeout" => layer.request_timeout = Some(timeout(top, key, value, "60s")?),
+            "stream_timeout" => layer.stream_timeout = Some(timeout(top, key, value, "10m")?),
+            "stream_idle_timeout" => {
+                layer.stream_idle_timeout = Some(timeout(top, key, value, "60s")?);
             }
             "max_retries" => layer.max_retries = Some(retries(top, key, value)?),
             "redis_url" | "redis_namespace" | "redis_unreachable" => {
@@ -350,6 +347,19 @@ fn duration_value(at: At<'_>, key: &str, value: &Value) -> Result<Duration, Conf
     }
 }
 
+/// A timeout: a duration longer than zero (`example` shows one in the error).
+fn timeout(at: At<'_>, key: &str, value: &Value, example: &str) -> Result<Duration, ConfigError> {
+    let timeout = duration_value(at, key, value)?;
+    if timeout.is_zero() {
+        return Err(at.invalid(
+            key,
+            "0s",
+            &format!("a duration longer than zero, such as \"{example}\""),
+        ));
+    }
+    Ok(timeout)
+}
+
 fn priority_aging(at: At<'_>, value: &Value) -> Result<PriorityAging, ConfigError> {
     let Value::Object(map) = value else {
         return Err(at.wrong_type(
@@ -426,6 +436,14 @@ pub(crate) fn to_value(config: &Config) -> Value {
         duration::format(config.request_timeout).into(),
     );
     top.insert("max_retries".into(), config.max_retries.into());
+    top.insert(
+        "stream_timeout".into(),
+        duration::format(config.stream_timeout).into(),
+    );
+    top.insert(
+        "stream_idle_timeout".into(),
+        duration::format(config.stream_idle_timeout).into(),
+    );
     crate::redis::write(&config.redis, &mut top);
 
     let builtin = catalog::builtin_models();

@@ -53,7 +53,7 @@
 //!    models stay unless the file says `"builtin_catalog": false`.
 //!
 //! So: **explicit file > environment > defaults**. A model's own `base_url` and `api_key`
-//! (as the seed's format writes them) take precedence over the top-level ones for that model:
+//! (as CustomGroqChat's format writes them) take precedence over the top-level ones for that model:
 //! see [`Config::base_url_for`] and [`Config::api_key_for`]. [`Config::from_file`] and
 //! [`Config::from_json_str`] read the file over the defaults without the environment; and
 //! [`Config::from_env_with`] / [`Config::load_with`] take a variable-lookup closure instead of
@@ -63,11 +63,11 @@
 //!
 //! Both are JSON and detected automatically: a file whose top level has any native key
 //! (`base_url`, `api_key`, `default_completion_tokens`, `priority_aging`, `unknown_models`,
-//! `request_timeout`, `max_retries`, `builtin_catalog`, `models`) is native, anything else is the
-//! seed's format.
+//! `request_timeout`, `stream_timeout`, `stream_idle_timeout`, `max_retries`, `builtin_catalog`,
+//! `models`, `redis_*`) is native, anything else is CustomGroqChat's format.
 //!
-//! The **seed's format** (that of the Python CustomGroqChat), loaded unchanged: every top-level
-//! key is a model.
+//! **CustomGroqChat's format** (CustomGroqChat is the Python package groqchat succeeds), loaded
+//! unchanged: every top-level key is a model.
 //!
 //! ```json
 //! {
@@ -91,6 +91,8 @@
 //!   "priority_aging": { "normal": "5s", "low": "30s" },
 //!   "unknown_models": "reject",
 //!   "request_timeout": "60s",
+//!   "stream_timeout": "10m",
+//!   "stream_idle_timeout": "60s",
 //!   "max_retries": 2,
 //!   "builtin_catalog": true,
 //!   "models": {
@@ -139,7 +141,7 @@ mod redis;
 
 pub use api_key::ApiKey;
 pub use config::{Config, ConfigBuilder, PriorityAging, UnknownModelPolicy};
-pub use duration::parse_go_duration;
+pub use duration::{parse_decimal_duration, parse_go_duration};
 pub use error::ConfigError;
 pub use limits::{LimitKind, LimitUnit, Limits};
 pub use model::ModelConfig;

@@ -128,7 +128,7 @@ impl LimitKind {
     }
 
     /// The key of this dimension in configuration files: `req_per_minute`, `req_per_day`,
-    /// `token_per_minute`, `token_per_day` (the seed's names, kept by the native format),
+    /// `token_per_minute`, `token_per_day` (CustomGroqChat's names, kept by the native format),
     /// `audio_seconds_per_hour`, `audio_seconds_per_day`, `input_token_per_minute` and
     /// `output_token_per_minute`.
     pub const fn config_key(self) -> &'static str {

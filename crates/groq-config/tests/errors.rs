@@ -143,6 +143,23 @@ fn bad_durations_are_rejected() {
     let err = load(r#"{"request_timeout": "0ms"}"#);
     assert_error(&err, None, Some("request_timeout"), &["longer than zero"]);
 
+    let err = load(r#"{"stream_timeout": "0s"}"#);
+    assert_error(
+        &err,
+        None,
+        Some("stream_timeout"),
+        &["longer than zero", "\"10m\""],
+    );
+    let err = load(r#"{"stream_idle_timeout": "-5s"}"#);
+    assert_error(&err, None, Some("stream_idle_timeout"), &["\"-5s\""]);
+    let err = load(r#"{"stream_idle_timeout": 30}"#);
+    assert_error(
+        &err,
+        None,
+        Some("stream_idle_timeout"),
+        &["found an integer"],
+    );
+
     let err = load(r#"{"request_timeout": 60}"#);
     assert_error(
         &err,
@@ -187,7 +204,7 @@ fn unknown_keys_are_named_with_the_valid_ones() {
         Some("requests"),
         &[
             "unknown key `requests`",
-            "in the seed format every top-level key is a model",
+            "in CustomGroqChat's format every top-level key is a model",
         ],
     );
 

@@ -56,7 +56,7 @@ fn the_seed_example_config_loads() {
     );
     assert_eq!(large.limits.tokens_per_day, Some(Rate::per_day(100_000)));
 
-    // The seed's values are per model; nothing global is invented. As in the seed, only the
+    // CustomGroqChat's values are per model; nothing global is invented. As in CustomGroqChat, only the
     // listed models are served: the catalog is dropped and unknown models are refused.
     assert_eq!(config.api_key, None);
     assert_eq!(config.base_url, Config::DEFAULT_BASE_URL);
@@ -89,6 +89,8 @@ fn the_native_format_loads_every_setting() {
     );
     assert_eq!(config.unknown_models, UnknownModelPolicy::Reject);
     assert_eq!(config.request_timeout, Duration::from_secs(90));
+    assert_eq!(config.stream_timeout, Duration::from_secs(300));
+    assert_eq!(config.stream_idle_timeout, Duration::from_secs(20));
     assert_eq!(config.max_retries, 4);
     // `"builtin_catalog": false`: only the file's models.
     assert_eq!(
@@ -152,6 +154,8 @@ fn the_defaults_are_documented_values() {
         UnknownModelPolicy::AllowWithLimits(Limits::conservative())
     );
     assert_eq!(config.request_timeout, Duration::from_secs(60));
+    assert_eq!(config.stream_timeout, Duration::from_secs(600));
+    assert_eq!(config.stream_idle_timeout, Duration::from_secs(60));
     assert_eq!(config.max_retries, 2);
     assert_eq!(config.models.len(), BUILTIN_MODEL_IDS.len());
     config.validate().unwrap();
@@ -231,13 +235,13 @@ fn the_environment_fills_what_the_file_leaves_out() {
         ("GROQ_CONFIG", seed.to_str().unwrap()),
     ]))
     .unwrap();
-    // The seed file sets no global key or URL: the environment's apply globally ...
+    // The CustomGroqChat file sets no global key or URL: the environment's apply globally ...
     assert_eq!(
         config.api_key.as_ref().map(|k| k.expose_secret()),
         Some(ENV_KEY)
     );
     assert_eq!(config.base_url, "http://127.0.0.1:9/v1");
-    // The seed format serves only the models it lists, as the seed did.
+    // CustomGroqChat's format serves only the models it lists, as CustomGroqChat did.
     assert!(config.model("openai/gpt-oss-20b").is_none());
     assert!(config.resolve_model("openai/gpt-oss-20b").is_err());
     // ... while the file's per-model values win for its models.
@@ -392,6 +396,18 @@ fn the_builder_validates() {
         .build()
         .unwrap_err();
     assert_eq!(err.key(), Some("request_timeout"));
+    for (builder, key) in [
+        (
+            Config::builder().stream_timeout(Duration::ZERO),
+            "stream_timeout",
+        ),
+        (
+            Config::builder().stream_idle_timeout(Duration::ZERO),
+            "stream_idle_timeout",
+        ),
+    ] {
+        assert_eq!(builder.build().unwrap_err().key(), Some(key));
+    }
 
     let err = Config::builder()
         .unknown_models(UnknownModelPolicy::AllowWithLimits(
@@ -483,6 +499,8 @@ fn written_limits_use_integers_for_natural_periods() {
     assert!(llama.get("token_per_day").is_none());
     assert_eq!(value["builtin_catalog"], false);
     assert_eq!(value["request_timeout"], "1m30s");
+    assert_eq!(value["stream_timeout"], "5m");
+    assert_eq!(value["stream_idle_timeout"], "20s");
     // The written file carries the key in full, as documented.
     assert_eq!(value["api_key"], "gsk_native_file_key_0000ABCD");
 }

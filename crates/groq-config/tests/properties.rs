@@ -133,6 +133,8 @@ prop_compose! {
             .priority_aging(PriorityAging::new(a.min(b), a.max(b)))
             .unknown_models(policy)
             .request_timeout(timeout)
+            .stream_timeout(timeout * 10)
+            .stream_idle_timeout(timeout)
             .max_retries(retries)
             .build()
             .expect("the strategy only produces valid configurations")
@@ -159,6 +161,8 @@ fn json() -> impl Strategy<Value = Value> {
             "low",
             "unknown_models",
             "request_timeout",
+            "stream_timeout",
+            "stream_idle_timeout",
             "max_retries",
             "builtin_catalog",
             "default_completion_tokens",

@@ -58,8 +58,8 @@
 //!
 //! # Operations
 //!
-//! Graceful shutdown ([`Gateway::shutdown`], or SIGTERM through
-//! [`Gateway::run_until_signal`]): stop accepting, let requests in flight and queued finish
+//! Graceful shutdown ([`Gateway::shutdown`], or on a signal through
+//! [`Gateway::run_until`]): stop accepting, let requests in flight and queued finish
 //! within the drain timeout. Limits: request body size, header read timeout, header size,
 //! connections in all and per IP address ([`GatewaySettings`]). Each request is logged as a
 //! `tracing` event with target `groq_gateway::access` ([`JsonLog`] writes them as JSON
@@ -76,7 +76,11 @@
 //! let client = Gateway::client(config, &settings).build()?;
 //! let gateway = Gateway::builder(client).settings(settings).start().await?;
 //! println!("{}", gateway.base_url());
-//! gateway.run_until_signal().await;
+//! gateway
+//!     .run_until(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await;
 //! # Ok(()) }
 //! ```
 //!

@@ -201,9 +201,11 @@ impl Gateway {
         report
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> DrainReport {
-        wait_for_signal().await;
+    /// Serves until `stop` completes (for a service: a termination signal, such as
+    /// `groq_mock::wait_for_termination` or `tokio::signal::ctrl_c`), then shuts down
+    /// gracefully.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> DrainReport {
+        stop.await;
         tracing::info!(target: "groq_gateway::access", "shutting down: draining");
         self.shutdown().await
     }
@@ -214,29 +216,6 @@ impl Drop for Gateway {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-    }
-}
-
-/// Completes on SIGTERM or Ctrl-C.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -13,18 +13,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use groq_types::{SpeechFormat, SpeechRequest, TranscriptFormat};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::header::CONTENT_TYPE;
 use http::{Request, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::bucket::go_duration;
 use crate::engine::{Admission, Engine, Units};
 use crate::http::{
-    INVALID_REQUEST, Reply, UPGRADE_HINT, bytes_reply, error, invalid, json as json_reply,
-    model_not_found, rate_headers,
+    INVALID_REQUEST, Reply, admit, bytes_reply, error, invalid, json as json_reply,
+    model_not_found, rate_headers, read_limited,
 };
 use crate::multipart;
 
@@ -119,54 +118,9 @@ where
         _ => return invalid("either file or url must be provided", Some("file")),
     };
     let billed = groq_audio::billed_seconds(duration);
-    let view = match engine.admit_with(key, &model, &Units::audio(billed), Instant::now(), true) {
-        Admission::Admitted(view) => view,
-        Admission::TooLarge {
-            dimension,
-            limit,
-            requested,
-        } => {
-            let message = format!(
-                "Request too large for model `{model}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Requested {requested}, please reduce your message size and try again. {UPGRADE_HINT}",
-                engine.organization,
-                dimension.describe(),
-            );
-            let mut reply = error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                message,
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-            rate_headers(reply.headers_mut(), &engine.view(key, &model));
-            return reply;
-        }
-        Admission::Limited {
-            dimension,
-            limit,
-            used,
-            requested,
-            wait,
-            view,
-        } => {
-            let message = format!(
-                "Rate limit reached for model `{model}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Used {used}, Requested {requested}. Please try again in {}. {UPGRADE_HINT}",
-                engine.organization,
-                dimension.describe(),
-                go_duration(wait),
-            );
-            let mut reply = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                message,
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-            rate_headers(reply.headers_mut(), &view);
-            let seconds = wait.as_nanos().div_ceil(1_000_000_000).max(1);
-            reply
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds as u64));
-            return reply;
-        }
+    let view = match admit(engine, key, &model, &Units::audio(billed), true) {
+        Ok(view) => view,
+        Err(reply) => return reply,
     };
     engine.audit(&model, 0, 0, false, Some(label.clone()));
     let seconds = duration.as_secs_f64();
@@ -327,31 +281,10 @@ where
     B: Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large: the limit is {MAX_AUDIO_BYTES} bytes for audio."),
-            INVALID_REQUEST,
-            Some("request_too_large"),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_AUDIO_BYTES as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(request.into_body(), MAX_AUDIO_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(invalid(
-            "The request body could not be read completely. Please retry the request.",
-            None,
-        )),
-    }
+    read_limited(
+        request,
+        MAX_AUDIO_BYTES,
+        &format!("Request body too large: the limit is {MAX_AUDIO_BYTES} bytes for audio."),
+    )
+    .await
 }

@@ -136,11 +136,15 @@ pub(crate) struct BucketView {
     pub(crate) reset: Duration,
 }
 
-/// What the `x-ratelimit-*` headers report: requests per day and tokens per minute.
+/// What the `x-ratelimit-*` headers report: requests per day and tokens per minute, and the
+/// other limited buckets but RPM and TPD.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RateView {
     pub(crate) requests: Option<BucketView>,
     pub(crate) tokens: Option<BucketView>,
+    /// The audio-seconds-per-hour, audio-seconds-per-day, input- and output-tokens-per-minute
+    /// buckets, which Groq documents no headers for: reported in the same naming scheme.
+    pub(crate) others: [Option<BucketView>; 4],
 }
 
 /// The outcome of asking for a request's cost.
@@ -209,6 +213,13 @@ impl ModelBuckets {
         RateView {
             requests: view(&self.buckets[Dimension::Rpd.index()]),
             tokens: view(&self.buckets[Dimension::Tpm.index()]),
+            others: [
+                Dimension::Ash,
+                Dimension::Asd,
+                Dimension::Itpm,
+                Dimension::Otpm,
+            ]
+            .map(|dimension| view(&self.buckets[dimension.index()])),
         }
     }
 }

@@ -187,15 +187,23 @@ impl std::fmt::Debug for Settlement {
     }
 }
 
+impl Settlement {
+    /// What a processed request gives back: its `unused` completion budget (tokens and output
+    /// tokens) and its `cached` prompt tokens (tokens and input tokens).
+    pub(crate) fn refund(unused: u64, cached: u64) -> Units {
+        Units {
+            tokens: unused + cached,
+            input: cached,
+            output: unused,
+            audio: 0,
+        }
+    }
+}
+
 impl Drop for Settlement {
     fn drop(&mut self) {
         if self.tokens > 0 || self.cached > 0 {
-            let units = Units {
-                tokens: self.tokens + self.cached,
-                input: self.cached,
-                output: self.tokens,
-                audio: 0,
-            };
+            let units = Self::refund(self.tokens, self.cached);
             self.engine.give_back(&self.key, &self.model, &units);
         }
     }
@@ -348,12 +356,32 @@ where
     B: Body,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
+    read_limited(
+        request,
+        MAX_BODY_BYTES,
+        &format!(
+            "Request body too large: the limit is {MAX_BODY_BYTES} bytes. Please reduce the size of your request."
+        ),
+    )
+    .await
+}
+
+/// Reads a body of at most `limit` bytes. A larger one, declared in `content-length` or found
+/// while reading, is a 413 `request_too_large` saying `too_large`; a body that breaks off is
+/// a 400.
+pub(crate) async fn read_limited<B>(
+    request: Request<B>,
+    limit: usize,
+    too_large: &str,
+) -> Result<Bytes, Reply>
+where
+    B: Body,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "Request body too large: the limit is {MAX_BODY_BYTES} bytes. Please reduce the size of your request."
-            ),
+            too_large,
             INVALID_REQUEST,
             Some("request_too_large"),
         )
@@ -363,13 +391,10 @@ where
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
+    match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(_) => Err(invalid(
@@ -549,54 +574,9 @@ where
     // Injected faults are checked against the limits but charge nothing.
     let faulted = (plan.malformed && !stream) || (plan.stream_error && stream);
     let units = Units::chat(prompt_tokens, budget);
-    let view = match engine.admit_with(key, &model_id, &units, Instant::now(), !faulted) {
-        Admission::Admitted(view) => view,
-        Admission::TooLarge {
-            dimension,
-            limit,
-            requested,
-        } => {
-            let message = format!(
-                "Request too large for model `{model_id}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Requested {requested}, please reduce your message size and try again. {UPGRADE_HINT}",
-                engine.organization,
-                dimension.describe(),
-            );
-            let mut reply = error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                message,
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-            rate_headers(reply.headers_mut(), &engine.view(key, &model_id));
-            return Ok(reply);
-        }
-        Admission::Limited {
-            dimension,
-            limit,
-            used,
-            requested,
-            wait,
-            view,
-        } => {
-            let message = format!(
-                "Rate limit reached for model `{model_id}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Used {used}, Requested {requested}. Please try again in {}. {UPGRADE_HINT}",
-                engine.organization,
-                dimension.describe(),
-                go_duration(wait),
-            );
-            let mut reply = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                message,
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-            rate_headers(reply.headers_mut(), &view);
-            let seconds = wait.as_nanos().div_ceil(1_000_000_000).max(1);
-            reply
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds as u64));
-            return Ok(reply);
-        }
+    let view = match admit(engine, key, &model_id, &units, !faulted) {
+        Ok(view) => view,
+        Err(reply) => return Ok(reply),
     };
 
     let mut answer = Answer::new(
@@ -862,6 +842,73 @@ impl Answer {
     }
 }
 
+/// Admits `units` of `key` on `model`, charging them unless `charge` is false (an injected
+/// fault is checked against the limits but costs nothing): the rate view after charging, or
+/// Groq's refusal with the rate headers, a 413 when the cost exceeds a bucket's capacity and
+/// a 429 with `retry-after` (whole seconds, rounded up) when it does not fit now. Shared by
+/// chat completions, responses and audio.
+#[expect(
+    clippy::result_large_err,
+    reason = "the refusal is the reply itself, handed straight back to the caller"
+)]
+pub(crate) fn admit(
+    engine: &Engine,
+    key: &str,
+    model: &str,
+    units: &Units,
+    charge: bool,
+) -> Result<RateView, Reply> {
+    match engine.admit_with(key, model, units, Instant::now(), charge) {
+        Admission::Admitted(view) => Ok(view),
+        Admission::TooLarge {
+            dimension,
+            limit,
+            requested,
+        } => {
+            let message = format!(
+                "Request too large for model `{model}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Requested {requested}, please reduce your message size and try again. {UPGRADE_HINT}",
+                engine.organization,
+                dimension.describe(),
+            );
+            let mut reply = error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                message,
+                dimension.kind(),
+                Some("rate_limit_exceeded"),
+            );
+            rate_headers(reply.headers_mut(), &engine.view(key, model));
+            Err(reply)
+        }
+        Admission::Limited {
+            dimension,
+            limit,
+            used,
+            requested,
+            wait,
+            view,
+        } => {
+            let message = format!(
+                "Rate limit reached for model `{model}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Used {used}, Requested {requested}. Please try again in {}. {UPGRADE_HINT}",
+                engine.organization,
+                dimension.describe(),
+                go_duration(wait),
+            );
+            let mut reply = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                message,
+                dimension.kind(),
+                Some("rate_limit_exceeded"),
+            );
+            rate_headers(reply.headers_mut(), &view);
+            let seconds = wait.as_nanos().div_ceil(1_000_000_000).max(1);
+            reply
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+            Err(reply)
+        }
+    }
+}
+
 fn sse_event<T: Serialize>(value: &T) -> Bytes {
     let mut event = b"data: ".to_vec();
     event.extend(serde_json::to_vec(value).unwrap_or_default());
@@ -913,8 +960,32 @@ pub(crate) fn error_reply(status: StatusCode, api_error: ApiError) -> Reply {
     json(status, &ErrorEnvelope::new(api_error))
 }
 
-/// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute.
+/// Adds the `x-ratelimit-*` headers: requests per day and tokens per minute as Groq sends them,
+/// and the audio and input/output token buckets in the same scheme
+/// (`-audio-seconds`, `-audio-seconds-day`, `-input-tokens`, `-output-tokens`).
 pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
+    const OTHERS: [[&str; 3]; 4] = [
+        [
+            "x-ratelimit-limit-audio-seconds",
+            "x-ratelimit-remaining-audio-seconds",
+            "x-ratelimit-reset-audio-seconds",
+        ],
+        [
+            "x-ratelimit-limit-audio-seconds-day",
+            "x-ratelimit-remaining-audio-seconds-day",
+            "x-ratelimit-reset-audio-seconds-day",
+        ],
+        [
+            "x-ratelimit-limit-input-tokens",
+            "x-ratelimit-remaining-input-tokens",
+            "x-ratelimit-reset-input-tokens",
+        ],
+        [
+            "x-ratelimit-limit-output-tokens",
+            "x-ratelimit-remaining-output-tokens",
+            "x-ratelimit-reset-output-tokens",
+        ],
+    ];
     let sets = [
         (
             view.requests,
@@ -933,6 +1004,7 @@ pub(crate) fn rate_headers(headers: &mut HeaderMap, view: &RateView) {
             ],
         ),
     ];
+    let sets = sets.into_iter().chain(view.others.into_iter().zip(OTHERS));
     for (bucket, [limit, remaining, reset]) in sets {
         if let Some(bucket) = bucket {
             headers.insert(limit, HeaderValue::from(bucket.limit));

@@ -32,8 +32,9 @@
 //! # }
 //! ```
 //!
-//! From a shell: `groq-mock --addr 127.0.0.1:8089 --limits limits.json --time-scale 6`
-//! prints the base URL on its first line and serves until killed.
+//! From a shell (the binary needs the `cli` feature): `groq-mock --addr 127.0.0.1:8089 --limits limits.json --time-scale 6`
+//! prints the base URL on its first line and serves until Ctrl-C or SIGTERM
+//! ([`wait_for_termination`]).
 //!
 //! # Endpoints
 //!
@@ -130,9 +131,12 @@
 //!
 //! # Features
 //!
-//! None. The crate depends on hyper (HTTP/1.1 server), hyper-util, tokio, `groq-types`,
-//! `groq-config` (the catalog) and clap (for [`MockArgs`]).
+//! - `cli` — `MockArgs` (the emulator's flags as a `clap::Args` group, for binaries that embed
+//!   the emulator, as `groqchat mock` does) and the `groq-mock` binary itself. The library
+//!   alone depends on hyper (HTTP/1.1 server), hyper-util, tokio, `groq-types`, `groq-config`
+//!   (the catalog) and `groq-audio`; clap only comes with this feature.
 
+#[cfg(feature = "cli")]
 mod args;
 mod audio;
 mod bucket;
@@ -148,8 +152,10 @@ mod schema;
 mod server;
 mod stats;
 mod store;
+mod termination;
 mod tokens;
 
+#[cfg(feature = "cli")]
 pub use args::MockArgs;
 pub use audio::MAX_AUDIO_BYTES;
 pub use bucket::go_duration;
@@ -159,4 +165,5 @@ pub use http::MAX_BODY_BYTES;
 pub use limits::MockLimits;
 pub use server::{MockServer, MockServerBuilder};
 pub use stats::{AuditEntry, MockStats};
+pub use termination::wait_for_termination;
 pub use tokens::{REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, count_prompt_tokens, text_tokens};

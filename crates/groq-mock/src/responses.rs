@@ -13,12 +13,10 @@ use bytes::Bytes;
 use groq_types::ResponseRequest;
 use http::StatusCode;
 use serde_json::{Value, json};
-use tokio::time::Instant;
 
-use crate::engine::{Admission, Engine, Units};
+use crate::engine::{Engine, Units};
 use crate::http::{
-    Reply, UPGRADE_HINT, error, invalid, json as json_reply, model_not_found, rate_headers,
-    sse_reply,
+    Reply, Settlement, admit, invalid, json as json_reply, model_not_found, rate_headers, sse_reply,
 };
 use crate::tokens::{REPLY_PRIMING_TOKENS, TOKENS_PER_MESSAGE, reply_pieces, text_tokens};
 
@@ -48,72 +46,20 @@ pub(crate) fn handle(engine: &Arc<Engine>, key: &str, body: &[u8], request_id: &
     let budget = request
         .max_output_tokens
         .map_or(engine.default_budget, u64::from);
-    let view = match engine.admit_with(
+    let view = match admit(
+        engine,
         key,
         &request.model,
         &Units::chat(prompt, budget),
-        Instant::now(),
         true,
     ) {
-        Admission::Admitted(view) => view,
-        Admission::TooLarge {
-            dimension,
-            limit,
-            requested,
-        } => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "Request too large for model `{}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Requested {requested}, please reduce your message size and try again. {UPGRADE_HINT}",
-                    request.model,
-                    engine.organization,
-                    dimension.describe()
-                ),
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-        }
-        Admission::Limited {
-            dimension,
-            limit,
-            used,
-            requested,
-            wait,
-            view,
-        } => {
-            let mut reply = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "Rate limit reached for model `{}` in organization `{}` service tier `on_demand` on {}: Limit {limit}, Used {used}, Requested {requested}. Please try again in {}. {UPGRADE_HINT}",
-                    request.model,
-                    engine.organization,
-                    dimension.describe(),
-                    crate::go_duration(wait)
-                ),
-                dimension.kind(),
-                Some("rate_limit_exceeded"),
-            );
-            rate_headers(reply.headers_mut(), &view);
-            let seconds = wait.as_nanos().div_ceil(1_000_000_000).max(1);
-            reply.headers_mut().insert(
-                http::header::RETRY_AFTER,
-                http::HeaderValue::from(seconds as u64),
-            );
-            return reply;
-        }
+        Ok(view) => view,
+        Err(reply) => return reply,
     };
     let output_tokens = engine.completion_tokens.min(budget);
     let unused = budget - output_tokens;
     if unused > 0 {
-        engine.give_back(
-            key,
-            &request.model,
-            &Units {
-                tokens: unused,
-                output: unused,
-                ..Units::default()
-            },
-        );
+        engine.give_back(key, &request.model, &Settlement::refund(unused, 0));
     }
     engine.audit(
         &request.model,

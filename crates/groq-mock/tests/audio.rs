@@ -150,9 +150,25 @@ async fn audio_seconds_per_hour_bills_at_least_ten_seconds() {
     let server = server(MockLimits::unlimited().ash(25).asd(1_000)).await;
     let short = wav(3);
     // Billed 10 s each: two fit in 25, the third does not.
-    for _ in 0..2 {
+    for used in [10, 20] {
         let reply = transcribe(&server, &[("model", WHISPER)], Some(("s.wav", &short))).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
+        // Both audio buckets are reported in the scheme of Groq's headers.
+        assert_eq!(reply.header_u64("x-ratelimit-limit-audio-seconds"), 25);
+        assert_eq!(
+            reply.header_u64("x-ratelimit-remaining-audio-seconds"),
+            25 - used
+        );
+        assert!(reply.header("x-ratelimit-reset-audio-seconds").is_some());
+        assert_eq!(
+            reply.header_u64("x-ratelimit-limit-audio-seconds-day"),
+            1_000
+        );
+        assert_eq!(
+            reply.header_u64("x-ratelimit-remaining-audio-seconds-day"),
+            1_000 - used
+        );
+        assert!(reply.header("x-ratelimit-limit-input-tokens").is_none());
     }
     let refused = transcribe(&server, &[("model", WHISPER)], Some(("s.wav", &short))).await;
     assert_eq!(refused.status, 429, "{}", refused.text());

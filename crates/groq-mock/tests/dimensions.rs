@@ -34,6 +34,9 @@ async fn input_tokens_per_minute_rejects_with_groqs_text() {
     let server = server(MockLimits::unlimited().itpm(1_500), false).await;
     let first = chat(server.addr(), &shared_prefix("one", 10)).await;
     assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header_u64("x-ratelimit-limit-input-tokens"), 1_500);
+    assert!(first.header_u64("x-ratelimit-remaining-input-tokens") < 1_500);
+    assert!(first.header("x-ratelimit-limit-output-tokens").is_none());
     let second = chat(server.addr(), &shared_prefix("two", 10)).await;
     assert_eq!(second.status, 429, "{}", second.text());
     let error = second.error();

@@ -2,7 +2,7 @@
 //! 1 000 000 jobs, and the memory each queued job takes.
 //!
 //! Memory is reported two ways (printed to stderr once, before timing):
-//! - *accounted*: heap capacity × heap entry size, plus per stored item its slot and map key
+//! - *accounted*: heap capacity × heap entry size, plus per stored entry its slot and map key
 //!   (`size_of`), divided by the number of jobs. A lower bound: it leaves out B-tree node
 //!   headers and unused node space.
 //! - *resident*: growth of the process's resident set (`/proc/self/statm`, Linux only) while
@@ -14,11 +14,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use groq_queue::{AgingQueue, LaneEntry, Priority, Scheduler};
+use groq_queue::{AgingQueue, Key, LaneEntry, Lanes, Priority, Scheduler};
+use groq_ratelimit::Cost;
 use tokio::time::Instant;
-
-/// The payload used by the timing runs: a job id.
-type Item = u64;
 
 fn class(i: u64) -> Priority {
     match i % 3 {
@@ -28,11 +26,20 @@ fn class(i: u64) -> Priority {
     }
 }
 
+/// Queues job `i` (sequence number `i`, class `class(i)`), arriving at `t0 + i µs`, as a
+/// lane does: the key is minted with the scheduler's ready instant.
+fn push(q: &mut AgingQueue, i: u64, t0: Instant) {
+    let priority = class(i);
+    let now = t0 + Duration::from_micros(i);
+    let key = Key::new(q.ready_at(priority, now), now, i, priority);
+    q.push(LaneEntry::new(key, Cost::request(i)));
+}
+
 /// A queue of `n` jobs in mixed classes, arriving one microsecond apart after `t0`.
-fn filled(n: u64, t0: Instant) -> AgingQueue<Item> {
+fn filled(n: u64, t0: Instant) -> AgingQueue {
     let mut q = AgingQueue::default();
     for i in 0..n {
-        q.push(i, class(i), t0 + Duration::from_micros(i));
+        push(&mut q, i, t0);
     }
     q
 }
@@ -44,24 +51,23 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-fn report_memory(n: u64, t0: Instant) -> AgingQueue<Item> {
+fn report_memory(n: u64, t0: Instant) -> AgingQueue {
     let before = resident_bytes();
     let q = filled(n, t0);
     let after = resident_bytes();
     let per_job = |bytes: f64| bytes / n as f64;
-    let accounted = (q.heap_capacity() * AgingQueue::<Item>::HEAP_ENTRY_BYTES) as f64
-        + (q.len() * AgingQueue::<Item>::SLOT_BYTES) as f64;
+    let accounted = (q.heap_capacity() * AgingQueue::HEAP_ENTRY_BYTES) as f64
+        + (q.len() * AgingQueue::SLOT_BYTES) as f64;
     eprintln!(
-        "memory per queued job at {n} jobs (payload {} B): accounted {:.1} B (heap entry {} B, slot {} B)",
-        size_of::<Item>(),
+        "memory per queued job at {n} jobs: accounted {:.1} B (heap entry {} B, slot {} B)",
         per_job(accounted),
-        AgingQueue::<Item>::HEAP_ENTRY_BYTES,
-        AgingQueue::<Item>::SLOT_BYTES,
+        AgingQueue::HEAP_ENTRY_BYTES,
+        AgingQueue::SLOT_BYTES,
     );
-    // In a lane the scheduler stores a `LaneEntry` (cost, failure channel, payload).
+    // Beside its scheduler's entry a lane keeps each job's payload and failure channel.
     eprintln!(
-        "lane slot with a zero-size payload: {} B (add the payload's own size)",
-        AgingQueue::<LaneEntry<()>>::SLOT_BYTES
+        "lane record with a zero-size payload: {} B beside the scheduler's slot (add the payload's own size)",
+        Lanes::<()>::JOB_BYTES
     );
     if let (Some(before), Some(after)) = (before, after) {
         eprintln!(
@@ -89,7 +95,7 @@ fn push_pop(c: &mut Criterion) {
         let mut i = n;
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| {
-                q.push(i, class(i), t0 + Duration::from_micros(i));
+                push(&mut q, i, t0);
                 i += 1;
                 black_box(q.pop())
             });

@@ -52,8 +52,7 @@ pub enum QueueError {
     )]
     HandoffClosed,
     /// A job handed back with [`Lanes::requeue_front`](crate::Lanes::requeue_front) was
-    /// refused by the lane's [`Scheduler`](crate::Scheduler) because a job with the same key
-    /// is still queued.
+    /// refused by its lane because a job with the same key is still queued.
     #[error("the job could not be put back in its queue: a job with the same key is still queued")]
     RequeueRefused,
     /// A lane could not start its dispatcher because no tokio runtime was running.

@@ -127,22 +127,6 @@ impl fmt::Display for JobId {
     }
 }
 
-/// What a lane stores in its [`Scheduler`](crate::Scheduler) for each queued job. Opaque; it
-/// appears only in the type of [`LanesBuilder::scheduler`](crate::LanesBuilder::scheduler).
-pub struct LaneEntry<T> {
-    pub(crate) cost: Cost,
-    pub(crate) payload: T,
-    pub(crate) failure: oneshot::Sender<QueueError>,
-}
-
-impl<T> fmt::Debug for LaneEntry<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LaneEntry")
-            .field("cost", &self.cost)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Keeps a lane's count of dispatched, unfinished jobs: a graceful drain waits until every
 /// [`QueuedJob`] is dropped or handed back.
 pub(crate) struct Outstanding<T: Send + Sync + 'static> {

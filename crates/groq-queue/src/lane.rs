@@ -1,15 +1,18 @@
 //! One model's lane: its scheduler, capacity and dispatcher task.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use groq_ratelimit::{Cost, RateLimiter};
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::job::{LaneEntry, Outstanding};
+use crate::job::Outstanding;
 use crate::{
-    Admission, Dispatched, Handoff, Job, JobId, Key, Priority, QueueError, QueuedJob, Scheduler,
+    Admission, Dispatched, Handoff, Job, JobId, Key, LaneEntry, PerClass, Priority, QueueError,
+    QueuedJob, Scheduler,
 };
 
 /// Where a lane is in its life.
@@ -32,8 +35,30 @@ pub(crate) struct Tally {
     pub(crate) failed: usize,
 }
 
+/// What the lane keeps of a queued job beside its [`LaneEntry`] in the scheduler.
+pub(crate) struct Stored<T> {
+    enqueued: Instant,
+    payload: T,
+    failure: oneshot::Sender<QueueError>,
+}
+
+/// Bytes of one [`Stored`] job with its map key.
+pub(crate) const fn stored_bytes<T>() -> usize {
+    size_of::<Stored<T>>() + size_of::<u64>()
+}
+
+/// How many orphan entries (entries whose job the lane does not hold: a scheduler that broke
+/// its contract) the lane discards in a row before it treats the scheduler as empty.
+const MAX_ORPHANS: usize = 64;
+
 pub(crate) struct LaneState<T> {
-    pub(crate) queue: Box<dyn Scheduler<LaneEntry<T>>>,
+    /// Orders the queued jobs by their [`LaneEntry`].
+    queue: Box<dyn Scheduler>,
+    /// The queued jobs by class and sequence number: sequence numbers grow with arrival, so
+    /// each map's first entry is its class's oldest job.
+    stored: [BTreeMap<u64, Stored<T>>; 3],
+    /// The next sequence number to mint.
+    next_seq: u64,
     pub(crate) phase: Phase,
     pub(crate) stop_error: QueueError,
     /// Jobs requeued beyond the capacity: the next departures repay them instead of
@@ -62,6 +87,106 @@ pub(crate) struct Lane<T> {
     finished: watch::Sender<bool>,
 }
 
+impl<T> LaneState<T> {
+    /// A key for a job of `priority` arriving at `now`, ordered as the scheduler says.
+    fn mint(&mut self, priority: Priority, now: Instant) -> Key {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        Key::new(self.queue.ready_at(priority, now), now, seq, priority)
+    }
+
+    /// Number of queued jobs.
+    pub(crate) fn len(&self) -> usize {
+        self.stored.iter().map(BTreeMap::len).sum()
+    }
+
+    /// Number of queued jobs of each class.
+    pub(crate) fn lengths(&self) -> PerClass<usize> {
+        PerClass::from_fn(|p| self.stored[p.index()].len())
+    }
+
+    /// How long the oldest queued job of each class has waited at `now`.
+    pub(crate) fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>> {
+        PerClass::from_fn(|p| {
+            self.stored[p.index()]
+                .first_key_value()
+                .map(|(_, stored)| now.saturating_duration_since(stored.enqueued))
+        })
+    }
+
+    fn holds(&self, key: Key) -> bool {
+        self.stored[key.priority().index()].contains_key(&key.seq())
+    }
+
+    fn take(&mut self, key: Key) -> Option<Stored<T>> {
+        self.stored[key.priority().index()].remove(&key.seq())
+    }
+
+    /// Queues a job.
+    fn insert(&mut self, entry: LaneEntry, stored: Stored<T>) {
+        let key = entry.key();
+        self.stored[key.priority().index()].insert(key.seq(), stored);
+        self.queue.push(entry);
+    }
+
+    /// The scheduler's head, after discarding entries the lane does not hold.
+    fn head(&mut self) -> Option<LaneEntry> {
+        for _ in 0..MAX_ORPHANS {
+            let entry = self.queue.peek()?;
+            if self.holds(entry.key()) {
+                return Some(entry);
+            }
+            match self.queue.pop() {
+                Some(popped) if popped != entry && self.holds(popped.key()) => {
+                    // `pop` disagrees with `peek`: put the job back and wait.
+                    self.queue.push(popped);
+                    return None;
+                }
+                Some(_) => {}
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// The key of the head job.
+    fn head_key(&mut self) -> Option<Key> {
+        self.head().map(|entry| entry.key())
+    }
+
+    /// Removes and returns the head job.
+    fn pop(&mut self) -> Option<(LaneEntry, Stored<T>)> {
+        for _ in 0..MAX_ORPHANS {
+            let entry = self.queue.pop()?;
+            if let Some(stored) = self.take(entry.key()) {
+                return Some((entry, stored));
+            }
+        }
+        None
+    }
+
+    /// Removes the queued job with `key`.
+    fn cancel(&mut self, key: Key) -> Option<Stored<T>> {
+        if !self.holds(key) {
+            return None;
+        }
+        self.queue.cancel(key)?;
+        self.take(key)
+    }
+
+    /// Removes every queued job, including any the scheduler lost.
+    fn drain(&mut self) -> Vec<Stored<T>> {
+        let mut jobs = Vec::with_capacity(self.len());
+        while let Some((_, stored)) = self.pop() {
+            jobs.push(stored);
+        }
+        for class in &mut self.stored {
+            jobs.extend(std::mem::take(class).into_values());
+        }
+        jobs
+    }
+}
+
 impl<T> fmt::Debug for Lane<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lane")
@@ -76,7 +201,7 @@ impl<T: Send + Sync + 'static> Lane<T> {
         index: usize,
         model: Arc<str>,
         capacity: usize,
-        queue: Box<dyn Scheduler<LaneEntry<T>>>,
+        queue: Box<dyn Scheduler>,
     ) -> Self {
         Self {
             index,
@@ -84,6 +209,8 @@ impl<T: Send + Sync + 'static> Lane<T> {
             capacity,
             state: Mutex::new(LaneState {
                 queue,
+                stored: [BTreeMap::new(), BTreeMap::new(), BTreeMap::new()],
+                next_seq: 0,
                 phase: Phase::Running,
                 stop_error: QueueError::ShutDown,
                 debt: 0,
@@ -125,15 +252,17 @@ impl<T: Send + Sync + 'static> Lane<T> {
         if state.phase != Phase::Running {
             return Err(state.stop_error.clone());
         }
-        let head = state.queue.peek().map(|(key, _)| key);
-        let entry = LaneEntry {
-            cost,
+        let head = state.head_key();
+        let key = state.mint(priority, now);
+        let stored = Stored {
+            enqueued: now,
             payload,
             failure,
         };
-        let key = state.queue.push(entry, priority, now);
+        state.insert(LaneEntry::new(key, cost), stored);
+        let new_head = state.head_key();
         drop(state);
-        if head.is_none_or(|head| key < head) {
+        if new_head != head {
             self.wake.notify_one();
         }
         Ok((
@@ -158,7 +287,7 @@ impl<T: Send + Sync + 'static> Lane<T> {
         admission: Option<&dyn Admission<T>>,
     ) -> Result<(JobId, oneshot::Receiver<QueueError>, Dispatched<T>), Job<T>> {
         let mut state = self.lock();
-        if state.phase != Phase::Running || !state.queue.is_empty() {
+        if state.phase != Phase::Running || state.len() > 0 {
             return Err(job);
         }
         let cost = match admission {
@@ -172,9 +301,7 @@ impl<T: Send + Sync + 'static> Lane<T> {
         };
         // Keys are minted before asking the limiter, so that a refusal wastes at most a
         // sequence number, never a reservation.
-        let Some(key) = state.queue.take_key(job.priority, now) else {
-            return Err(job);
-        };
+        let key = state.mint(job.priority, now);
         let Ok(reservation) = limiter.reserve(&self.model, &cost) else {
             return Err(job);
         };
@@ -219,35 +346,38 @@ impl<T: Send + Sync + 'static> Lane<T> {
             Ok(permit) => permit.forget(),
             Err(_) => state.debt += 1,
         }
-        let head = state.queue.peek().map(|(key, _)| key);
-        let entry = LaneEntry {
-            cost,
-            payload,
-            failure,
-        };
-        let refused = state.queue.requeue(entry, id.key).err();
-        if refused.is_some() {
+        let head = state.head_key();
+        let refused = state.holds(id.key);
+        if refused {
             self.release_room(&mut state);
             state.tally.failed += 1;
+        } else {
+            let stored = Stored {
+                enqueued: id.key.enqueued(),
+                payload,
+                failure,
+            };
+            state.insert(LaneEntry::new(id.key, cost), stored);
+            let new_head = state.head_key();
+            drop(state);
+            // Dropped only now: finishing an outstanding job takes the lock.
+            drop(outstanding);
+            if new_head != head {
+                self.wake.notify_one();
+            }
+            return Ok(());
         }
         drop(state);
-        // Dropped only now: finishing an outstanding job takes the lock.
         drop(outstanding);
-        if let Some(entry) = refused {
-            let _ = entry.failure.send(QueueError::RequeueRefused);
-            return Err(QueueError::RequeueRefused);
-        }
-        if head.is_none_or(|head| id.key < head) {
-            self.wake.notify_one();
-        }
-        Ok(())
+        let _ = failure.send(QueueError::RequeueRefused);
+        Err(QueueError::RequeueRefused)
     }
 
-    /// Removes a queued job; `Some(entry)` if it was still queued.
-    fn remove(&self, key: Key) -> Option<LaneEntry<T>> {
+    /// Removes a queued job; `Some(stored)` if it was still queued.
+    fn remove(&self, key: Key) -> Option<Stored<T>> {
         let mut state = self.lock();
-        let was_head = state.queue.peek().is_some_and(|(head, _)| head == key);
-        let entry = state.queue.cancel(key)?;
+        let was_head = state.head_key() == Some(key);
+        let entry = state.cancel(key)?;
         self.release_room(&mut state);
         state.tally.cancelled += 1;
         drop(state);
@@ -295,10 +425,7 @@ impl<T: Send + Sync + 'static> Lane<T> {
     /// when `error` is a cancellation, as failed otherwise).
     pub(crate) fn stop(&self, error: QueueError) {
         let mut state = self.lock();
-        let mut entries = Vec::with_capacity(state.queue.len());
-        while let Some((_, entry)) = state.queue.pop() {
-            entries.push(entry);
-        }
+        let entries = state.drain();
         if error.is_cancelled() {
             state.tally.cancelled += entries.len();
         } else {
@@ -362,17 +489,26 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
         let step = {
             let mut state = lane.lock();
             let outstanding = state.outstanding;
-            let step = match state.queue.peek() {
-                Some((key, entry)) if state.phase != Phase::Stopped => match &admission {
-                    Some(admission) => {
-                        match admission.admit(&lane.model, &entry.payload, entry.cost, outstanding)
-                        {
-                            Some(cost) => Step::Reserve(key, cost),
-                            None => Step::Hold,
+            let head = match state.phase {
+                Phase::Stopped => None,
+                _ => state.head(),
+            };
+            let step = match head {
+                Some(entry) => {
+                    let (key, cost) = (entry.key(), entry.cost());
+                    let payload = state.stored[key.priority().index()]
+                        .get(&key.seq())
+                        .map(|stored| &stored.payload);
+                    match (&admission, payload) {
+                        (Some(admission), Some(payload)) => {
+                            match admission.admit(&lane.model, payload, cost, outstanding) {
+                                Some(cost) => Step::Reserve(key, cost),
+                                None => Step::Hold,
+                            }
                         }
+                        _ => Step::Reserve(key, cost),
                     }
-                    None => Step::Reserve(key, entry.cost),
-                },
+                }
                 _ if state.phase == Phase::Stopped => Step::Exit,
                 None if state.phase == Phase::Draining && state.outstanding == 0 => Step::Exit,
                 _ => Step::Idle,
@@ -404,6 +540,7 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                 let Some((key, entry)) = take_head(&lane, key, true) else {
                     // The head was cancelled or overtaken meanwhile: refund and look again.
                     drop(reservation);
+                    wait_if_stuck(&lane, key).await;
                     continue;
                 };
                 let job = QueuedJob {
@@ -426,14 +563,15 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
                     return;
                 }
             }
-            Err(error) if error.is_permanent() => {
-                if let Some((_, entry)) = take_head(&lane, key, false) {
+            Err(error) if error.is_permanent() => match take_head(&lane, key, false) {
+                Some((_, entry)) => {
                     let _ = entry.failure.send(QueueError::NeverFits {
                         model: lane.model.to_string(),
                         source: error,
                     });
                 }
-            }
+                None => wait_if_stuck(&lane, key).await,
+            },
             Err(error) => match error.retry_at() {
                 Some(until) => tokio::select! {
                     () = limiter.timer().sleep_until(until) => {}
@@ -449,17 +587,36 @@ pub(crate) async fn dispatch<T: Send + Sync + 'static>(
     }
 }
 
+/// After [`take_head`] gave nothing for `key`: if `key` is still the head, the scheduler's
+/// `pop` disagrees with its `peek` (a broken [`Scheduler`]), and asking again at once would
+/// spin; wait for the queue to change instead.
+async fn wait_if_stuck<T: Send + Sync + 'static>(lane: &Lane<T>, key: Key) {
+    let stuck = {
+        let mut state = lane.lock();
+        state.phase != Phase::Stopped && state.head_key() == Some(key)
+    };
+    if stuck {
+        lane.wake.notified().await;
+    }
+}
+
 /// Pops the head if it is still `key`, counting it as dispatched or failed.
 fn take_head<T: Send + Sync + 'static>(
     lane: &Lane<T>,
     key: Key,
     dispatched: bool,
-) -> Option<(Key, LaneEntry<T>)> {
+) -> Option<(Key, Stored<T>)> {
     let mut state = lane.lock();
-    if state.phase == Phase::Stopped || state.queue.peek().map(|(head, _)| head) != Some(key) {
+    if state.phase == Phase::Stopped || state.head_key() != Some(key) {
         return None;
     }
-    let popped = state.queue.pop()?;
+    let (entry, stored) = state.pop()?;
+    if entry.key() != key {
+        // A scheduler whose `pop` disagrees with its `peek`: put the job back.
+        state.insert(entry, stored);
+        return None;
+    }
+    let popped = (key, stored);
     lane.release_room(&mut state);
     if dispatched {
         state.tally.dispatched += 1;

@@ -10,7 +10,6 @@ use groq_ratelimit::{Cost, RateLimiter};
 use tokio::sync::{TryAcquireError, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::job::LaneEntry;
 use crate::lane::{self, Lane, Phase};
 use crate::{
     AgingConfig, AgingQueue, Dispatched, Job, JobId, PerClass, QueueError, QueuedJob, Scheduler,
@@ -165,7 +164,7 @@ pub struct LaneStatus {
 }
 
 /// Makes the scheduler of each new lane, given the model.
-type SchedulerFactory<T> = dyn Fn(&str) -> Box<dyn Scheduler<LaneEntry<T>>> + Send + Sync;
+type SchedulerFactory = dyn Fn(&str) -> Box<dyn Scheduler> + Send + Sync;
 
 /// Configures [`Lanes`]; see [`Lanes::builder`].
 pub struct LanesBuilder<T: Send + Sync + 'static> {
@@ -173,7 +172,7 @@ pub struct LanesBuilder<T: Send + Sync + 'static> {
     handoff: Arc<dyn Handoff<T>>,
     admission: Option<Arc<dyn Admission<T>>>,
     aging: AgingConfig,
-    scheduler: Option<Arc<SchedulerFactory<T>>>,
+    scheduler: Option<Arc<SchedulerFactory>>,
     capacity: usize,
     when_full: WhenFull,
 }
@@ -204,11 +203,14 @@ impl<T: Send + Sync + 'static> LanesBuilder<T> {
     }
 
     /// Uses another [`Scheduler`] in every lane instead of an [`AgingQueue`]; `make` gets the
-    /// model's name. [`aging`](Self::aging) is then ignored.
+    /// model's name and is called once per lane, when the model's first job arrives.
+    /// [`aging`](Self::aging) is then ignored. The scheduler orders read-only
+    /// [`LaneEntry`](crate::LaneEntry) views; the lane keeps the payloads, so a scheduler
+    /// works for lanes of any payload type.
     #[must_use]
     pub fn scheduler(
         mut self,
-        make: impl Fn(&str) -> Box<dyn Scheduler<LaneEntry<T>>> + Send + Sync + 'static,
+        make: impl Fn(&str) -> Box<dyn Scheduler> + Send + Sync + 'static,
     ) -> Self {
         self.scheduler = Some(Arc::new(make));
         self
@@ -245,9 +247,7 @@ impl<T: Send + Sync + 'static> LanesBuilder<T> {
         }
         let aging = self.aging;
         let scheduler = self.scheduler.unwrap_or_else(|| {
-            Arc::new(move |_: &str| -> Box<dyn Scheduler<LaneEntry<T>>> {
-                Box::new(AgingQueue::new(aging))
-            })
+            Arc::new(move |_: &str| -> Box<dyn Scheduler> { Box::new(AgingQueue::new(aging)) })
         });
         Ok(Lanes {
             inner: Arc::new(Inner {
@@ -278,7 +278,7 @@ struct Inner<T: Send + Sync + 'static> {
     limiter: Arc<dyn RateLimiter>,
     handoff: Arc<dyn Handoff<T>>,
     admission: Option<Arc<dyn Admission<T>>>,
-    scheduler: Arc<SchedulerFactory<T>>,
+    scheduler: Arc<SchedulerFactory>,
     capacity: usize,
     when_full: WhenFull,
     closed: AtomicBool,
@@ -305,8 +305,10 @@ impl<T: Send + Sync + 'static> Drop for Inner<T> {
 /// [`Handoff`], or sleeps exactly until the instant the limiter names. It wakes early when a
 /// job with an earlier key arrives, when the head is cancelled, or when the limiter reports a
 /// change (a reservation settled, the quota changed). A job whose cost can never fit fails at
-/// once with [`QueueError::NeverFits`]. Nothing polls. (Sleeps use tokio's timer, whose
-/// resolution is one millisecond: a job goes at the limiter's instant rounded up to it.)
+/// once with [`QueueError::NeverFits`]. Nothing polls. Sleeps wait on the limiter's
+/// [`timer`](RateLimiter::timer), so a manual timer drives the lanes too (with the default
+/// tokio timer, whose resolution is one millisecond, a job goes at the limiter's instant
+/// rounded up to it).
 ///
 /// Lanes are created on a model's first job. `Lanes` is cheap to clone; clones share the
 /// lanes. Dropping the last clone stops every lane and fails what is queued with
@@ -369,6 +371,11 @@ impl<T: Send + Sync + 'static> fmt::Debug for Lanes<T> {
 }
 
 impl<T: Send + Sync + 'static> Lanes<T> {
+    /// Bytes a lane keeps for each queued job beside its scheduler's [`LaneEntry`](crate::LaneEntry)
+    /// (payload, enqueue instant, failure channel and map key), not counting B-tree node
+    /// overhead.
+    pub const JOB_BYTES: usize = lane::stored_bytes::<T>();
+
     /// Configures lanes that reserve through `limiter` and hand admitted jobs to `handoff`.
     pub fn builder(limiter: Arc<dyn RateLimiter>, handoff: impl Handoff<T>) -> LanesBuilder<T> {
         LanesBuilder {
@@ -547,9 +554,9 @@ impl<T: Send + Sync + 'static> Lanes<T> {
                 let state = lane.lock();
                 LaneStatus {
                     model: lane.model.to_string(),
-                    queued: state.queue.lengths(),
-                    oldest_wait: state.queue.oldest_wait(now),
-                    total: state.queue.len(),
+                    queued: state.lengths(),
+                    oldest_wait: state.oldest_wait(now),
+                    total: state.len(),
                     in_flight: state.outstanding,
                     capacity: lane.capacity,
                     accepting: state.phase == Phase::Running,
@@ -572,7 +579,7 @@ impl<T: Send + Sync + 'static> Lanes<T> {
         let mut baselines = Vec::with_capacity(lanes.len());
         for lane in &lanes {
             let state = lane.lock();
-            baselines.push((state.queue.len(), state.tally));
+            baselines.push((state.len(), state.tally));
         }
         for lane in &lanes {
             match mode {

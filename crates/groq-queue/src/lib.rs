@@ -89,10 +89,10 @@ mod priority;
 mod scheduler;
 
 pub use error::QueueError;
-pub use job::{Dispatched, Job, JobId, LaneEntry, QueuedJob};
+pub use job::{Dispatched, Job, JobId, QueuedJob};
 pub use lanes::{
     Admission, Handoff, LaneReport, LaneStatus, Lanes, LanesBuilder, ShutdownMode, ShutdownReport,
     Ticket, WhenFull,
 };
 pub use priority::{AgingConfig, PerClass, Priority};
-pub use scheduler::{AgingQueue, Key, Scheduler};
+pub use scheduler::{AgingQueue, Key, LaneEntry, Scheduler};

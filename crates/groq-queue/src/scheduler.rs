@@ -1,20 +1,23 @@
-//! The [`Scheduler`] trait and its default implementation, [`AgingQueue`].
+//! The [`Scheduler`] trait, the read-only [`LaneEntry`] it orders, and the default
+//! scheduler, [`AgingQueue`].
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::time::Duration;
 
+use groq_ratelimit::Cost;
 use tokio::time::Instant;
 
 use crate::priority::{AgingConfig, PerClass, Priority};
 
-/// Where a job stands in a scheduler: the instant it is ordered by, and a sequence number
-/// that breaks ties in arrival order and identifies the job for cancellation.
+/// Where a job stands in its lane: the instant it is ordered by, when it arrived, its class,
+/// and a sequence number that breaks ties in arrival order and identifies the job.
 ///
-/// Keys order by `(ready, seq)`: smaller goes first. A key is handed out by
-/// [`Scheduler::push`] and stays with the job, so a job given back with
-/// [`Scheduler::requeue`] regains its exact place.
+/// Keys order by `(ready, seq)`: smaller first (the order of [`AgingQueue`]; another
+/// [`Scheduler`] may order its entries any way it likes). The lane mints a key when the job
+/// arrives (sequence numbers are unique within a lane and grow with arrival), and the key
+/// stays with the job, so a job handed back after a 429 comes back with the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     ready: Instant,
@@ -25,7 +28,8 @@ pub struct Key {
 
 impl Key {
     /// A key for a job of `priority` enqueued at `enqueued`, ordered by `ready`, with sequence
-    /// number `seq`. For [`Scheduler`] implementations; [`AgingQueue`] makes its own.
+    /// number `seq`. Lanes make their own; this is for tests and benchmarks of a
+    /// [`Scheduler`].
     pub fn new(ready: Instant, enqueued: Instant, seq: u64, priority: Priority) -> Self {
         Self {
             ready,
@@ -35,7 +39,8 @@ impl Key {
         }
     }
 
-    /// The instant the job is ordered by (enqueue instant plus class delay in [`AgingQueue`]).
+    /// The instant the job is ordered by: what [`Scheduler::ready_at`] said when it arrived
+    /// (enqueue instant plus class delay in [`AgingQueue`]).
     pub fn ready(&self) -> Instant {
         self.ready
     }
@@ -45,7 +50,7 @@ impl Key {
         self.enqueued
     }
 
-    /// The arrival sequence number, unique within one scheduler.
+    /// The arrival sequence number, unique within one lane.
     pub fn seq(&self) -> u64 {
         self.seq
     }
@@ -68,65 +73,139 @@ impl PartialOrd for Key {
     }
 }
 
+/// A queued job as a [`Scheduler`] sees it: its [`Key`] (priority, enqueue instant, ready
+/// instant, sequence number) and the [`Cost`] the lane will ask the limiter to reserve for
+/// it. A small `Copy` value; the lane keeps the job's payload itself.
+///
+/// The cost is the job's own (from [`Job::new`](crate::Job::new), or
+/// [`QueuedJob::set_cost`](crate::QueuedJob::set_cost) before a requeue); an
+/// [`Admission`](crate::Admission), if the lanes have one, may still reserve another when
+/// the job reaches the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LaneEntry {
+    key: Key,
+    cost: Cost,
+}
+
+impl LaneEntry {
+    /// An entry with `key` and `cost`. Lanes make their own; this is for tests and
+    /// benchmarks of a [`Scheduler`].
+    pub fn new(key: Key, cost: Cost) -> Self {
+        Self { key, cost }
+    }
+
+    /// The job's key.
+    pub fn key(&self) -> Key {
+        self.key
+    }
+
+    /// What the lane will ask the limiter to reserve for the job.
+    pub fn cost(&self) -> Cost {
+        self.cost
+    }
+
+    /// The job's priority class.
+    pub fn priority(&self) -> Priority {
+        self.key.priority
+    }
+
+    /// When the job entered the queue.
+    pub fn enqueued(&self) -> Instant {
+        self.key.enqueued
+    }
+
+    /// The instant the job is ordered by in [`AgingQueue`] (see [`Key::ready`]).
+    pub fn ready(&self) -> Instant {
+        self.key.ready
+    }
+
+    /// The arrival sequence number, unique within the lane.
+    pub fn seq(&self) -> u64 {
+        self.key.seq
+    }
+}
+
 /// Orders the jobs of one lane.
 ///
-/// A lane owns exactly one scheduler and keeps it behind the lane's own lock, so methods take
-/// `&mut self` (or `&self` for queries): an implementation needs no synchronization of its own
-/// and can use plain collections. The trait is dyn-compatible (`Box<dyn Scheduler<T>>`), and
-/// `Send + Sync + Debug` so a lane holding one can be shared between tasks and printed.
+/// A scheduler only orders [`LaneEntry`] values, small read-only views of the queued jobs
+/// (priority, enqueue instant, ready instant, sequence number, cost); the lane keeps the
+/// payloads, counts the jobs by class for [`Lanes::status`](crate::Lanes::status), and mints
+/// the keys. A lane owns exactly one scheduler and keeps it behind the lane's own lock, so
+/// methods take `&mut self` (or `&self` for queries): an implementation needs no
+/// synchronization of its own, only `Send`, and can use plain collections. The trait is
+/// dyn-compatible (`Box<dyn Scheduler>`).
 ///
-/// Contract: every item pushed (or requeued) comes out exactly once, through [`pop`](Self::pop)
-/// or [`cancel`](Self::cancel); `peek` shows what `pop` would return next.
-pub trait Scheduler<T>: Send + Sync + fmt::Debug {
-    /// Adds `item` of class `priority`, arriving at `now`, and returns its key.
-    fn push(&mut self, item: T, priority: Priority, now: Instant) -> Key;
-
-    /// Puts back an item previously popped with `key`, at the place that key gives it (for
-    /// a job handed back after a 429, this is the head). If an item with the same sequence
-    /// number is still queued, the item is refused and returned.
-    fn requeue(&mut self, item: T, key: Key) -> Result<(), T>;
-
-    /// The next item and its key, without removing it.
-    fn peek(&self) -> Option<(Key, &T)>;
-
-    /// Removes and returns the next item.
-    fn pop(&mut self) -> Option<(Key, T)>;
-
-    /// Removes the item with `key`, if it is still queued.
-    fn cancel(&mut self, key: Key) -> Option<T>;
-
-    /// Number of queued items.
-    fn len(&self) -> usize;
-
-    /// Whether nothing is queued.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+/// Contract: every entry pushed comes out exactly once, through [`pop`](Self::pop) or
+/// [`cancel`](Self::cancel), unchanged; [`peek`](Self::peek) shows what `pop` would return
+/// next. The lane never pushes a sequence number that is still queued. An entry handed back
+/// after a 429 is pushed again with its original key (and possibly a new cost):
+/// [`AgingQueue`] puts it back at its original place, the head.
+///
+/// A scheduler that serves the cheapest job first (ties in arrival order):
+///
+/// ```
+/// use groq_queue::{Key, LaneEntry, Scheduler};
+///
+/// #[derive(Default)]
+/// struct CheapestFirst(Vec<LaneEntry>);
+///
+/// impl CheapestFirst {
+///     fn best(&self) -> Option<usize> {
+///         (0..self.0.len()).min_by_key(|&i| (self.0[i].cost().tokens, self.0[i].seq()))
+///     }
+/// }
+///
+/// impl Scheduler for CheapestFirst {
+///     fn push(&mut self, entry: LaneEntry) {
+///         self.0.push(entry);
+///     }
+///     fn peek(&self) -> Option<LaneEntry> {
+///         self.best().map(|i| self.0[i])
+///     }
+///     fn pop(&mut self) -> Option<LaneEntry> {
+///         self.best().map(|i| self.0.swap_remove(i))
+///     }
+///     fn cancel(&mut self, key: Key) -> Option<LaneEntry> {
+///         let i = self.0.iter().position(|e| e.key() == key)?;
+///         Some(self.0.swap_remove(i))
+///     }
+/// }
+///
+/// // Every lane of these lanes orders its jobs by cost.
+/// # fn lanes(limiter: std::sync::Arc<dyn groq_ratelimit::RateLimiter>) {
+/// let (tx, _rx) = tokio::sync::mpsc::unbounded_channel::<groq_queue::Dispatched<String>>();
+/// let builder = groq_queue::Lanes::builder(limiter, tx)
+///     .scheduler(|_model: &str| -> Box<dyn Scheduler> { Box::new(CheapestFirst::default()) });
+/// # }
+/// ```
+pub trait Scheduler: Send {
+    /// The instant a job of class `priority` arriving at `now` is ordered by, recorded in
+    /// its key ([`Key::ready`]). The default is `now`; [`AgingQueue`] adds the class delay.
+    fn ready_at(&self, priority: Priority, now: Instant) -> Instant {
+        let _ = priority;
+        now
     }
 
-    /// Number of queued items of each class.
-    fn lengths(&self) -> PerClass<usize>;
+    /// Adds an entry: a job that just arrived, or one handed back after a 429 with its
+    /// original key.
+    fn push(&mut self, entry: LaneEntry);
 
-    /// The key an item of class `priority` arriving at `now` gets when it leaves at once,
-    /// as if it were pushed and popped in one step (called only while the scheduler is
-    /// empty): the key of a job dispatched without waiting
-    /// ([`Lanes::dispatch_now`](crate::Lanes::dispatch_now)), which
-    /// [`requeue`](Self::requeue) must accept later. `None`, the default, when the scheduler
-    /// does not mint keys that way; its lanes then queue every job.
-    fn take_key(&mut self, priority: Priority, now: Instant) -> Option<Key> {
-        let _ = (priority, now);
-        None
-    }
+    /// The entry [`pop`](Self::pop) would return, without removing it.
+    fn peek(&self) -> Option<LaneEntry>;
 
-    /// How long the oldest queued item of each class has waited at `now`.
-    fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>>;
+    /// Removes and returns the next entry.
+    fn pop(&mut self) -> Option<LaneEntry>;
+
+    /// Removes the entry with `key`, if it is still queued.
+    fn cancel(&mut self, key: Key) -> Option<LaneEntry>;
 }
 
 // Compile-time check that the trait stays dyn-compatible.
-const _: Option<&dyn Scheduler<()>> = None;
+const _: Option<&dyn Scheduler> = None;
 
-/// The heap holds only small keys; items live in per-class maps keyed by sequence number.
+/// The heap holds only small keys; entries live in per-class maps keyed by sequence number.
 /// A heap entry whose sequence number is missing from its class map (or whose ready instant
-/// differs) is a tombstone left by [`AgingQueue::cancel`].
+/// differs) is a tombstone left by [`AgingQueue::cancel`](Scheduler::cancel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HeapEntry {
     ready: Instant,
@@ -148,10 +227,10 @@ impl PartialOrd for HeapEntry {
 }
 
 #[derive(Debug)]
-struct Slot<T> {
+struct Slot {
     ready: Instant,
     enqueued: Instant,
-    item: T,
+    cost: Cost,
 }
 
 /// Below this heap size tombstones are never compacted (compaction would cost more than the
@@ -165,49 +244,58 @@ const COMPACT_MIN: usize = 64;
 /// before fresh `Normal` and `Low` work, a class is strictly FIFO, and a waiting `Low` job
 /// overtakes every `High` job that arrives more than `low` after it, so nothing starves.
 ///
-/// Costs: `push`, `pop` and `requeue` are O(log n); `cancel` is O(log n) and leaves a
-/// tombstone in the heap, and the heap is compacted in O(n) once tombstones outnumber live
-/// entries, so cancellation is amortized O(log n) and memory stays within twice the live
-/// size (plus a small constant).
+/// Costs: `push` and `pop` are O(log n); `cancel` is O(log n) and leaves a tombstone in the
+/// heap, and the heap is compacted in O(n) once tombstones outnumber live entries, so
+/// cancellation is amortized O(log n) and memory stays within twice the live size (plus a
+/// small constant).
 ///
 /// ```
-/// use groq_queue::{AgingConfig, AgingQueue, Priority, Scheduler};
+/// use groq_queue::{AgingConfig, AgingQueue, Key, LaneEntry, Priority, Scheduler};
+/// use groq_ratelimit::Cost;
 /// use std::time::Duration;
 /// use tokio::time::Instant;
 ///
 /// let mut q = AgingQueue::new(AgingConfig::default());
 /// let t0 = Instant::now();
-/// q.push("low", Priority::Low, t0);
-/// q.push("high", Priority::High, t0);
+/// let mut seq = 0;
+/// let mut push = |q: &mut AgingQueue, priority, now| {
+///     let key = Key::new(q.ready_at(priority, now), now, seq, priority);
+///     q.push(LaneEntry::new(key, Cost::request(1)));
+///     seq += 1;
+/// };
+/// push(&mut q, Priority::Low, t0); // seq 0
+/// push(&mut q, Priority::High, t0); // seq 1
 /// // A High job arriving 31 s later comes after the Low job, which has aged 30 s.
-/// q.push("late high", Priority::High, t0 + Duration::from_secs(31));
-/// let order: Vec<_> = std::iter::from_fn(|| q.pop().map(|(_, job)| job)).collect();
-/// assert_eq!(order, ["high", "low", "late high"]);
+/// push(&mut q, Priority::High, t0 + Duration::from_secs(31)); // seq 2
+/// let order: Vec<u64> = std::iter::from_fn(|| q.pop().map(|e| e.seq())).collect();
+/// assert_eq!(order, [1, 0, 2]);
 /// ```
-pub struct AgingQueue<T> {
+pub struct AgingQueue {
     aging: AgingConfig,
     heap: BinaryHeap<HeapEntry>,
-    classes: [BTreeMap<u64, Slot<T>>; 3],
+    classes: [BTreeMap<u64, Slot>; 3],
+    /// One past the largest sequence number pushed: a smaller one is a job pushed again,
+    /// which a stale tombstone may match.
     next_seq: u64,
 }
 
-impl<T> fmt::Debug for AgingQueue<T> {
+impl fmt::Debug for AgingQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AgingQueue")
             .field("aging", &self.aging)
-            .field("len", &self.live())
+            .field("len", &self.len())
             .field("heap_entries", &self.heap.len())
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Default for AgingQueue<T> {
+impl Default for AgingQueue {
     fn default() -> Self {
         Self::new(AgingConfig::default())
     }
 }
 
-impl<T> AgingQueue<T> {
+impl AgingQueue {
     /// An empty queue with the given class delays.
     pub fn new(aging: AgingConfig) -> Self {
         Self {
@@ -229,23 +317,44 @@ impl<T> AgingQueue<T> {
         self.heap.len()
     }
 
-    /// Bytes reserved by the queue's heap for each entry (the items themselves live in
+    /// Bytes reserved by the queue's heap for each entry (the entries themselves live in
     /// per-class B-tree maps, see the crate README on memory).
     pub const HEAP_ENTRY_BYTES: usize = size_of::<HeapEntry>();
 
-    /// Bytes of one stored item with its bookkeeping, not counting B-tree node overhead.
-    pub const SLOT_BYTES: usize = size_of::<Slot<T>>() + size_of::<u64>();
+    /// Bytes of one stored entry with its bookkeeping, not counting B-tree node overhead.
+    pub const SLOT_BYTES: usize = size_of::<Slot>() + size_of::<u64>();
 
     /// The heap's allocated capacity, in entries.
     pub fn heap_capacity(&self) -> usize {
         self.heap.capacity()
     }
 
-    fn live(&self) -> usize {
+    /// Number of queued entries.
+    pub fn len(&self) -> usize {
         self.classes.iter().map(BTreeMap::len).sum()
     }
 
-    fn is_live(classes: &[BTreeMap<u64, Slot<T>>; 3], e: &HeapEntry) -> bool {
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.classes.iter().all(BTreeMap::is_empty)
+    }
+
+    /// Number of queued entries of each class.
+    pub fn lengths(&self) -> PerClass<usize> {
+        PerClass::from_fn(|p| self.classes[p.index()].len())
+    }
+
+    /// How long the oldest queued entry of each class has waited at `now`.
+    pub fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>> {
+        // Sequence numbers grow with arrival, so a class's first entry is its oldest.
+        PerClass::from_fn(|p| {
+            self.classes[p.index()]
+                .first_key_value()
+                .map(|(_, slot)| now.saturating_duration_since(slot.enqueued))
+        })
+    }
+
+    fn is_live(classes: &[BTreeMap<u64, Slot>; 3], e: &HeapEntry) -> bool {
         classes[e.priority.index()]
             .get(&e.seq)
             .is_some_and(|slot| slot.ready == e.ready)
@@ -260,7 +369,7 @@ impl<T> AgingQueue<T> {
             }
             self.heap.pop();
         }
-        let live = self.live();
+        let live = self.len();
         if self.heap.len() > COMPACT_MIN && self.heap.len() > 2 * live {
             let classes = &self.classes;
             self.heap.retain(|e| Self::is_live(classes, e));
@@ -268,53 +377,28 @@ impl<T> AgingQueue<T> {
         }
     }
 
-    fn key_of(entry: &HeapEntry, slot: &Slot<T>) -> Key {
-        Key::new(entry.ready, slot.enqueued, entry.seq, entry.priority)
+    fn entry_of(entry: &HeapEntry, slot: &Slot) -> LaneEntry {
+        LaneEntry::new(
+            Key::new(entry.ready, slot.enqueued, entry.seq, entry.priority),
+            slot.cost,
+        )
     }
 }
 
-impl<T: Send + Sync> Scheduler<T> for AgingQueue<T> {
-    fn push(&mut self, item: T, priority: Priority, now: Instant) -> Key {
-        let delay = self.aging.delay(priority);
+impl Scheduler for AgingQueue {
+    fn ready_at(&self, priority: Priority, now: Instant) -> Instant {
         // Delays are clamped to a year, so this only falls back on a clock near its end.
-        let ready = now.checked_add(delay).unwrap_or(now);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.heap.push(HeapEntry {
-            ready,
-            seq,
-            priority,
-        });
-        self.classes[priority.index()].insert(
-            seq,
-            Slot {
-                ready,
-                enqueued: now,
-                item,
-            },
-        );
-        Key::new(ready, now, seq, priority)
+        now.checked_add(self.aging.delay(priority)).unwrap_or(now)
     }
 
-    fn take_key(&mut self, priority: Priority, now: Instant) -> Option<Key> {
-        let delay = self.aging.delay(priority);
-        let ready = now.checked_add(delay).unwrap_or(now);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        Some(Key::new(ready, now, seq, priority))
-    }
-
-    fn requeue(&mut self, item: T, key: Key) -> Result<(), T> {
-        let class = &mut self.classes[key.priority.index()];
-        if class.contains_key(&key.seq) {
-            return Err(item);
-        }
-        class.insert(
+    fn push(&mut self, entry: LaneEntry) {
+        let key = entry.key;
+        self.classes[key.priority.index()].insert(
             key.seq,
             Slot {
                 ready: key.ready,
                 enqueued: key.enqueued,
-                item,
+                cost: entry.cost,
             },
         );
         self.heap.push(HeapEntry {
@@ -322,27 +406,29 @@ impl<T: Send + Sync> Scheduler<T> for AgingQueue<T> {
             seq: key.seq,
             priority: key.priority,
         });
-        self.next_seq = self.next_seq.max(key.seq.saturating_add(1));
-        // A requeued key may sit below stale tombstones with the same sequence number.
-        self.settle();
-        Ok(())
+        if key.seq < self.next_seq {
+            // A job pushed again may sit below stale tombstones with its sequence number.
+            self.settle();
+        } else {
+            self.next_seq = key.seq.saturating_add(1);
+        }
     }
 
-    fn peek(&self) -> Option<(Key, &T)> {
+    fn peek(&self) -> Option<LaneEntry> {
         let top = self.heap.peek()?;
         let slot = self.classes[top.priority.index()].get(&top.seq)?;
-        Some((Self::key_of(top, slot), &slot.item))
+        Some(Self::entry_of(top, slot))
     }
 
-    fn pop(&mut self) -> Option<(Key, T)> {
+    fn pop(&mut self) -> Option<LaneEntry> {
         let top = self.heap.pop()?;
         let slot = self.classes[top.priority.index()].remove(&top.seq)?;
-        let key = Self::key_of(&top, &slot);
+        let entry = Self::entry_of(&top, &slot);
         self.settle();
-        Some((key, slot.item))
+        Some(entry)
     }
 
-    fn cancel(&mut self, key: Key) -> Option<T> {
+    fn cancel(&mut self, key: Key) -> Option<LaneEntry> {
         let class = &mut self.classes[key.priority.index()];
         match class.get(&key.seq) {
             Some(slot) if slot.ready == key.ready => {}
@@ -350,24 +436,10 @@ impl<T: Send + Sync> Scheduler<T> for AgingQueue<T> {
         }
         let slot = class.remove(&key.seq)?;
         self.settle();
-        Some(slot.item)
-    }
-
-    fn len(&self) -> usize {
-        self.live()
-    }
-
-    fn lengths(&self) -> PerClass<usize> {
-        PerClass::from_fn(|p| self.classes[p.index()].len())
-    }
-
-    fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>> {
-        // Sequence numbers grow with arrival, so a class's first entry is its oldest.
-        PerClass::from_fn(|p| {
-            self.classes[p.index()]
-                .first_key_value()
-                .map(|(_, slot)| now.saturating_duration_since(slot.enqueued))
-        })
+        Some(LaneEntry::new(
+            Key::new(slot.ready, slot.enqueued, key.seq, key.priority),
+            slot.cost,
+        ))
     }
 }
 
@@ -380,14 +452,101 @@ mod tests {
         Duration::from_secs(s)
     }
 
-    fn drain<T: Send + Sync>(q: &mut AgingQueue<T>) -> Vec<T> {
+    /// An [`AgingQueue`] with payloads beside it, as a lane keeps them: keys minted in
+    /// arrival order, payloads found by sequence number.
+    struct Q<T> {
+        q: AgingQueue,
+        items: std::collections::HashMap<u64, T>,
+        next_seq: u64,
+    }
+
+    impl<T> Default for Q<T> {
+        fn default() -> Self {
+            Self::new(AgingConfig::default())
+        }
+    }
+
+    impl<T> Q<T> {
+        fn new(aging: AgingConfig) -> Self {
+            Self {
+                q: AgingQueue::new(aging),
+                items: std::collections::HashMap::new(),
+                next_seq: 0,
+            }
+        }
+
+        fn push(&mut self, item: T, priority: Priority, now: Instant) -> Key {
+            let key = Key::new(self.q.ready_at(priority, now), now, self.next_seq, priority);
+            self.next_seq += 1;
+            self.items.insert(key.seq(), item);
+            self.q.push(LaneEntry::new(key, Cost::request(key.seq())));
+            key
+        }
+
+        fn requeue(&mut self, item: T, key: Key) -> Result<(), T> {
+            if self.items.contains_key(&key.seq()) {
+                return Err(item);
+            }
+            self.items.insert(key.seq(), item);
+            self.q.push(LaneEntry::new(key, Cost::request(key.seq())));
+            Ok(())
+        }
+
+        fn take(&mut self, entry: LaneEntry) -> (Key, T) {
+            assert_eq!(entry.cost(), Cost::request(entry.seq()), "the entry's cost");
+            let item = self.items.remove(&entry.seq());
+            (entry.key(), item.expect("every entry has its item"))
+        }
+
+        fn peek(&self) -> Option<(Key, &T)> {
+            let entry = self.q.peek()?;
+            Some((entry.key(), &self.items[&entry.seq()]))
+        }
+
+        fn pop(&mut self) -> Option<(Key, T)> {
+            let entry = self.q.pop()?;
+            Some(self.take(entry))
+        }
+
+        fn cancel(&mut self, key: Key) -> Option<T> {
+            let entry = self.q.cancel(key)?;
+            assert_eq!(entry.key(), key);
+            Some(self.take(entry).1)
+        }
+
+        fn len(&self) -> usize {
+            self.q.len()
+        }
+
+        fn is_empty(&self) -> bool {
+            self.q.is_empty()
+        }
+
+        fn lengths(&self) -> PerClass<usize> {
+            self.q.lengths()
+        }
+
+        fn oldest_wait(&self, now: Instant) -> PerClass<Option<Duration>> {
+            self.q.oldest_wait(now)
+        }
+
+        fn heap_entries(&self) -> usize {
+            self.q.heap_entries()
+        }
+
+        fn heap_capacity(&self) -> usize {
+            self.q.heap_capacity()
+        }
+    }
+
+    fn drain<T>(q: &mut Q<T>) -> Vec<T> {
         std::iter::from_fn(|| q.pop().map(|(_, t)| t)).collect()
     }
 
     #[test]
     fn fresh_jobs_go_in_strict_priority_then_fifo() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         q.push("n1", Priority::Normal, t0);
         q.push("l1", Priority::Low, t0);
         q.push("h1", Priority::High, t0);
@@ -400,7 +559,7 @@ mod tests {
     #[test]
     fn low_overtakes_high_exactly_at_its_class_delay() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         q.push("low", Priority::Low, t0);
         q.push(
             "high before",
@@ -414,7 +573,7 @@ mod tests {
     #[test]
     fn cancel_removes_any_job_once() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         let a = q.push('a', Priority::High, t0);
         let b = q.push('b', Priority::Normal, t0);
         let c = q.push('c', Priority::Low, t0);
@@ -431,7 +590,7 @@ mod tests {
     #[test]
     fn requeue_restores_the_head_with_the_original_key() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         q.push(1, Priority::Low, t0);
         q.push(2, Priority::Low, t0 + secs(1));
         let popped = q.pop();
@@ -449,7 +608,7 @@ mod tests {
     #[test]
     fn requeue_after_cancel_with_a_stale_tombstone_is_exact() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         let k = q.push("x", Priority::Normal, t0);
         q.push("y", Priority::Normal, t0 + secs(1));
         assert_eq!(q.cancel(k), Some("x"));
@@ -462,7 +621,7 @@ mod tests {
     #[test]
     fn lengths_and_oldest_wait_by_class() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         q.push((), Priority::Low, t0);
         q.push((), Priority::Low, t0 + secs(4));
         q.push((), Priority::High, t0 + secs(6));
@@ -488,7 +647,7 @@ mod tests {
     #[test]
     fn tombstones_stay_bounded_under_mass_cancellation() {
         let t0 = Instant::now();
-        let mut q = AgingQueue::default();
+        let mut q = Q::default();
         let keys: Vec<Key> = (0..10_000u32)
             .map(|i| {
                 q.push(
@@ -540,7 +699,7 @@ mod tests {
         fn every_job_is_popped_or_cancelled_exactly_once(ops in proptest::collection::vec(op(), 1..400)) {
             let t0 = Instant::now();
             let mut now = t0;
-            let mut q = AgingQueue::new(AgingConfig::default().with_normal(secs(3)).with_low(secs(7)));
+            let mut q = Q::new(AgingConfig::default().with_normal(secs(3)).with_low(secs(7)));
             let mut pushed = 0u64;
             let mut keys: Vec<Key> = Vec::new();
             let mut seen = std::collections::HashSet::new();

@@ -672,3 +672,214 @@ async fn an_admission_can_hold_the_head_until_a_dispatched_job_finishes() {
     let (job, _reservation) = rx.recv().await.unwrap().into_parts();
     assert_eq!(*job.payload(), "b");
 }
+
+/// Serves the cheapest job first (ties in arrival order); counts what it saw.
+#[derive(Default)]
+struct CheapestFirst {
+    entries: Vec<groq_queue::LaneEntry>,
+    pushed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CheapestFirst {
+    fn best(&self) -> Option<usize> {
+        (0..self.entries.len()).min_by_key(|&i| {
+            let e = &self.entries[i];
+            (e.cost().tokens, e.seq())
+        })
+    }
+}
+
+impl groq_queue::Scheduler for CheapestFirst {
+    fn push(&mut self, entry: groq_queue::LaneEntry) {
+        self.pushed
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.entries.push(entry);
+    }
+
+    fn peek(&self) -> Option<groq_queue::LaneEntry> {
+        self.best().map(|i| self.entries[i])
+    }
+
+    fn pop(&mut self) -> Option<groq_queue::LaneEntry> {
+        self.best().map(|i| self.entries.swap_remove(i))
+    }
+
+    fn cancel(&mut self, key: groq_queue::Key) -> Option<groq_queue::LaneEntry> {
+        let i = self.entries.iter().position(|e| e.key() == key)?;
+        Some(self.entries.swap_remove(i))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_scheduler_orders_by_the_entries_cost() {
+    let pushed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let made = Arc::clone(&pushed);
+    let mut h = Harness::with(limiter(&[("m", requests(1, secs(60)))]), move |b| {
+        b.scheduler(move |_model: &str| -> Box<dyn groq_queue::Scheduler> {
+            Box::new(CheapestFirst {
+                entries: Vec::new(),
+                pushed: Arc::clone(&made),
+            })
+        })
+    });
+    let t0 = Instant::now();
+    let mut tickets = vec![h.submit("m", 500, Priority::High, "first").await];
+    assert_eq!(names(&h.recv_kept(1).await), ["first"]);
+    // Queued behind the one-per-minute limit, in an order that is neither cost nor class.
+    for (cost, priority, name) in [
+        (300, Priority::High, "300"),
+        (100, Priority::Low, "100"),
+        (200, Priority::Normal, "200"),
+        (100, Priority::High, "100 later"),
+    ] {
+        tickets.push(h.submit("m", cost, priority, name).await);
+    }
+    // The scheduler's order is used, its entries carry the costs, and the lane still counts
+    // what is queued by class for the status.
+    let status = h.lanes.status();
+    assert_eq!(status[0].total, 4);
+    assert_eq!(status[0].queued[Priority::High], 2);
+    assert_eq!(status[0].oldest_wait[Priority::Low], Some(Duration::ZERO));
+    let sent = h.recv_kept(4).await;
+    assert_eq!(names(&sent), ["100", "100 later", "200", "300"]);
+    let at: Vec<Duration> = sent.iter().map(|(_, at)| *at - t0).collect();
+    assert_eq!(at, [secs(60), secs(120), secs(180), secs(240)]);
+    // Every submitted job went through the scheduler (the first one too).
+    assert_eq!(pushed.load(std::sync::atomic::Ordering::SeqCst), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_custom_scheduler_sees_cancellations_and_requeues() {
+    let mut h = Harness::with(limiter(&[("m", requests(1, secs(60)))]), |b| {
+        b.scheduler(|_model: &str| -> Box<dyn groq_queue::Scheduler> {
+            Box::new(CheapestFirst::default())
+        })
+    });
+    let _first = h.submit("m", 1, Priority::Normal, "first").await;
+    let sent = h.recv().await;
+    let cheap = h.submit("m", 5, Priority::Normal, "cheap").await;
+    let _dear = h.submit("m", 50, Priority::Normal, "dear").await;
+    assert!(cheap.cancel(), "the cheap job was still queued");
+    // Handed back as after a 429, with a cost below the dear job's: it goes first.
+    sent.reservation.keep();
+    h.lanes.requeue_front(sent.job).expect("requeued");
+    assert_eq!(h.lanes.status()[0].total, 2);
+    assert_eq!(names(&h.recv_kept(2).await), ["first", "dear"]);
+    assert!(h.nothing_dispatched());
+}
+
+/// Breaks the contract: forgets every second entry it is given, and makes up an entry of a
+/// job that was never queued.
+#[derive(Default)]
+struct Lossy {
+    entries: std::collections::VecDeque<groq_queue::LaneEntry>,
+    given: u64,
+}
+
+impl groq_queue::Scheduler for Lossy {
+    fn push(&mut self, entry: groq_queue::LaneEntry) {
+        self.given += 1;
+        if self.given % 2 == 1 {
+            self.entries.push_back(entry);
+        }
+        if self.given == 1 {
+            // An entry no lane ever made, at the head.
+            let key = entry.key();
+            let made_up =
+                groq_queue::Key::new(key.ready(), key.enqueued(), u64::MAX, key.priority());
+            self.entries
+                .push_front(groq_queue::LaneEntry::new(made_up, entry.cost()));
+        }
+    }
+
+    fn peek(&self) -> Option<groq_queue::LaneEntry> {
+        self.entries.front().copied()
+    }
+
+    fn pop(&mut self) -> Option<groq_queue::LaneEntry> {
+        self.entries.pop_front()
+    }
+
+    fn cancel(&mut self, key: groq_queue::Key) -> Option<groq_queue::LaneEntry> {
+        let i = self.entries.iter().position(|e| e.key() == key)?;
+        self.entries.remove(i)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduler_that_loses_jobs_cannot_strand_them() {
+    let mut h = Harness::with(limiter(&[("m", requests(1, secs(60)))]), |b| {
+        b.scheduler(|_model: &str| -> Box<dyn groq_queue::Scheduler> { Box::new(Lossy::default()) })
+    });
+    let mut tickets = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        tickets.push(h.submit("m", 1, Priority::Normal, name).await);
+    }
+    // The made-up entry is skipped; the jobs the scheduler kept go at the limiter's pace.
+    let sent = h.recv_kept(2).await;
+    assert_eq!(names(&sent), ["a", "c"]);
+    sleep(secs(600)).await;
+    assert!(h.nothing_dispatched(), "the lost jobs never reach the head");
+    // The lane still counts the lost jobs, and a shutdown fails them: each ends once.
+    assert_eq!(h.lanes.status()[0].total, 2);
+    let report = h.lanes.shutdown(ShutdownMode::Cancel).await;
+    assert_eq!((report.queued(), report.cancelled()), (2, 2));
+    assert!(tickets[1].failed().await.is_some_and(|e| e.is_cancelled()));
+    assert!(tickets[3].failed().await.is_some_and(|e| e.is_cancelled()));
+}
+
+/// Breaks the contract another way: `pop` returns the newest entry while `peek` shows the
+/// oldest.
+#[derive(Default)]
+struct TwoFaced(Vec<groq_queue::LaneEntry>);
+
+impl groq_queue::Scheduler for TwoFaced {
+    fn push(&mut self, entry: groq_queue::LaneEntry) {
+        self.0.push(entry);
+    }
+
+    fn peek(&self) -> Option<groq_queue::LaneEntry> {
+        self.0.first().copied()
+    }
+
+    fn pop(&mut self) -> Option<groq_queue::LaneEntry> {
+        self.0.pop()
+    }
+
+    fn cancel(&mut self, key: groq_queue::Key) -> Option<groq_queue::LaneEntry> {
+        let i = self.0.iter().position(|e| e.key() == key)?;
+        Some(self.0.remove(i))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduler_whose_pop_disagrees_with_its_peek_stalls_without_spinning() {
+    let limiter = limiter(&[("m", requests(10, secs(86_400)))]);
+    let mut h = Harness::with(Arc::clone(&limiter), |b| {
+        b.scheduler(|_model: &str| -> Box<dyn groq_queue::Scheduler> {
+            Box::new(TwoFaced::default())
+        })
+    });
+    // Alone in the queue, a job is both what peek shows and what pop returns: it goes.
+    let mut tickets = vec![h.submit("m", 1, Priority::Normal, "a").await];
+    assert_eq!(names(&h.recv_kept(1).await), ["a"]);
+    // With two, the lane cannot take the head peek shows; it waits for the queue to change
+    // instead of spinning (a spinning dispatcher would keep this paused-clock test from ever
+    // advancing its clock).
+    for name in ["b", "c"] {
+        tickets.push(h.submit("m", 1, Priority::Normal, name).await);
+    }
+    sleep(secs(600)).await;
+    assert!(h.nothing_dispatched());
+    assert_eq!(h.lanes.status()[0].total, 2);
+    // Every reservation the lane could not use was refunded: only "a" is charged.
+    let snapshot = limiter.snapshot("m").expect("a quota");
+    assert_eq!(
+        snapshot.get(Dimension::RequestsPerMinute).map(|d| d.used),
+        Some(1)
+    );
+    let report = h.lanes.shutdown(ShutdownMode::Cancel).await;
+    assert_eq!(report.cancelled(), 2);
+    assert!(tickets[1].failed().await.is_some_and(|e| e.is_cancelled()));
+    assert!(tickets[2].failed().await.is_some_and(|e| e.is_cancelled()));
+}

@@ -14,8 +14,8 @@ use crate::Dimension;
 /// one day, the longest period Groq limits over.
 pub const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(86_400);
 
-/// The period of `dimension` as Groq defines it: a minute for RPM and TPM, a day for RPD and
-/// TPD.
+/// The period of `dimension` as Groq defines it: a minute for RPM, TPM, ITPM and OTPM, an hour
+/// for ASH, a day for RPD, TPD and ASD.
 ///
 /// ```
 /// use groq_ratelimit::{Dimension, nominal_period};
@@ -26,7 +26,11 @@ pub const LONGEST_SERVER_WAIT: Duration = Duration::from_secs(86_400);
 /// ```
 pub const fn nominal_period(dimension: Dimension) -> Duration {
     match dimension {
-        Dimension::RequestsPerMinute | Dimension::TokensPerMinute => Duration::from_secs(60),
+        Dimension::RequestsPerMinute
+        | Dimension::TokensPerMinute
+        | Dimension::InputTokensPerMinute
+        | Dimension::OutputTokensPerMinute => Duration::from_secs(60),
+        Dimension::AudioSecondsPerHour => Duration::from_secs(3_600),
         _ => LONGEST_SERVER_WAIT,
     }
 }

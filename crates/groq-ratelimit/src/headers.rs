@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use groq_config::parse_decimal_duration;
 use http::HeaderMap;
 use http::header::{HeaderName, RETRY_AFTER};
 
@@ -9,9 +10,11 @@ use crate::{Dimension, bounded_wait};
 
 /// The rate-limit headers of one Groq response.
 ///
-/// Groq reports two of its four buckets on every response (streaming too):
+/// Groq reports two of its buckets on every response (streaming too):
 /// `x-ratelimit-*-requests` describe **requests per day** (RPD) and `x-ratelimit-*-tokens`
-/// describe **tokens per minute** (TPM). `retry-after` (seconds) and `retry-after-ms` come with
+/// describe **tokens per minute** (TPM). Groq documents no header for the others; the audio and
+/// input/output token buckets are read in the same scheme when a server sends them (see
+/// [`BucketHeaders`]). `retry-after` (seconds) and `retry-after-ms` come with
 /// 429 answers. Values that are missing or malformed are `None`; parsing never fails.
 ///
 /// A wait longer than the period it concerns is garbage and is `None` too (and logged): a reset
@@ -52,6 +55,48 @@ pub struct RateLimitHeaders {
     /// `retry-after-ms` when present, otherwise `retry-after` (in seconds; the HTTP-date form
     /// is not used by Groq and is ignored).
     pub retry_after: Option<Duration>,
+    /// `x-ratelimit-{limit,remaining,reset}-audio-seconds`: the audio-seconds-per-hour bucket
+    /// (ASH).
+    pub audio_seconds: BucketHeaders,
+    /// `x-ratelimit-{limit,remaining,reset}-audio-seconds-day`: the audio-seconds-per-day
+    /// bucket (ASD).
+    pub audio_seconds_day: BucketHeaders,
+    /// `x-ratelimit-{limit,remaining,reset}-input-tokens`: the input-tokens-per-minute bucket
+    /// (ITPM).
+    pub input_tokens: BucketHeaders,
+    /// `x-ratelimit-{limit,remaining,reset}-output-tokens`: the output-tokens-per-minute
+    /// bucket (OTPM).
+    pub output_tokens: BucketHeaders,
+}
+
+/// The three rate-limit headers of one bucket: its limit, what is left and the time until it
+/// is full again. Each is `None` when missing or malformed.
+///
+/// Groq documents headers for two buckets only (requests per day and tokens per minute, the
+/// flat fields of [`RateLimitHeaders`]). For the four other limits it documents none; a
+/// server that reports them is read in the same naming scheme,
+/// `x-ratelimit-{limit,remaining,reset}-{audio-seconds,audio-seconds-day,input-tokens,output-tokens}`
+/// (the emulator sends them), and a server that does not is simply not read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BucketHeaders {
+    /// `x-ratelimit-limit-*`: the bucket's limit.
+    pub limit: Option<u64>,
+    /// `x-ratelimit-remaining-*`: units left.
+    pub remaining: Option<u64>,
+    /// `x-ratelimit-reset-*`: time until the bucket is full again.
+    pub reset: Option<Duration>,
+}
+
+impl BucketHeaders {
+    /// A bucket's headers from their values.
+    pub const fn new(limit: Option<u64>, remaining: Option<u64>, reset: Option<Duration>) -> Self {
+        Self {
+            limit,
+            remaining,
+            reset,
+        }
+    }
 }
 
 impl RateLimitHeaders {
@@ -68,6 +113,26 @@ impl RateLimitHeaders {
         static REMAINING_TOKENS: HeaderName =
             HeaderName::from_static("x-ratelimit-remaining-tokens");
         static RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+        static AUDIO_SECONDS: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-audio-seconds"),
+            HeaderName::from_static("x-ratelimit-remaining-audio-seconds"),
+            HeaderName::from_static("x-ratelimit-reset-audio-seconds"),
+        ];
+        static AUDIO_SECONDS_DAY: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-audio-seconds-day"),
+            HeaderName::from_static("x-ratelimit-remaining-audio-seconds-day"),
+            HeaderName::from_static("x-ratelimit-reset-audio-seconds-day"),
+        ];
+        static INPUT_TOKENS: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-input-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-input-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-input-tokens"),
+        ];
+        static OUTPUT_TOKENS: [HeaderName; 3] = [
+            HeaderName::from_static("x-ratelimit-limit-output-tokens"),
+            HeaderName::from_static("x-ratelimit-remaining-output-tokens"),
+            HeaderName::from_static("x-ratelimit-reset-output-tokens"),
+        ];
 
         let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         let count = |name: &HeaderName| text(name).and_then(parse_count);
@@ -76,8 +141,13 @@ impl RateLimitHeaders {
                 .and_then(parse_go_duration)
                 .and_then(|wait| bounded_wait(wait, Some(dimension), name.as_str()))
         };
-        let retry_after_ms = text(&RETRY_AFTER_MS).and_then(|v| parse_decimal(v, 1_000_000));
-        let retry_after_s = text(&RETRY_AFTER).and_then(|v| parse_decimal(v, 1_000_000_000));
+        let bucket = |[limit, remaining, reset]: &[HeaderName; 3], dimension: Dimension| {
+            BucketHeaders::new(count(limit), count(remaining), duration(reset, dimension))
+        };
+        let retry_after_ms =
+            text(&RETRY_AFTER_MS).and_then(|v| parse_decimal_duration(v, Duration::from_millis(1)));
+        let retry_after_s =
+            text(&RETRY_AFTER).and_then(|v| parse_decimal_duration(v, Duration::from_secs(1)));
         Self {
             limit_requests: count(&LIMIT_REQUESTS),
             remaining_requests: count(&REMAINING_REQUESTS),
@@ -88,6 +158,45 @@ impl RateLimitHeaders {
             retry_after: retry_after_ms
                 .or(retry_after_s)
                 .and_then(|wait| bounded_wait(wait, None, "retry-after")),
+            audio_seconds: bucket(&AUDIO_SECONDS, Dimension::AudioSecondsPerHour),
+            audio_seconds_day: bucket(&AUDIO_SECONDS_DAY, Dimension::AudioSecondsPerDay),
+            input_tokens: bucket(&INPUT_TOKENS, Dimension::InputTokensPerMinute),
+            output_tokens: bucket(&OUTPUT_TOKENS, Dimension::OutputTokensPerMinute),
+        }
+    }
+
+    /// The headers of `dimension`'s bucket, whichever fields carry them; `None` for the
+    /// dimensions no header describes (requests per minute, tokens per day).
+    ///
+    /// ```
+    /// use groq_ratelimit::{Dimension, RateLimitHeaders};
+    /// use http::HeaderMap;
+    ///
+    /// let mut map = HeaderMap::new();
+    /// map.insert("x-ratelimit-limit-tokens", "6000".parse().unwrap());
+    /// map.insert("x-ratelimit-remaining-audio-seconds", "7100".parse().unwrap());
+    /// let h = RateLimitHeaders::from_headers(&map);
+    /// assert_eq!(h.bucket(Dimension::TokensPerMinute).unwrap().limit, Some(6000));
+    /// assert_eq!(h.bucket(Dimension::AudioSecondsPerHour).unwrap().remaining, Some(7100));
+    /// assert!(h.bucket(Dimension::RequestsPerMinute).is_none());
+    /// ```
+    pub fn bucket(&self, dimension: Dimension) -> Option<BucketHeaders> {
+        match dimension {
+            Dimension::RequestsPerDay => Some(BucketHeaders::new(
+                self.limit_requests,
+                self.remaining_requests,
+                self.reset_requests,
+            )),
+            Dimension::TokensPerMinute => Some(BucketHeaders::new(
+                self.limit_tokens,
+                self.remaining_tokens,
+                self.reset_tokens,
+            )),
+            Dimension::AudioSecondsPerHour => Some(self.audio_seconds),
+            Dimension::AudioSecondsPerDay => Some(self.audio_seconds_day),
+            Dimension::InputTokensPerMinute => Some(self.input_tokens),
+            Dimension::OutputTokensPerMinute => Some(self.output_tokens),
+            _ => None,
         }
     }
 
@@ -100,54 +209,6 @@ impl RateLimitHeaders {
 /// A non-negative integer count, surrounding whitespace allowed.
 fn parse_count(value: &str) -> Option<u64> {
     value.trim().parse().ok()
-}
-
-/// A non-negative decimal number of units of `unit_nanos` nanoseconds (`"2"`, `"1.5"`),
-/// rounded up to the nanosecond.
-fn parse_decimal(value: &str, unit_nanos: u128) -> Option<Duration> {
-    let value = value.trim();
-    let nanos = parse_number(value.as_bytes(), unit_nanos)?;
-    (nanos.consumed == value.len())
-        .then(|| u64::try_from(nanos.nanos).ok().map(Duration::from_nanos))
-        .flatten()
-}
-
-struct Parsed {
-    nanos: u128,
-    consumed: usize,
-}
-
-/// Parses `digits[.digits]` at the start of `bytes` and multiplies it by `unit_nanos`, rounding
-/// a fractional nanosecond up. At least one digit is required.
-fn parse_number(bytes: &[u8], unit_nanos: u128) -> Option<Parsed> {
-    let mut i = 0;
-    let mut whole: u128 = 0;
-    let mut digits = 0;
-    while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-        whole = whole.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
-        i += 1;
-        digits += 1;
-    }
-    let mut frac: u128 = 0;
-    let mut scale: u128 = 1;
-    if bytes.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
-            // Digits beyond the 20th cannot change a nanosecond count of any real unit.
-            if scale < 100_000_000_000_000_000_000 {
-                frac = frac * 10 + u128::from(b - b'0');
-                scale *= 10;
-            }
-            i += 1;
-            digits += 1;
-        }
-    }
-    if digits == 0 {
-        return None;
-    }
-    let frac_nanos = (frac * unit_nanos).div_ceil(scale);
-    let nanos = whole.checked_mul(unit_nanos)?.checked_add(frac_nanos)?;
-    Some(Parsed { nanos, consumed: i })
 }
 
 /// Parses a Go duration as Groq writes them: `2m59.56s`, `7.66s`, `320ms`, `1h2m3s`, `1.5µs`
@@ -258,10 +319,44 @@ mod tests {
                 remaining_tokens: Some(248_367),
                 reset_tokens: ms(391),
                 retry_after: None,
+                ..RateLimitHeaders::default()
             }
         );
         assert!(!h.is_empty());
         assert!(RateLimitHeaders::from_headers(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn the_audio_and_input_output_buckets_in_the_same_scheme() {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            ("x-ratelimit-limit-audio-seconds", "7200"),
+            ("x-ratelimit-remaining-audio-seconds", "7140"),
+            ("x-ratelimit-reset-audio-seconds", "30s"),
+            ("x-ratelimit-limit-audio-seconds-day", "28800"),
+            ("x-ratelimit-remaining-audio-seconds-day", "28740"),
+            ("x-ratelimit-reset-audio-seconds-day", "3m"),
+            ("x-ratelimit-limit-input-tokens", "5000"),
+            ("x-ratelimit-remaining-output-tokens", "900"),
+            // An output-token reset beyond its minute is garbage.
+            ("x-ratelimit-reset-output-tokens", "2m"),
+        ] {
+            map.insert(name, HeaderValue::from_static(value));
+        }
+        let h = RateLimitHeaders::from_headers(&map);
+        assert_eq!(
+            h.audio_seconds,
+            BucketHeaders::new(Some(7_200), Some(7_140), ms(30_000))
+        );
+        assert_eq!(
+            h.bucket(Dimension::AudioSecondsPerDay),
+            Some(BucketHeaders::new(Some(28_800), Some(28_740), ms(180_000)))
+        );
+        assert_eq!(h.input_tokens, BucketHeaders::new(Some(5_000), None, None));
+        assert_eq!(h.output_tokens, BucketHeaders::new(None, Some(900), None));
+        assert_eq!(h.limit_tokens, None);
+        assert!(!h.is_empty());
+        assert_eq!(h.bucket(Dimension::TokensPerDay), None);
     }
 
     #[test]

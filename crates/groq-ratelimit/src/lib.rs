@@ -110,7 +110,7 @@ use tokio::time::Instant;
 
 pub use bound::{LONGEST_SERVER_WAIT, bounded_wait, nominal_period, wait_bound};
 pub use error::ReserveError;
-pub use headers::{RateLimitHeaders, parse_go_duration};
+pub use headers::{BucketHeaders, RateLimitHeaders, parse_go_duration};
 pub use local::{DEFAULT_MARGIN, LocalLimiter, LocalLimiterBuilder};
 pub use message::{LimitMessage, LimitMessageKind};
 pub use quota::{Cost, Dimension, Quota};

@@ -8,9 +8,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use groq_config::Rate;
+
 use crate::{
-    Changed, Charge, Cost, Dimension, Quota, QuotaState, RateLimitHeaders, RateLimiter,
-    Reservation, ReserveError, Settlement, Snapshot, Timer, TokioTimer,
+    Changed, Charge, Cost, Dimension, LimitMessage, Quota, QuotaState, RateLimitHeaders,
+    RateLimiter, Reservation, ReserveError, Settlement, Snapshot, Timer, TokioTimer,
 };
 
 /// The default margin against network jitter: 100 ms.
@@ -212,7 +214,42 @@ impl RateLimiter for LocalLimiter {
 
     fn observe(&self, model: &str, headers: &RateLimitHeaders, received: Instant) {
         if let Some(cell) = self.cell(model) {
-            cell.lock().observe(received, headers);
+            let adopted = {
+                let mut state = cell.lock();
+                let adopted = state.adopt_header_limits(received, headers);
+                state.observe(received, headers);
+                adopted
+            };
+            for (dimension, rate) in &adopted {
+                adopted_limit(model, *dimension, *rate, "its rate-limit headers");
+            }
+            if !adopted.is_empty() {
+                cell.notify();
+            }
+        }
+    }
+
+    /// Learns from the headers, adopts a lower limit and the usage the message states (see
+    /// [`QuotaState::learn`](crate::QuotaState::learn)), then pauses the model for the wait the
+    /// server asked for.
+    fn rate_limited(
+        &self,
+        model: &str,
+        headers: &RateLimitHeaders,
+        message: Option<&LimitMessage>,
+        received: Instant,
+    ) {
+        self.observe(model, headers, received);
+        if let (Some(cell), Some(message)) = (self.cell(model), message) {
+            let adopted = cell.lock().learn(received, message);
+            if let Some((dimension, rate)) = adopted {
+                adopted_limit(model, dimension, rate, "its 429 message");
+                cell.notify();
+            }
+        }
+        let wait = crate::server_wait(headers, message);
+        if let Some(until) = wait.and_then(|wait| received.checked_add(wait)) {
+            self.penalize(model, message.and_then(|m| m.dimension), until);
         }
     }
 
@@ -243,6 +280,21 @@ impl RateLimiter for LocalLimiter {
     fn timer(&self) -> &dyn Timer {
         &*self.shared.timer
     }
+}
+
+/// Tells the user once that the server's limit replaced the configured one: each adoption
+/// lowers the limit, so the same limit is never reported twice.
+fn adopted_limit(model: &str, dimension: Dimension, rate: Rate, source: &str) {
+    tracing::warn!(
+        model,
+        dimension = dimension.label(),
+        limit = rate.limit(),
+        "the server states a lower {} limit for `{model}` in {source} than configured: \
+         {} per {:?}; using it for the rest of the run",
+        dimension.label(),
+        rate.limit(),
+        rate.period(),
+    );
 }
 
 /// Configures a [`LocalLimiter`].

@@ -8,7 +8,9 @@ use tokio::time::Instant;
 
 use crate::gcra::{Bucket, Mark, window_of};
 use crate::quota::DIMENSIONS;
-use crate::{Cost, Dimension, Quota, RateLimitHeaders, ReserveError};
+use crate::{
+    Cost, Dimension, LimitMessage, LimitMessageKind, Quota, RateLimitHeaders, ReserveError,
+};
 
 /// How a reservation ends. Produced by [`Reservation`](crate::Reservation)'s methods; a
 /// second [`RateLimiter`](crate::RateLimiter) implementation receives it in
@@ -76,6 +78,36 @@ pub struct DimensionSnapshot {
 }
 
 /// A model's limiter state at an instant, for status displays.
+///
+/// Every [`RateLimiter`](crate::RateLimiter) reports one from
+/// [`snapshot`](crate::RateLimiter::snapshot); a client's `limits(model)` shows it. The
+/// struct is `#[non_exhaustive]`, so a limiter outside this crate builds it with
+/// [`Snapshot::new`] and [`DimensionSnapshot::new`] (the fields stay public to read and
+/// adjust):
+///
+/// ```
+/// use groq_config::Rate;
+/// use groq_ratelimit::{Dimension, DimensionSnapshot, Snapshot};
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// // A limiter that counts requests in fixed one-minute windows: 7 of 30 used, the window
+/// // ends in 20 s, 2 requests in flight, no pause.
+/// let now = Instant::now();
+/// let rpm = DimensionSnapshot::new(
+///     Dimension::RequestsPerMinute,
+///     Rate::per_minute(30),
+///     7,                        // used
+///     23,                       // remaining
+///     Duration::from_secs(20),  // reset
+///     2,                        // pending: charged by unsettled reservations
+/// );
+/// let snapshot = Snapshot::new(now, vec![rpm], 2, Some(8), None);
+/// let rpm = snapshot.get(Dimension::RequestsPerMinute).unwrap();
+/// assert_eq!((rpm.used, rpm.remaining, rpm.rate.limit()), (7, 23, 30));
+/// assert_eq!(snapshot.in_flight, 2);
+/// assert!(snapshot.get(Dimension::TokensPerMinute).is_none(), "not limited");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -115,7 +147,9 @@ impl DimensionSnapshot {
 
 impl Snapshot {
     /// A model's state at `at`, for [`RateLimiter`](crate::RateLimiter) implementations that
-    /// keep their state elsewhere.
+    /// keep their state elsewhere: the limited `dimensions` (in the order of
+    /// [`Dimension::ALL`]), the reservations `in_flight` and their cap, and the end of a
+    /// server-requested pause. See the example on [`Snapshot`].
     pub fn new(
         at: Instant,
         dimensions: Vec<DimensionSnapshot>,
@@ -342,7 +376,9 @@ impl QuotaState {
     /// Learns from a response's rate-limit headers, received at `received`.
     ///
     /// Groq's request headers describe the requests-per-day bucket and its token headers the
-    /// tokens-per-minute bucket. When the server reports fewer remaining than this state
+    /// tokens-per-minute bucket; the audio and input/output token buckets are read from the
+    /// headers of the same scheme when a server sends them (see
+    /// [`BucketHeaders`](crate::BucketHeaders)). When the server reports fewer remaining than this state
     /// believes (other processes or keys of the same organization, estimation error), the
     /// local bucket is raised to match: it then holds at least `limit - remaining` plus the
     /// units of reservations still in flight (which the server may not have counted yet), and
@@ -353,19 +389,11 @@ impl QuotaState {
     /// is not counted twice.
     pub fn observe(&mut self, received: Instant, headers: &RateLimitHeaders) {
         let now_ns = self.ns(received);
-        let sides = [
-            (
-                Dimension::RequestsPerDay,
-                headers.remaining_requests,
-                headers.reset_requests,
-            ),
-            (
-                Dimension::TokensPerMinute,
-                headers.remaining_tokens,
-                headers.reset_tokens,
-            ),
-        ];
-        for (dimension, remaining, reset) in sides {
+        for dimension in Dimension::ALL {
+            let Some(side) = headers.bucket(dimension) else {
+                continue;
+            };
+            let (remaining, reset) = (side.remaining, side.reset);
             let pending = self.pending.amount(dimension);
             let Some(bucket) = self.buckets[dimension.index()].as_mut() else {
                 continue;
@@ -387,6 +415,24 @@ impl QuotaState {
             });
             bucket.tighten(now_ns, server_used.saturating_add(pending), empty_at);
         }
+    }
+
+    /// Adopts every limit a response's headers state that is lower than the local one (see
+    /// [`adopt_limit`](Self::adopt_limit)), before [`observe`](Self::observe) reads what is
+    /// left. Returns the adopted rates.
+    pub fn adopt_header_limits(
+        &mut self,
+        now: Instant,
+        headers: &RateLimitHeaders,
+    ) -> Vec<(Dimension, Rate)> {
+        Dimension::ALL
+            .into_iter()
+            .filter_map(|dimension| {
+                let limit = headers.bucket(dimension)?.limit?;
+                self.adopt_limit(now, dimension, limit)
+                    .map(|rate| (dimension, rate))
+            })
+            .collect()
     }
 
     /// Restores what an earlier process knew: `dimension`'s bucket holds at least `used`
@@ -411,6 +457,59 @@ impl QuotaState {
         if let Some(bucket) = self.buckets[dimension.index()].as_mut() {
             bucket.tighten(now_ns, used.min(bucket.capacity_units()), None);
         }
+    }
+
+    /// Adopts a limit the server stated for `dimension` when it is lower than the local one:
+    /// the bucket keeps its period and the units it holds, and from then on admits at most
+    /// `limit` per period. Returns the new rate when it changed; a limit at or above the local
+    /// one, a zero limit, or a dimension without a local rate changes nothing (the server is
+    /// the authority only where it is stricter).
+    ///
+    /// ```
+    /// use groq_config::Rate;
+    /// use groq_ratelimit::{Dimension, Quota, QuotaState};
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    ///
+    /// let now = Instant::now();
+    /// let quota = Quota::unlimited().with_rate(Dimension::RequestsPerMinute, Rate::per_minute(30));
+    /// let mut state = QuotaState::new(quota, Duration::ZERO, now);
+    /// assert_eq!(state.adopt_limit(now, Dimension::RequestsPerMinute, 5), Some(Rate::per_minute(5)));
+    /// assert_eq!(state.adopt_limit(now, Dimension::RequestsPerMinute, 10), None);
+    /// assert_eq!(state.quota().rate(Dimension::RequestsPerMinute), Some(Rate::per_minute(5)));
+    /// ```
+    pub fn adopt_limit(&mut self, now: Instant, dimension: Dimension, limit: u64) -> Option<Rate> {
+        let current = self.buckets[dimension.index()].as_ref()?.rate();
+        if limit >= current.limit() {
+            return None;
+        }
+        let rate = Rate::new(limit, current.period()).ok()?;
+        let quota = self.quota.with_rate(dimension, rate);
+        self.set_quota(now, quota);
+        Some(rate)
+    }
+
+    /// Learns from the text of a 429 (or 413) received at `now`: a `Limit N` lower than the
+    /// local limit of the dimension the text names is [adopted](Self::adopt_limit), and a
+    /// 429's `Used N` raises the bucket to hold at least `N` plus the units of reservations
+    /// still in flight (as [`observe`](Self::observe) does with headers). Returns the adopted
+    /// rate, if any. Nothing is loosened.
+    pub fn learn(&mut self, now: Instant, message: &LimitMessage) -> Option<(Dimension, Rate)> {
+        let dimension = message.dimension?;
+        let adopted = message
+            .limit
+            .and_then(|limit| self.adopt_limit(now, dimension, limit));
+        if message.kind == LimitMessageKind::RateLimited
+            && let Some(used) = message.used
+        {
+            let pending = self.pending.amount(dimension);
+            let now_ns = self.ns(now);
+            if let Some(bucket) = self.buckets[dimension.index()].as_mut() {
+                let used = used.min(bucket.capacity_units());
+                bucket.tighten(now_ns, used.saturating_add(pending), None);
+            }
+        }
+        adopted.map(|rate| (dimension, rate))
     }
 
     /// Closes the model until `until` after a 429, naming the limit the server named. A later

@@ -43,6 +43,7 @@ enum Kind {
     /// The request itself was unusable (no scheme or host, unsupported scheme).
     InvalidRequest,
     /// The transport could not be built from its configuration.
+    #[cfg_attr(not(feature = "hyper"), allow(dead_code))]
     Config,
     /// Any other failure, reported by a custom transport.
     Other { retryable: bool },
@@ -143,12 +144,12 @@ impl TransportError {
     }
 
     /// The response head did not arrive within `after`. Retryable.
-    pub(crate) fn response_timeout(after: Duration) -> Self {
+    pub fn response_timeout(after: Duration) -> Self {
         Self::new(Kind::Timeout(TimeoutPhase::ResponseHead(Some(after))), None)
     }
 
     /// No body bytes arrived for `after`. Retryable.
-    pub(crate) fn body_idle_timeout(after: Duration) -> Self {
+    pub fn body_idle_timeout(after: Duration) -> Self {
         Self::new(Kind::Timeout(TimeoutPhase::BodyIdle(Some(after))), None)
     }
 
@@ -164,12 +165,22 @@ impl TransportError {
         Self::new(Kind::InvalidRequest, Some(source.into()))
     }
 
-    /// A plain-text `http://` request to a host that is not loopback was refused. Not retryable.
-    pub(crate) fn insecure() -> Self {
+    /// The TLS layer rejected the peer (untrusted certificate, wrong name, protocol mismatch).
+    /// Not retryable: the same server would be rejected again. (A [`connect`](Self::connect)
+    /// error whose source chain holds a rustls error is classified as TLS by itself when the
+    /// `hyper` feature is on.)
+    pub fn tls(source: impl Into<BoxError>) -> Self {
+        Self::new(Kind::Tls, Some(source.into()))
+    }
+
+    /// A plain-text `http://` request to a host that is not loopback was refused: what a
+    /// transport returns instead of sending credentials in clear text. Not retryable.
+    pub fn insecure() -> Self {
         Self::new(Kind::Insecure, None)
     }
 
     /// The transport could not be built. Not retryable.
+    #[cfg(feature = "hyper")]
     pub(crate) fn config(source: impl Into<BoxError>) -> Self {
         Self::new(Kind::Config, Some(source.into()))
     }
@@ -185,6 +196,7 @@ impl TransportError {
     }
 
     /// Classifies an error from hyper-util's client.
+    #[cfg(feature = "hyper")]
     pub(crate) fn from_client(err: hyper_util::client::legacy::Error) -> Self {
         if err.is_connect() {
             Self::connect(err)
@@ -194,6 +206,7 @@ impl TransportError {
     }
 
     /// Classifies an error from reading a hyper response body.
+    #[cfg(feature = "hyper")]
     pub(crate) fn from_body(err: hyper::Error) -> Self {
         if err.is_timeout() {
             Self::new(
@@ -363,8 +376,16 @@ fn is_timeout_error(err: &(dyn StdError + 'static)) -> bool {
     })
 }
 
+/// True when the chain holds a rustls error. Without the `hyper` feature rustls is not
+/// compiled, and a custom transport says [`TransportError::tls`] itself.
+#[cfg(feature = "hyper")]
 fn find_tls_error(err: &(dyn StdError + 'static)) -> bool {
     walk_chain(err, &mut |e| e.is::<rustls::Error>())
+}
+
+#[cfg(not(feature = "hyper"))]
+fn find_tls_error(_err: &(dyn StdError + 'static)) -> bool {
+    false
 }
 
 #[cfg(test)]
@@ -380,11 +401,16 @@ mod tests {
         let e = TransportError::connect(io::Error::new(io::ErrorKind::TimedOut, "slow"));
         assert!(e.is_connect() && e.is_timeout() && e.is_retryable());
 
-        let tls = io::Error::new(
-            io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        );
-        let e = TransportError::connect(tls);
+        #[cfg(feature = "hyper")]
+        {
+            let tls = io::Error::new(
+                io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            );
+            let e = TransportError::connect(tls);
+            assert!(e.is_tls() && e.is_connect() && !e.is_retryable());
+        }
+        let e = TransportError::tls("certificate not trusted");
         assert!(e.is_tls() && e.is_connect() && !e.is_retryable());
 
         let e = TransportError::body_too_large(10);
@@ -398,6 +424,7 @@ mod tests {
         assert!(!TransportError::invalid_request("no host").is_retryable());
         assert!(!TransportError::other("x").is_retryable());
         assert!(TransportError::other_retryable("x").is_retryable());
+        #[cfg(feature = "hyper")]
         assert!(!TransportError::config("bad").is_retryable());
     }
 

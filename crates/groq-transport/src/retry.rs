@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 
-use crate::TransportError;
+use crate::{Jitter, TransportError};
 
 /// What to do after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,14 +100,14 @@ impl Attempt {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use groq_transport::{Attempt, RetryDecision, RetryPolicy};
+/// use groq_transport::{Attempt, Jitter, RetryDecision, RetryPolicy};
 ///
 /// let policy = RetryPolicy::default().with_max_attempts(3);
-/// let mut rng = fastrand::Rng::with_seed(7);
+/// let mut jitter = Jitter::with_seed(7);
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("retry-after", "2".parse().unwrap());
 /// let attempt = Attempt::new(1, Duration::from_millis(300), SystemTime::UNIX_EPOCH);
-/// let decision = policy.classify(http::StatusCode::SERVICE_UNAVAILABLE, &headers, attempt, &mut rng);
+/// let decision = policy.classify(http::StatusCode::SERVICE_UNAVAILABLE, &headers, attempt, &mut jitter);
 /// assert_eq!(decision, RetryDecision::Retry { after: Duration::from_secs(2) });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +192,7 @@ impl RetryPolicy {
         status: StatusCode,
         headers: &HeaderMap,
         attempt: Attempt,
-        rng: &mut fastrand::Rng,
+        jitter: &mut Jitter,
     ) -> RetryDecision {
         if status.is_success() {
             return RetryDecision::DoNotRetry {
@@ -225,7 +225,7 @@ impl RetryPolicy {
                 reason: StopReason::NotRetryable,
             };
         }
-        self.retry_after(server_wait, attempt, rng)
+        self.retry_after(server_wait, attempt, jitter)
     }
 
     /// Decides what to do after a transport error (no response head).
@@ -233,22 +233,20 @@ impl RetryPolicy {
         &self,
         error: &TransportError,
         attempt: Attempt,
-        rng: &mut fastrand::Rng,
+        jitter: &mut Jitter,
     ) -> RetryDecision {
         if !error.is_retryable() {
             return RetryDecision::DoNotRetry {
                 reason: StopReason::NotRetryable,
             };
         }
-        self.retry_after(None, attempt, rng)
+        self.retry_after(None, attempt, jitter)
     }
 
     /// The jittered backoff before retry number `attempt` (1 for the first retry): uniform in
     /// `[0, min(max_delay, base_delay × 2^(attempt−1))]`.
-    pub fn backoff(&self, attempt: u32, rng: &mut fastrand::Rng) -> Duration {
-        let ceiling = self.backoff_ceiling(attempt);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rng.u64(0..=nanos))
+    pub fn backoff(&self, attempt: u32, jitter: &mut Jitter) -> Duration {
+        jitter.up_to(self.backoff_ceiling(attempt))
     }
 
     /// The backoff ceiling before retry number `attempt`: `min(max_delay, base_delay × 2^(attempt−1))`.
@@ -263,14 +261,14 @@ impl RetryPolicy {
         &self,
         server_wait: Option<Duration>,
         attempt: Attempt,
-        rng: &mut fastrand::Rng,
+        jitter: &mut Jitter,
     ) -> RetryDecision {
         if attempt.number >= self.max_attempts {
             return RetryDecision::DoNotRetry {
                 reason: StopReason::AttemptsExhausted,
             };
         }
-        let after = server_wait.unwrap_or_else(|| self.backoff(attempt.number, rng));
+        let after = server_wait.unwrap_or_else(|| self.backoff(attempt.number, jitter));
         if let Some(deadline) = self.deadline
             && attempt.elapsed.saturating_add(after) >= deadline
         {
@@ -361,8 +359,8 @@ mod tests {
         Attempt::new(number, Duration::ZERO, SystemTime::UNIX_EPOCH)
     }
 
-    fn rng() -> fastrand::Rng {
-        fastrand::Rng::with_seed(42)
+    fn rng() -> Jitter {
+        Jitter::with_seed(42)
     }
 
     #[test]
@@ -520,8 +518,8 @@ mod tests {
             "full jitter is uniform: {below_half}"
         );
 
-        let first = policy.backoff(2, &mut fastrand::Rng::with_seed(1));
-        assert_eq!(first, policy.backoff(2, &mut fastrand::Rng::with_seed(1)));
+        let first = policy.backoff(2, &mut Jitter::with_seed(1));
+        assert_eq!(first, policy.backoff(2, &mut Jitter::with_seed(1)));
     }
 
     #[test]
@@ -621,7 +619,7 @@ mod hostile_waits {
             StatusCode::SERVICE_UNAVAILABLE,
             &with("retry-after", "99999999"),
             Attempt::new(1, Duration::ZERO, now),
-            &mut fastrand::Rng::with_seed(1),
+            &mut Jitter::with_seed(1),
         );
         match decision {
             RetryDecision::Retry { after } => assert!(after <= policy.max_delay()),
@@ -634,7 +632,7 @@ mod hostile_waits {
         let policy = RetryPolicy::default();
         let zero = with("retry-after", "0");
         let attempt = Attempt::new(1, Duration::ZERO, SystemTime::UNIX_EPOCH);
-        let mut rng = fastrand::Rng::with_seed(1);
+        let mut rng = Jitter::with_seed(1);
         assert_eq!(
             policy.classify(StatusCode::SERVICE_UNAVAILABLE, &zero, attempt, &mut rng),
             RetryDecision::Retry {

@@ -18,7 +18,7 @@ pub type TransportFuture =
 /// Sends one HTTP request and returns the response as it starts to arrive.
 ///
 /// This is the seam where groqchat meets an HTTP stack. The client holds one
-/// `Arc<dyn Transport>` (or a [`SharedTransport`]) for all its requests, so implementations must
+/// `Arc<dyn Transport>` for all its requests, so implementations must
 /// be cheap to share and safe to call concurrently. The request body is [`Bytes`], cheap to clone
 /// for a retry; the response body is a [`Body`] that streams, so server-sent events are decoded
 /// while they arrive.
@@ -56,7 +56,7 @@ pub type TransportFuture =
 ///
 /// Implementations should call [`mark_sensitive_headers`] on the request before logging or
 /// recording it, and should refuse to send credentials in clear text to remote hosts, as
-/// [`HyperTransport`](crate::HyperTransport) does.
+/// `HyperTransport` (feature `hyper`) does: [`TransportError::insecure`] is the error for that.
 ///
 /// New methods may be added to this trait only with default bodies.
 pub trait Transport: Send + Sync + fmt::Debug + 'static {
@@ -76,40 +76,6 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
 }
 
-/// A cloneable, type-erased [`Transport`]: what the client stores.
-#[derive(Clone)]
-pub struct SharedTransport(Arc<dyn Transport>);
-
-impl SharedTransport {
-    /// Wraps a transport.
-    pub fn new(transport: impl Transport) -> Self {
-        Self(Arc::new(transport))
-    }
-
-    /// The shared transport as an `Arc`.
-    pub fn as_arc(&self) -> &Arc<dyn Transport> {
-        &self.0
-    }
-}
-
-impl From<Arc<dyn Transport>> for SharedTransport {
-    fn from(transport: Arc<dyn Transport>) -> Self {
-        Self(transport)
-    }
-}
-
-impl fmt::Debug for SharedTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("SharedTransport").field(&self.0).finish()
-    }
-}
-
-impl Transport for SharedTransport {
-    fn send(&self, request: http::Request<Bytes>) -> TransportFuture {
-        self.0.send(request)
-    }
-}
-
 /// Compile-time proof that `Transport` stays dyn-compatible and that the shared forms are
 /// themselves transports.
 const _: () = {
@@ -117,7 +83,6 @@ const _: () = {
     assert_transport::<dyn Transport>();
     assert_transport::<Arc<dyn Transport>>();
     assert_transport::<Box<dyn Transport>>();
-    assert_transport::<SharedTransport>();
 };
 
 /// Header names whose values are credentials; [`mark_sensitive_headers`] flags them.

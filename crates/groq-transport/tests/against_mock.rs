@@ -98,7 +98,7 @@ async fn error_statuses_are_responses_that_the_policy_classifies() {
     let server = mock(MockLimits::unlimited().rpm(1), Faults::none()).await;
     let transport = HyperTransport::builder().build().unwrap();
     let policy = RetryPolicy::default();
-    let mut rng = fastrand::Rng::with_seed(1);
+    let mut rng = groq_transport::Jitter::with_seed(1);
 
     let response = transport
         .send(chat(&server, "gsk_wrong", false))
@@ -136,8 +136,11 @@ async fn dropped_connections_are_retryable_errors() {
     let transport = HyperTransport::builder().build().unwrap();
     let err = transport.send(chat(&server, KEY, false)).await.unwrap_err();
     assert!(err.is_retryable() && !err.is_timeout(), "{err:?}");
-    let decision =
-        RetryPolicy::default().classify_error(&err, attempt(), &mut fastrand::Rng::with_seed(1));
+    let decision = RetryPolicy::default().classify_error(
+        &err,
+        attempt(),
+        &mut groq_transport::Jitter::with_seed(1),
+    );
     assert!(decision.is_retry(), "{decision:?}");
     assert!(server.stats().dropped >= 1);
     server.shutdown().await;

@@ -49,7 +49,7 @@ pub(crate) struct AudioArgs {
     #[arg(long)]
     pub(crate) prompt: Option<String>,
     /// Sampling temperature between 0 and 1.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_audio_temperature)]
     pub(crate) temperature: Option<f64>,
     /// Run the files whose earlier result is a failure again.
     #[arg(long)]
@@ -121,7 +121,7 @@ pub(crate) async fn run(args: AudioArgs, task: Task) -> Result<ExitCode, CliErro
         options
     };
     let config = connect::load_config(&args.connect)?;
-    let (file, resume, _) = prepare_output(&args.output, args.retry_failed)?;
+    let (file, resume) = prepare_output(&args.output, args.retry_failed)?;
     let mut writer = ResultWriter::new(file, args.output.clone(), false);
     let mut ids = IdGenerator::new();
 
@@ -251,6 +251,47 @@ pub(crate) async fn run(args: AudioArgs, task: Task) -> Result<ExitCode, CliErro
     }))
 }
 
+/// A number within `range`, for the flags of the audio commands.
+fn number_in(text: &str, range: std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{value} is out of range: {what} goes from {} to {}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// `--temperature` of transcriptions and translations: 0 to 1, as the API takes it.
+fn parse_audio_temperature(text: &str) -> Result<f64, String> {
+    number_in(text, 0.0..=1.0, "the temperature")
+}
+
+/// `--speed` of speech: 0.5 to 5, as the API takes it.
+fn parse_speed(text: &str) -> Result<f64, String> {
+    number_in(text, 0.5..=5.0, "the speed")
+}
+
+/// The sample rates the speech endpoint offers.
+const SAMPLE_RATES: [u32; 7] = [8_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000];
+
+/// `--sample-rate` of speech: one of [`SAMPLE_RATES`].
+fn parse_sample_rate(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .ok()
+        .filter(|rate| SAMPLE_RATES.contains(rate))
+        .ok_or_else(|| {
+            format!("`{text}` is not a sample rate the API offers: 8000, 16000, 22050, 24000, 32000, 44100 or 48000")
+        })
+}
+
 /// Arguments of `groqchat speak`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SpeakArgs {
@@ -266,11 +307,11 @@ pub(crate) struct SpeakArgs {
     /// The voice.
     #[arg(long, default_value = "Fritz-PlayAI")]
     pub(crate) voice: String,
-    /// Speed of the speech.
-    #[arg(long)]
+    /// Speed of the speech, from 0.5 to 5.
+    #[arg(long, value_parser = parse_speed)]
     pub(crate) speed: Option<f64>,
-    /// Samples per second.
-    #[arg(long)]
+    /// Samples per second: 8000, 16000, 22050, 24000, 32000, 44100 or 48000.
+    #[arg(long, value_parser = parse_sample_rate)]
     pub(crate) sample_rate: Option<u32>,
     /// Connection.
     #[command(flatten)]

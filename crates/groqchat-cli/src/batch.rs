@@ -35,7 +35,7 @@ use crate::input::{
 };
 use crate::model_check::{Known, ModelCheckArgs, Unknown};
 use crate::output::{
-    IdGenerator, ResponsePart, ResultLine, ResultWriter, parse_existing, plan_resume,
+    FinishedIds, IdGenerator, Prehashed, ResponsePart, ResultLine, ResultWriter, read_resume,
 };
 use crate::plan::{PlanBuilder, estimate, format_duration, minimum_time, never_fits, quota_of};
 use crate::progress::{Progress, ProgressMode, Status};
@@ -329,6 +329,40 @@ fn id_hash(state: &std::hash::RandomState, id: &str) -> u64 {
     hasher.finish()
 }
 
+/// The line that first used each repeated custom id (by its hash): one more read of the
+/// input, done only when some ids repeat, keeping a line number per repeated id only.
+fn first_lines(
+    args: &BatchArgs,
+    state: &std::hash::RandomState,
+    repeats: &[(usize, String, u64)],
+) -> Result<HashMap<u64, usize>, CliError> {
+    let mut wanted: HashMap<u64, usize> = repeats.iter().map(|(_, _, hash)| (*hash, 0)).collect();
+    let mut missing = wanted.len();
+    let mut lines = open_input(&args.input, args.max_line_bytes)?;
+    while missing > 0
+        && let Some(raw) = lines
+            .next_line()
+            .map_err(|e| CliError::file("read", &args.input, e))?
+    {
+        let RawLine::Text { line, bytes } = raw else {
+            continue;
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Ok(request) = parse_raw_line(line, &bytes) else {
+            continue;
+        };
+        if let Some(first) = wanted.get_mut(&id_hash(state, &request.custom_id))
+            && *first == 0
+        {
+            *first = line;
+            missing -= 1;
+        }
+    }
+    Ok(wanted)
+}
+
 /// What the first pass learns: counts, the plan, and the lines the second pass skips.
 #[derive(Debug, Default)]
 struct Scan {
@@ -355,12 +389,16 @@ fn scan(
     args: &BatchArgs,
     config: &Config,
     counter: &dyn TokenCounter,
-    done: &HashSet<String>,
+    done: &FinishedIds,
     known: Option<&Known>,
 ) -> Result<Scan, CliError> {
     let mut lines = open_input(&args.input, args.max_line_bytes)?;
     let state = std::hash::RandomState::new();
-    let mut first_use: HashMap<u64, usize> = HashMap::new();
+    // The custom ids seen, as keyed 64-bit hashes: 8 bytes per line (plus the table's
+    // overhead), whatever the ids' length. The line that used a repeated id first is looked
+    // up after the pass, for the repeated ids only.
+    let mut seen: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>> = HashSet::default();
+    let mut repeats: Vec<(usize, String, u64)> = Vec::new();
     let mut scan = Scan::default();
     let report = |problem: LineProblem| {
         #[allow(clippy::print_stderr)]
@@ -392,21 +430,11 @@ fn scan(
                 continue;
             }
         };
-        match first_use.entry(id_hash(&state, &request.custom_id)) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                scan.duplicate_lines.insert(line);
-                report(LineProblem {
-                    line,
-                    kind: ProblemKind::Duplicate {
-                        custom_id: request.custom_id,
-                        first_line: *first.get(),
-                    },
-                });
-                continue;
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(line);
-            }
+        let hash = id_hash(&state, &request.custom_id);
+        if !seen.insert(hash) {
+            scan.duplicate_lines.insert(line);
+            repeats.push((line, request.custom_id, hash));
+            continue;
         }
         scan.requests += 1;
         if done.contains(&request.custom_id) {
@@ -440,23 +468,29 @@ fn scan(
         entry.0 += 1;
         entry.1 = entry.1.saturating_add(estimate.total);
     }
+    drop(seen);
+    if !repeats.is_empty() {
+        let first_lines = first_lines(args, &state, &repeats)?;
+        for (line, custom_id, hash) in repeats {
+            report(LineProblem {
+                line,
+                kind: ProblemKind::Duplicate {
+                    custom_id,
+                    first_line: first_lines.get(&hash).copied().unwrap_or_default(),
+                },
+            });
+        }
+    }
     Ok(scan)
 }
 
 /// The custom ids an existing output already answers, read without changing the file (for
 /// `--dry-run`).
-fn done_in_existing(path: &Path, retry_failed: bool) -> Result<HashSet<String>, CliError> {
+fn done_in_existing(path: &Path, retry_failed: bool) -> Result<FinishedIds, CliError> {
     if is_dash(path) {
-        return Ok(HashSet::new());
+        return Ok(FinishedIds::default());
     }
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let existing = parse_existing(&bytes, path)?;
-            Ok(plan_resume(&existing, retry_failed).done)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HashSet::new()),
-        Err(e) => Err(CliError::file("read", path, e)),
-    }
+    Ok(read_resume(path, retry_failed)?.done)
 }
 
 /// Runs `groqchat batch`.
@@ -546,16 +580,14 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         }
     };
     let skipped = scanned.unknown.skipped();
-    let (file, resume, existing) = crate::stdio::open_output(&args.output, args.retry_failed)?;
-    if existing.torn_tail {
+    let (file, resume) = crate::stdio::open_output(&args.output, args.retry_failed)?;
+    if resume.torn_tail {
         eprintln!(
             "{}: dropped an incomplete last line left by an interrupted run",
             args.output.display()
         );
     }
-    // Only the finished ids are kept: the earlier lines themselves are not needed.
-    drop(existing);
-    if !resume.keep.is_empty() || resume.retrying > 0 {
+    if resume.kept > 0 || resume.retrying > 0 {
         eprintln!(
             "resuming {}: {} succeeded earlier, {} failed earlier{}",
             args.output.display(),
@@ -625,7 +657,7 @@ pub(crate) async fn run(mut args: BatchArgs) -> Result<ExitCode, CliError> {
         &args,
         Sources {
             counter,
-            done: &done,
+            done,
             duplicate_lines: &scanned.duplicate_lines,
             skipped_models: &skipped_models,
             remaining: scanned.remaining,
@@ -733,11 +765,20 @@ fn save_limits(
 }
 
 /// Restores a state saved by [`save_limits`], aged by the time that passed: each bucket has
-/// drained at its configured rate since. A missing or unreadable file restores nothing.
+/// drained at its configured rate since. A missing or unreadable file restores nothing, and
+/// so does one larger than any saved state (1 MiB), which is read no further.
 fn restore_limits(client: &GroqClient, config: &Config, path: &Path) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    const MAX_STATE_BYTES: u64 = 1 << 20;
+    let mut text = String::new();
+    let read = File::open(path).and_then(|file| {
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_STATE_BYTES + 1),
+            &mut text,
+        )
+    });
+    if read.is_err() || text.len() as u64 > MAX_STATE_BYTES {
         return 0;
-    };
+    }
     let Ok(state) = serde_json::from_str::<Value>(&text) else {
         return 0;
     };
@@ -795,7 +836,7 @@ fn dry_run_config(args: &ConnectArgs) -> Result<Config, CliError> {
 /// What the second pass needs from the first.
 struct Sources<'a> {
     counter: Arc<dyn TokenCounter>,
-    done: &'a HashSet<String>,
+    done: FinishedIds,
     duplicate_lines: &'a HashSet<usize>,
     skipped_models: &'a BTreeSet<String>,
     remaining: HashMap<String, (u64, u64)>,
@@ -812,10 +853,33 @@ struct Ends {
 /// One finished request, with its window slot.
 struct Finished {
     position: usize,
-    request: BatchRequest,
+    /// The request's model.
+    model: String,
+    /// The request's custom id.
+    custom_id: String,
     tokens: u64,
-    outcome: Option<Result<ChatCompletion, ClientError>>,
+    outcome: Option<Result<Answered, ClientError>>,
     _slot: OwnedSemaphorePermit,
+}
+
+/// A successful reply, digested where it arrived: its result line (without its id, given
+/// when it is written) and its usage. The reply itself is dropped at once, so that the
+/// transport's read buffer it shares is freed while the result waits for the writer.
+struct Answered {
+    line: ResultLine,
+    usage: Option<groq_types::Usage>,
+}
+
+impl Answered {
+    fn new(client: &GroqClient, custom_id: String, completion: &ChatCompletion) -> Self {
+        Self {
+            line: redacted(
+                client,
+                ResultLine::success(String::new(), custom_id, completion),
+            ),
+            usage: completion.usage.clone(),
+        }
+    }
 }
 
 /// The second pass: reads the input again and sends each request to run, holding at most
@@ -866,23 +930,35 @@ async fn feed(
         };
         let estimate = estimate(&request.request, &config, &*counter);
         let counted = never_fits(&request.request, &estimate, &config).is_none();
+        let BatchRequest {
+            custom_id,
+            request,
+            priority,
+            ..
+        } = request;
+        let model = request.model().to_owned();
         let call = client
-            .chat(request.request.clone())
-            .priority(request.priority)
-            .request_id(request.custom_id.clone());
+            .chat(request)
+            .priority(priority)
+            .request_id(custom_id.clone());
         let results = results.clone();
         let mut abort = stop.clone();
         let this = position;
         position += 1;
+        let client = client.clone();
         tokio::spawn(async move {
             let outcome = tokio::select! {
                 outcome = call => Some(outcome),
                 // A second stop aborts the requests in flight.
                 () = async { while abort.changed().await.is_ok() && *abort.borrow() < 2 {} } => None,
             };
+            let outcome = outcome.map(|outcome| {
+                outcome.map(|completion| Answered::new(&client, custom_id.clone(), &completion))
+            });
             let _ = results.send(Finished {
                 position: this,
-                request,
+                model,
+                custom_id,
                 tokens: if counted { estimate.total } else { 0 },
                 outcome,
                 _slot: slot,
@@ -896,7 +972,7 @@ struct FeedSkip {
     counter: Arc<dyn TokenCounter>,
     path: PathBuf,
     max_line_bytes: usize,
-    done: Arc<HashSet<String>>,
+    done: Arc<FinishedIds>,
     duplicate_lines: Arc<HashSet<usize>>,
     /// Models the model check found unknown (`--skip-unknown-models`): not sent.
     skipped_models: Arc<BTreeSet<String>>,
@@ -932,7 +1008,7 @@ async fn execute(
             counter: Arc::clone(&sources.counter),
             path: args.input.clone(),
             max_line_bytes: args.max_line_bytes,
-            done: Arc::new(sources.done.clone()),
+            done: Arc::new(sources.done),
             duplicate_lines: Arc::new(sources.duplicate_lines.clone()),
             skipped_models: Arc::new(sources.skipped_models.clone()),
         },
@@ -966,24 +1042,24 @@ async fn execute(
             received = results.recv() => {
                 let Some(done) = received else { break };
                 finished += 1;
-                let Finished { position, request, tokens, outcome, _slot: slot } = done;
+                let Finished { position, model, custom_id, tokens, outcome, _slot: slot } = done;
                 if tokens > 0
-                    && let Some(entry) = remaining.get_mut(request.request.model())
+                    && let Some(entry) = remaining.get_mut(&model)
                 {
                     entry.0 = entry.0.saturating_sub(1);
                     entry.1 = entry.1.saturating_sub(tokens);
                 }
                 let line = match outcome {
-                    Some(Ok(completion)) => {
+                    Some(Ok(Answered { mut line, usage })) => {
                         summary.ok += 1;
                         status.ok += 1;
-                        if let Some(usage) = &completion.usage {
+                        if let Some(usage) = &usage {
                             summary.prompt_tokens += usage.prompt_tokens;
                             summary.completion_tokens += usage.completion_tokens;
                             status.tokens += usage.total_tokens;
                         }
-                        let line = ResultLine::success(ids.next_id(), request.custom_id.clone(), &completion);
-                        Some(redacted(client, line))
+                        line.id = ids.next_id();
+                        Some(line)
                     }
                     None => {
                         summary.not_run += 1;
@@ -1002,7 +1078,7 @@ async fn execute(
                             observed.reject(model, *dimension);
                         }
                         *summary.failed_by_kind.entry(error.code().map_or_else(|| error.kind().as_str().to_owned(), str::to_owned)).or_default() += 1;
-                        let line = ResultLine::failure(ids.next_id(), request.custom_id.clone(), &error);
+                        let line = ResultLine::failure(ids.next_id(), custom_id, &error);
                         Some(redacted(client, line))
                     }
                 };

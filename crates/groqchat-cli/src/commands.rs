@@ -342,27 +342,11 @@ pub(crate) async fn mock(args: groq_mock::MockArgs) -> Result<ExitCode, CliError
         .map_err(CliError::Emulator)?;
     // A closed stdout does not stop the emulator: it serves until Ctrl-C.
     let _ = print_out(&format!("{}\n", server.base_url()));
-    wait_for_termination().await;
+    groq_mock::wait_for_termination().await;
     // Give in-flight responses a moment; shutdown is graceful.
     tokio::time::sleep(Duration::from_millis(10)).await;
     server.shutdown().await;
     Ok(ExitCode::from(EXIT_OK))
-}
-
-/// Waits for Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[cfg(test)]

@@ -183,6 +183,8 @@ pub(crate) struct InputLines<R> {
     max_line_bytes: usize,
     line: usize,
     done: bool,
+    /// Whether the last line returned ended with a newline.
+    ended: bool,
 }
 
 impl<R: std::io::BufRead> InputLines<R> {
@@ -193,7 +195,14 @@ impl<R: std::io::BufRead> InputLines<R> {
             max_line_bytes,
             line: 0,
             done: false,
+            ended: true,
         }
+    }
+
+    /// Whether the last line returned ended with a newline (`false` only for a last line cut
+    /// short by the end of the input).
+    pub(crate) fn last_ended(&self) -> bool {
+        self.ended
     }
 
     /// The next line, or `None` at the end of the input.
@@ -237,6 +246,7 @@ impl<R: std::io::BufRead> InputLines<R> {
         if !ended && length == 0 {
             return Ok(None);
         }
+        self.ended = ended;
         self.line += 1;
         let line = self.line;
         if too_long {

@@ -300,13 +300,78 @@ impl OrderedBuffer {
     }
 }
 
-/// What an earlier run left in the output file.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct ExistingOutput {
-    /// The complete, valid lines in file order, with their text.
-    pub(crate) lines: Vec<(String, ResultLine)>,
-    /// Whether the last line was cut off (a crash in the middle of a write) and dropped.
-    pub(crate) torn_tail: bool,
+/// The longest line read back from an existing output: 64 MiB, twice the largest reply body
+/// the client reads (32 MiB), so any line groqchat wrote fits, and a file that is not a batch
+/// output (one endless line) is refused after reading at most that much per line.
+pub(crate) const MAX_OUTPUT_LINE_BYTES: usize = 64 << 20;
+
+/// The custom ids that already have a result: the one per-line state a resumed run keeps.
+///
+/// Each id is kept as a 64-bit hash (SipHash with a key drawn at random per process), not as
+/// its text: 8 bytes per id plus the table's overhead (about 9 to 18 bytes per id), whatever
+/// the ids' length. Two different ids share a hash with a probability of 2^-64 per pair; with
+/// a million finished ids and a million requests to check, the chance that any request is
+/// wrongly taken as finished is below one in ten million, and the per-process key means no
+/// input can be crafted to collide. A collision would skip one request (reported as already
+/// done), never send one twice.
+#[derive(Debug, Clone)]
+pub(crate) struct FinishedIds {
+    key: std::hash::RandomState,
+    hashes: HashSet<u64, std::hash::BuildHasherDefault<Prehashed>>,
+}
+
+impl Default for FinishedIds {
+    fn default() -> Self {
+        Self {
+            key: std::hash::RandomState::new(),
+            hashes: HashSet::default(),
+        }
+    }
+}
+
+impl FinishedIds {
+    fn hash(&self, id: &str) -> u64 {
+        let mut hasher = self.key.build_hasher();
+        hasher.write(id.as_bytes());
+        hasher.finish()
+    }
+
+    /// Records `id` as finished.
+    pub(crate) fn insert(&mut self, id: &str) {
+        let hash = self.hash(id);
+        self.hashes.insert(hash);
+    }
+
+    /// Whether `id` is finished.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        !self.hashes.is_empty() && self.hashes.contains(&self.hash(id))
+    }
+
+    /// How many ids are finished.
+    pub(crate) fn len(&self) -> usize {
+        self.hashes.len()
+    }
+}
+
+/// The hasher of a table of hashes: the value is already a keyed hash, so it is used as is.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used by the tables above; anything else is folded in.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
 }
 
 /// Why the existing output cannot be resumed.
@@ -338,97 +403,161 @@ pub(crate) enum OutputError {
     },
 }
 
-/// Parses the text of an existing output file. A last line without its newline that does not
-/// parse is a torn write and is dropped; any other bad line is an error.
-pub(crate) fn parse_existing(bytes: &[u8], path: &Path) -> Result<ExistingOutput, OutputError> {
-    let mut existing = ExistingOutput::default();
-    let complete = bytes.ends_with(b"\n");
-    let pieces: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let count = pieces.len();
-    for (index, raw) in pieces.into_iter().enumerate() {
-        let is_tail = index + 1 == count;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = std::str::from_utf8(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                serde_json::from_str::<ResultLine>(text)
-                    .map(|line| (text.to_owned(), line))
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
-            Ok(entry) => existing.lines.push(entry),
-            Err(_) if is_tail && !complete => existing.torn_tail = true,
-            Err(reason) => {
-                return Err(OutputError::Corrupt {
-                    path: path.display().to_string(),
-                    line: index + 1,
-                    reason,
-                });
-            }
-        }
-    }
-    Ok(existing)
-}
-
-/// What resuming decides: the lines to keep and the custom ids not to run again.
-#[derive(Debug, Default, PartialEq)]
+/// What resuming decides: the custom ids not to run again, and what happens to the file.
+#[derive(Debug, Default)]
 pub(crate) struct ResumePlan {
-    /// The existing lines that stay in the file, in order.
-    pub(crate) keep: Vec<String>,
     /// Custom ids whose result stays: every success, and the failures unless retried.
-    pub(crate) done: HashSet<String>,
+    pub(crate) done: FinishedIds,
+    /// How many result lines stay in the file.
+    pub(crate) kept: usize,
     /// How many kept results are successes.
     pub(crate) succeeded: usize,
     /// How many kept results are failures (not retried).
     pub(crate) failed_kept: usize,
-    /// How many failure lines are dropped to be retried.
+    /// How many failure lines are dropped to be retried (those of ids that never succeeded).
     pub(crate) retrying: usize,
+    /// Whether the last line was cut off (a crash in the middle of a write) and is dropped.
+    pub(crate) torn_tail: bool,
     /// Whether the file must be rewritten (a torn tail or retried failures to drop).
     pub(crate) rewrite: bool,
+    /// Whether the last line kept lacks its newline.
+    missing_newline: bool,
 }
 
-/// Decides what an earlier run's output means for this run. Without `retry_failed`, every
-/// custom id with a result (success or failure) is done; with it, failures are dropped from
-/// the file and their requests run again.
-pub(crate) fn plan_resume(existing: &ExistingOutput, retry_failed: bool) -> ResumePlan {
-    let succeeded_ids: HashSet<&str> = existing
-        .lines
-        .iter()
-        .filter(|(_, line)| line.is_success())
-        .map(|(_, line)| line.custom_id.as_str())
-        .collect();
-    let mut plan = ResumePlan {
-        rewrite: existing.torn_tail,
-        ..ResumePlan::default()
+/// One line of an existing output, read back: a result line, or blank.
+enum ReadLine {
+    Blank,
+    Result { success: bool, custom_id: String },
+}
+
+/// Reads an existing output line by line, each line at most [`MAX_OUTPUT_LINE_BYTES`]: the
+/// file is never held whole.
+struct OutputLines<'a> {
+    lines: crate::input::InputLines<io::BufReader<File>>,
+    path: &'a Path,
+}
+
+impl<'a> OutputLines<'a> {
+    fn open(path: &'a Path) -> Result<Option<Self>, OutputError> {
+        match File::open(path) {
+            Ok(file) => Ok(Some(Self {
+                lines: crate::input::InputLines::new(
+                    io::BufReader::with_capacity(64 * 1024, file),
+                    MAX_OUTPUT_LINE_BYTES,
+                ),
+                path,
+            })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(OutputError::Io {
+                action: "read",
+                path: path.display().to_string(),
+                source: e,
+            }),
+        }
+    }
+
+    /// The next line with its raw bytes: `Ok(None)` at the end, or on a torn last line (a
+    /// line without its newline that is not a result line), which `torn` then reports.
+    fn next(&mut self, torn: &mut bool) -> Result<Option<(ReadLine, Vec<u8>)>, OutputError> {
+        let raw = self.lines.next_line().map_err(|source| OutputError::Io {
+            action: "read",
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        let (line, bytes) = match raw {
+            None => return Ok(None),
+            Some(crate::input::RawLine::Text { line, bytes }) => (line, bytes),
+            Some(crate::input::RawLine::TooLong { line, bytes }) => {
+                if !self.lines.last_ended() {
+                    *torn = true;
+                    return Ok(None);
+                }
+                return Err(self.corrupt(
+                    line,
+                    format!("{bytes} bytes, longer than any result line ({MAX_OUTPUT_LINE_BYTES} bytes at most)"),
+                ));
+            }
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some((ReadLine::Blank, bytes)));
+        }
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<ResultLine>(text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(result) => Ok(Some((
+                ReadLine::Result {
+                    success: result.is_success(),
+                    custom_id: result.custom_id,
+                },
+                bytes,
+            ))),
+            // A last line without its newline that does not parse is a torn write.
+            Err(_) if !self.lines.last_ended() => {
+                *torn = true;
+                Ok(None)
+            }
+            Err(reason) => Err(self.corrupt(line, reason)),
+        }
+    }
+
+    fn corrupt(&self, line: usize, reason: String) -> OutputError {
+        OutputError::Corrupt {
+            path: self.path.display().to_string(),
+            line,
+            reason,
+        }
+    }
+}
+
+/// Reads an earlier run's output as it goes and decides what it means for this run: every
+/// custom id with a result (success or failure) is done; with `retry_failed`, failures are
+/// to be dropped from the file and their requests run again. A missing file is a fresh run.
+/// Memory: one line at a time plus the set of finished ids (and the hashes of failed ids when
+/// retrying them).
+pub(crate) fn read_resume(path: &Path, retry_failed: bool) -> Result<ResumePlan, OutputError> {
+    let mut plan = ResumePlan::default();
+    let Some(mut lines) = OutputLines::open(path)? else {
+        return Ok(plan);
     };
-    for (text, line) in &existing.lines {
-        if line.is_success() {
+    // The hashes of failure lines' ids, when they are retried (failures are few).
+    let mut failures: Vec<u64> = Vec::new();
+    let mut torn = false;
+    while let Some((line, _)) = lines.next(&mut torn)? {
+        let ReadLine::Result { success, custom_id } = line else {
+            continue;
+        };
+        plan.missing_newline = !lines.lines.last_ended();
+        if success {
             plan.succeeded += 1;
+            plan.kept += 1;
+            plan.done.insert(&custom_id);
         } else if retry_failed {
             plan.rewrite = true;
-            if !succeeded_ids.contains(line.custom_id.as_str()) {
-                plan.retrying += 1;
-            }
-            continue;
+            failures.push(plan.done.hash(&custom_id));
         } else {
             plan.failed_kept += 1;
+            plan.kept += 1;
+            plan.done.insert(&custom_id);
         }
-        plan.done.insert(line.custom_id.clone());
-        plan.keep.push(text.clone());
     }
-    plan
+    // A failure retried counts once per line, unless its id succeeded somewhere in the file.
+    plan.retrying = failures
+        .iter()
+        .filter(|hash| !plan.done.hashes.contains(*hash))
+        .count();
+    plan.torn_tail = torn;
+    plan.rewrite |= torn;
+    Ok(plan)
 }
 
-/// Opens the output for appending after resuming: reads an existing file, rewrites it when
-/// lines must go (through a temporary file renamed over it, so a crash never leaves a half
-/// file), and returns the append handle with the resume plan.
+/// Opens the output for appending after resuming: reads an existing file as it goes,
+/// rewrites it when lines must go (through a temporary file renamed over it, so a crash never
+/// leaves a half file), and returns the append handle with the resume plan.
 pub(crate) fn prepare_output(
     path: &Path,
     retry_failed: bool,
-) -> Result<(File, ResumePlan, ExistingOutput), OutputError> {
+) -> Result<(File, ResumePlan), OutputError> {
     let io_error = |action: &'static str| {
         let path = path.display().to_string();
         move |source| OutputError::Io {
@@ -437,33 +566,37 @@ pub(crate) fn prepare_output(
             source,
         }
     };
-    let (existing, plan) = match fs::read(path) {
-        Ok(bytes) => {
-            let existing = parse_existing(&bytes, path)?;
-            let plan = plan_resume(&existing, retry_failed);
-            (existing, plan)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            (ExistingOutput::default(), ResumePlan::default())
-        }
-        Err(e) => return Err(io_error("read")(e)),
-    };
+    let plan = read_resume(path, retry_failed)?;
     if plan.rewrite {
         let mut temp = path.as_os_str().to_owned();
         temp.push(".groqchat-tmp");
         let temp = PathBuf::from(temp);
-        let mut text = String::new();
-        for line in &plan.keep {
-            text.push_str(line);
-            text.push('\n');
+        let copy = || -> Result<(), OutputError> {
+            let mut out = io::BufWriter::new(File::create(&temp).map_err(io_error("rewrite"))?);
+            let mut lines = OutputLines::open(path)?
+                .ok_or_else(|| io_error("read")(io::Error::from(io::ErrorKind::NotFound)))?;
+            let mut torn = false;
+            while let Some((line, bytes)) = lines.next(&mut torn)? {
+                let keep = match line {
+                    ReadLine::Blank => false,
+                    ReadLine::Result { success, .. } => success || !retry_failed,
+                };
+                if keep {
+                    out.write_all(&bytes)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(io_error("rewrite"))?;
+                }
+            }
+            let file = out
+                .into_inner()
+                .map_err(|e| io_error("rewrite")(e.into_error()))?;
+            file.sync_all().map_err(io_error("rewrite"))
+        };
+        if let Err(e) = copy() {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
         }
-        let written = File::create(&temp).and_then(|mut file| {
-            file.write_all(text.as_bytes())?;
-            file.sync_all()
-        });
-        written
-            .and_then(|()| fs::rename(&temp, path))
-            .map_err(io_error("rewrite"))?;
+        fs::rename(&temp, path).map_err(io_error("rewrite"))?;
     }
     let file = OpenOptions::new()
         .create(true)
@@ -471,13 +604,10 @@ pub(crate) fn prepare_output(
         .open(path)
         .map_err(io_error("open"))?;
     // A last line kept without its newline gets one before anything is appended.
-    if !plan.rewrite && !existing.lines.is_empty() {
-        let bytes = fs::read(path).map_err(io_error("read"))?;
-        if !bytes.ends_with(b"\n") {
-            (&file).write_all(b"\n").map_err(io_error("write"))?;
-        }
+    if !plan.rewrite && plan.missing_newline {
+        (&file).write_all(b"\n").map_err(io_error("write"))?;
     }
-    Ok((file, plan, existing))
+    Ok((file, plan))
 }
 
 #[cfg(test)]
@@ -542,54 +672,103 @@ mod tests {
         assert!(ids.iter().all(|id| id.starts_with("batch_req_")));
     }
 
+    fn resume_of(text: &str, retry_failed: bool) -> Result<ResumePlan, OutputError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        fs::write(&path, text).unwrap();
+        read_resume(&path, retry_failed)
+    }
+
     #[test]
     fn a_torn_last_line_is_dropped_and_other_bad_lines_are_errors() {
         let mut text = file_text(&[success("a"), failure("b")]);
         text.push_str(r#"{"id":"batch_req_x","custom_id":"c","resp"#);
-        let existing = parse_existing(text.as_bytes(), Path::new("out.jsonl")).unwrap();
-        assert!(existing.torn_tail);
-        assert_eq!(existing.lines.len(), 2);
+        let plan = resume_of(&text, false).unwrap();
+        assert!(plan.torn_tail && plan.rewrite);
+        assert_eq!(plan.kept, 2);
+        assert!(plan.done.contains("a") && plan.done.contains("b") && !plan.done.contains("c"));
 
         let text = format!(
             "{}garbage\n{}",
             file_text(&[success("a")]),
             file_text(&[success("b")])
         );
-        let err = parse_existing(text.as_bytes(), Path::new("out.jsonl")).unwrap_err();
+        let err = resume_of(&text, false).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("line 2 of the output file out.jsonl")
+            err.to_string().contains("line 2 of the output file"),
+            "{err}"
         );
 
         // A complete last line without its newline is kept.
-        let text = success("a").to_json();
-        let existing = parse_existing(text.as_bytes(), Path::new("o")).unwrap();
-        assert_eq!((existing.lines.len(), existing.torn_tail), (1, false));
+        let plan = resume_of(&success("a").to_json(), false).unwrap();
+        assert_eq!((plan.kept, plan.torn_tail, plan.rewrite), (1, false, false));
+        assert!(plan.missing_newline);
+    }
+
+    #[test]
+    fn a_line_longer_than_any_result_is_refused_without_being_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut file = File::create(&path).unwrap();
+        file.write_all(success("a").to_json().as_bytes()).unwrap();
+        file.write_all(b"\n").unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..=(MAX_OUTPUT_LINE_BYTES >> 20) {
+            file.write_all(&chunk).unwrap();
+        }
+        file.write_all(b"\n").unwrap();
+        drop(file);
+        let err = read_resume(&path, false).unwrap_err();
+        assert!(
+            err.to_string().contains("line 2 of the output file")
+                && err.to_string().contains("longer than any result line"),
+            "{err}"
+        );
     }
 
     #[test]
     fn resume_skips_results_and_retries_failures_on_request() {
-        let existing = ExistingOutput {
-            lines: [success("a"), failure("b"), failure("c"), success("c")]
-                .into_iter()
-                .map(|l| (l.to_json(), l))
-                .collect(),
-            torn_tail: false,
-        };
-        let plan = plan_resume(&existing, false);
-        assert_eq!(
-            plan.done,
-            HashSet::from(["a".into(), "b".into(), "c".into()])
-        );
+        let text = file_text(&[success("a"), failure("b"), failure("c"), success("c")]);
+        let plan = resume_of(&text, false).unwrap();
+        assert!(["a", "b", "c"].iter().all(|id| plan.done.contains(id)));
+        assert_eq!(plan.done.len(), 3);
         assert_eq!((plan.succeeded, plan.failed_kept, plan.retrying), (2, 2, 0));
         assert!(!plan.rewrite);
-        assert_eq!(plan.keep.len(), 4);
+        assert_eq!(plan.kept, 4);
 
-        let plan = plan_resume(&existing, true);
-        assert_eq!(plan.done, HashSet::from(["a".into(), "c".into()]));
+        let plan = resume_of(&text, true).unwrap();
+        assert!(plan.done.contains("a") && plan.done.contains("c") && !plan.done.contains("b"));
         assert_eq!((plan.succeeded, plan.failed_kept, plan.retrying), (2, 0, 1));
         assert!(plan.rewrite);
-        assert_eq!(plan.keep, [success("a").to_json(), success("c").to_json()]);
+        assert_eq!(plan.kept, 2);
+    }
+
+    #[test]
+    fn retrying_rewrites_the_file_without_the_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let text = file_text(&[success("a"), failure("b"), failure("c"), success("c")]);
+        fs::write(&path, format!("{text}\n")).unwrap();
+        let (file, plan) = prepare_output(&path, true).unwrap();
+        drop(file);
+        assert_eq!(plan.retrying, 1);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            file_text(&[success("a"), success("c")])
+        );
+    }
+
+    #[test]
+    fn finished_ids_are_hashes_of_the_ids() {
+        let mut ids = FinishedIds::default();
+        for i in 0..10_000 {
+            ids.insert(&format!("request-{i}"));
+        }
+        ids.insert("request-0");
+        assert_eq!(ids.len(), 10_000);
+        assert!((0..10_000).all(|i| ids.contains(&format!("request-{i}"))));
+        assert!((10_000..20_000).all(|i| !ids.contains(&format!("request-{i}"))));
+        assert!(!FinishedIds::default().contains("request-0"));
     }
 
     #[test]
@@ -599,9 +778,9 @@ mod tests {
         let mut text = file_text(&[success("a")]);
         text.push_str("{\"id\":\"batch_req_9\",\"cus");
         fs::write(&path, text).unwrap();
-        let (file, plan, existing) = prepare_output(&path, false).unwrap();
-        assert!(existing.torn_tail);
-        assert_eq!(plan.done, HashSet::from(["a".to_owned()]));
+        let (file, plan) = prepare_output(&path, false).unwrap();
+        assert!(plan.torn_tail);
+        assert!(plan.done.contains("a") && plan.done.len() == 1);
         let mut writer = ResultWriter::new(file, path.clone(), false);
         writer.write(0, success("b")).unwrap();
         writer.finish().unwrap();
@@ -619,7 +798,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
         fs::write(&path, success("a").to_json()).unwrap();
-        let (file, _, _) = prepare_output(&path, false).unwrap();
+        let (file, _) = prepare_output(&path, false).unwrap();
         let mut writer = ResultWriter::new(file, path.clone(), false);
         writer.write(0, success("b")).unwrap();
         let after = fs::read_to_string(&path).unwrap();
@@ -631,7 +810,7 @@ mod tests {
     fn ordered_mode_holds_results_until_their_turn() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let (file, _, _) = prepare_output(&path, false).unwrap();
+        let (file, _) = prepare_output(&path, false).unwrap();
         let mut writer = ResultWriter::new(file, path.clone(), true);
         let read = || -> Vec<String> {
             fs::read_to_string(&path)

@@ -80,7 +80,7 @@ fn write_sidecar(path: &Path, sidecar: &Sidecar) -> Result<(), CliError> {
 #[allow(clippy::print_stderr)]
 pub(crate) async fn run(args: BatchArgs, window: &str) -> Result<ExitCode, CliError> {
     let sidecar_file = sidecar_path(&args.output);
-    let (file, resume, _) = prepare_output(&args.output, args.retry_failed)?;
+    let (file, resume) = prepare_output(&args.output, args.retry_failed)?;
     let mut writer = ResultWriter::new(file, args.output.clone(), false);
     let poll = Duration::from_secs_f64(args.progress_interval.max(0.01));
     let existing: Option<Sidecar> = match std::fs::read(&sidecar_file) {

@@ -68,12 +68,13 @@ fn settings(args: &ServeArgs) -> Result<GatewaySettings, CliError> {
         settings = settings.queue_bound(bound);
     }
     if let Some(seconds) = args.drain_timeout {
-        if !(seconds.is_finite() && seconds >= 0.0) {
-            return Err(CliError::Usage(format!(
-                "--drain-timeout must be a number of seconds, got {seconds}"
-            )));
-        }
-        settings = settings.drain_timeout(Duration::from_secs_f64(seconds));
+        let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
+            CliError::Usage(format!(
+                "--drain-timeout must be a number of seconds from 0 to about 584 billion years, \
+                 got {seconds}"
+            ))
+        })?;
+        settings = settings.drain_timeout(timeout);
     }
     Ok(settings)
 }
@@ -124,7 +125,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<ExitCode, CliError> {
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "{}", gateway.base_url());
     let _ = stdout.flush();
-    let report = gateway.run_until_signal().await;
+    let report = gateway.run_until(groq_mock::wait_for_termination()).await;
     connection.close().await;
     if report.drained {
         Ok(ExitCode::from(EXIT_OK))

@@ -5,7 +5,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 use crate::error::{CliError, print_out};
-use crate::output::{ExistingOutput, OutputError, ResumePlan, prepare_output};
+use crate::output::{OutputError, ResumePlan, prepare_output};
 
 /// Whether `path` is `-`.
 pub(crate) fn is_dash(path: &Path) -> bool {
@@ -54,10 +54,7 @@ pub(crate) fn spool_stdin() -> Result<tempfile::NamedTempFile, CliError> {
 
 /// The batch output: the file, resumed as usual, or stdout for `-` (a fresh run: nothing to
 /// resume, every request is sent).
-pub(crate) fn open_output(
-    path: &Path,
-    retry_failed: bool,
-) -> Result<(File, ResumePlan, ExistingOutput), CliError> {
+pub(crate) fn open_output(path: &Path, retry_failed: bool) -> Result<(File, ResumePlan), CliError> {
     if !is_dash(path) {
         return Ok(prepare_output(path, retry_failed)?);
     }
@@ -68,7 +65,7 @@ pub(crate) fn open_output(
             source,
         })
     })?;
-    Ok((stdout, ResumePlan::default(), ExistingOutput::default()))
+    Ok((stdout, ResumePlan::default()))
 }
 
 /// A `File` writing to this process's stdout (a duplicate of its descriptor).

@@ -407,6 +407,63 @@ fn a_run_killed_and_resumed_five_times_meets_no_more_429s_than_one_run() {
 
 #[cfg(unix)]
 #[test]
+fn a_fresh_run_on_a_drained_server_meets_no_429_burst() {
+    // A model limited by requests per minute alone: no header reports that bucket, so only
+    // the server's answer to a first request can tell a fresh process that it is drained.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(
+            groq_mock::MockServer::builder()
+                .api_key("gsk_restart_key_0123")
+                .minute_length(Duration::from_secs(40))
+                .model("m", groq_mock::MockLimits::unlimited().rpm(10))
+                .start(),
+        )
+        .unwrap();
+    let write = |f: &Files, n: usize| {
+        let text: String = (0..n)
+            .map(|i| {
+                let mut b = body(i, 8);
+                b["model"] = json!("m");
+                format!("{b}\n")
+            })
+            .collect();
+        fs::write(&f.input, text).unwrap();
+    };
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("config.json");
+    fs::write(
+        &config,
+        r#"{"models": {"m": {"req_per_minute": {"limit": 10, "per": "40s"}}}, "unknown_models": "reject"}"#,
+    )
+    .unwrap();
+    // An earlier run drains the server's bucket (one request refills every 4 s, far longer
+    // than it takes to start the next run).
+    let earlier = files();
+    write(&earlier, 10);
+    assert_eq!(
+        batch_until(&earlier, &config, &mock.base_url(), None),
+        Some(0)
+    );
+    let before = mock.stats().rate_limited;
+    // A fresh run (another output, so no saved state) on the drained server: its first
+    // request meets the drained bucket alone, the limiter learns the server's usage from the
+    // 429's text, and the rest go at the server's pace. Bursting three requests would meet
+    // three 429s.
+    let fresh = files();
+    write(&fresh, 3);
+    assert_eq!(
+        batch_until(&fresh, &config, &mock.base_url(), None),
+        Some(0)
+    );
+    let met = mock.stats().rate_limited - before;
+    assert!(met <= 1, "a fresh run met {met} 429s");
+    assert_eq!(lines(&fresh.output).len(), 3);
+    drop(mock);
+}
+
+#[cfg(unix)]
+#[test]
 fn more_requests_than_open_files_all_complete() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mock = runtime
@@ -523,6 +580,14 @@ fn a_server_stricter_than_the_configuration_is_named() {
     // Every 429 the client received is counted, including one that ended a request.
     assert!(
         summary["rate_limited_429"].as_u64() >= Some(mock.stats().rate_limited),
+        "{summary}"
+    );
+    // The server's limit, stated in its 429 texts, is adopted: the first burst meets 429s,
+    // the retries do not (a limiter that kept its 30/s would burst into 5/s again and again,
+    // and fail requests after eight 429s each).
+    assert_eq!(summary["ok"], 30, "{summary}");
+    assert!(
+        summary["rate_limited_429"].as_u64().unwrap() < 30,
         "{summary}"
     );
     drop(mock);

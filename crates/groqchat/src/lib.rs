@@ -220,8 +220,8 @@ pub use groq_ratelimit::{
 
 // Queueing.
 pub use groq_queue::{
-    AgingConfig, AgingQueue, LaneStatus, Priority, Scheduler, ShutdownMode, ShutdownReport,
-    WhenFull,
+    AgingConfig, AgingQueue, Key, LaneEntry, LaneStatus, Priority, Scheduler, ShutdownMode,
+    ShutdownReport, WhenFull,
 };
 
 // HTTP transport.

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use groq_mock::MockArgs;
+use groq_mock::{MockArgs, wait_for_termination};
 
 /// A faithful Groq Cloud emulator: Groq's endpoints, limits, headers, errors and streams.
 #[derive(Debug, Parser)]
@@ -44,20 +44,4 @@ async fn main() -> ExitCode {
     wait_for_termination().await;
     server.shutdown().await;
     ExitCode::SUCCESS
-}
-
-/// Waits for Ctrl-C, or SIGTERM on Unix.
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
