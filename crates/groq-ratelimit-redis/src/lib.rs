@@ -85,8 +85,9 @@ use std::time::Duration;
 
 use groq_config::Rate;
 use groq_ratelimit::{
-    Changed, Cost, Dimension, DimensionSnapshot, LocalLimiter, Quota, RateLimitHeaders,
-    RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot, Timer, TokioTimer,
+    Changed, Cost, Dimension, DimensionSnapshot, LimitMessage, LimitMessageKind, LocalLimiter,
+    Quota, RateLimitHeaders, RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot,
+    Timer, TokioTimer,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -946,6 +947,44 @@ impl RedisLimiter {
         models.entry(model.to_owned()).or_default().capped = capped;
     }
 
+    /// Sends what the headers (and a 429's `Used N` for one dimension) say of every bucket:
+    /// the observe script tightens each one the server reports fuller than the shared state.
+    fn observe_used(
+        &self,
+        model: &str,
+        headers: &RateLimitHeaders,
+        used: Option<(Dimension, u64)>,
+    ) {
+        let Some(quota) = self.inner.quota(model) else {
+            return;
+        };
+        let mut args = Vec::with_capacity(2 * DIMS + 1);
+        for dimension in Dimension::ALL {
+            let side = headers.bucket(dimension);
+            let mut remaining = side.and_then(|s| s.remaining);
+            // `Used N` of a limit L is N units held: as a remaining count, L - N.
+            if let Some((named, n)) = used
+                && named == dimension
+                && let Some(rate) = quota.quota.rate(dimension)
+            {
+                let from_text = rate.limit().saturating_sub(n);
+                remaining = Some(remaining.map_or(from_text, |r| r.min(from_text)));
+            }
+            args.push(remaining.map_or("-1".to_owned(), |v| v.to_string()));
+            args.push(
+                side.and_then(|s| s.reset)
+                    .map_or("-1".to_owned(), |d| micros_ceil(d).to_string()),
+            );
+        }
+        quota.push(&mut args);
+        self.inner.worker.send(
+            Op::Observe,
+            keys(&self.inner.namespace, model),
+            args,
+            self.inner.lease,
+        );
+    }
+
     /// Refunds every future slot not taken within its grace period. Reserves do this for their
     /// own model; call it to give back the slots of models nobody asks for any more.
     pub fn release_stale_slots(&self) {
@@ -1034,24 +1073,28 @@ impl RateLimiter for RedisLimiter {
     }
 
     fn observe(&self, model: &str, headers: &RateLimitHeaders, _received: Instant) {
-        let Some(quota) = self.inner.quota(model) else {
-            return;
-        };
-        let num = |v: Option<u64>| v.map_or("-1".to_owned(), |v| v.to_string());
-        let dur = |v: Option<Duration>| v.map_or("-1".to_owned(), |d| micros_ceil(d).to_string());
-        let mut args = vec![
-            num(headers.remaining_requests),
-            dur(headers.reset_requests),
-            num(headers.remaining_tokens),
-            dur(headers.reset_tokens),
-        ];
-        quota.push(&mut args);
-        self.inner.worker.send(
-            Op::Observe,
-            keys(&self.inner.namespace, model),
-            args,
-            self.inner.lease,
-        );
+        self.observe_used(model, headers, None);
+    }
+
+    /// Learns from the headers, and from a 429's `Used N` as [`LocalLimiter`] does (the
+    /// bucket the text names holds at least `N` plus the units in flight), then pauses the
+    /// model for the wait the server asked for.
+    fn rate_limited(
+        &self,
+        model: &str,
+        headers: &RateLimitHeaders,
+        message: Option<&LimitMessage>,
+        received: Instant,
+    ) {
+        let used = message.and_then(|m| match (m.kind, m.dimension, m.used) {
+            (LimitMessageKind::RateLimited, Some(dimension), Some(used)) => Some((dimension, used)),
+            _ => None,
+        });
+        self.observe_used(model, headers, used);
+        let wait = groq_ratelimit::server_wait(headers, message);
+        if let Some(until) = wait.and_then(|wait| received.checked_add(wait)) {
+            self.penalize(model, message.and_then(|m| m.dimension), until);
+        }
     }
 
     fn penalize(&self, model: &str, dimension: Option<Dimension>, until: Instant) {

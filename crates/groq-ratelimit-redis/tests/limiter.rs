@@ -519,3 +519,51 @@ fn a_long_run_of_settlements_without_reserves_is_applied_in_full() {
     assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 0);
     assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 0);
 }
+
+#[test]
+fn audio_and_input_headers_and_a_429_text_tighten_the_shared_buckets() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("learn8");
+    let q = Quota::unlimited()
+        .with_rate(Dimension::RequestsPerMinute, Rate::per_minute(100))
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(7_200))
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(1_000));
+    let a = limiter(&server, &ns, q);
+    let b = limiter(&server, &ns, q);
+    // A's response says 200 audio seconds and 100 input tokens are left.
+    let mut headers = groq_ratelimit::RateLimitHeaders::default();
+    headers.audio_seconds = groq_ratelimit::BucketHeaders::new(None, Some(200), None);
+    headers.input_tokens = groq_ratelimit::BucketHeaders::new(None, Some(100), None);
+    a.observe(MODEL, &headers, Instant::now());
+    assert!(a.flush(Duration::from_secs(2)));
+    let snapshot = b.snapshot(MODEL).unwrap();
+    let left = |d| snapshot.get(d).unwrap().remaining;
+    assert_eq!(left(Dimension::AudioSecondsPerHour), 200);
+    assert_eq!(left(Dimension::InputTokensPerMinute), 100);
+    assert_eq!(left(Dimension::OutputTokensPerMinute), 1_000);
+    // A 429 to B names OTPM with `Used 900`: A sees at most 100 output tokens left.
+    let message = groq_ratelimit::LimitMessage::parse(
+        "Rate limit reached for model `m` on output tokens per minute (OTPM): Limit 1000, \
+         Used 900, Requested 300. Please try again in 1m.",
+    )
+    .expect("a rate-limit message");
+    assert_eq!(message.dimension, Some(Dimension::OutputTokensPerMinute));
+    b.rate_limited(
+        MODEL,
+        &groq_ratelimit::RateLimitHeaders::default(),
+        Some(&message),
+        Instant::now(),
+    );
+    assert!(b.flush(Duration::from_secs(2)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(
+        snapshot
+            .get(Dimension::OutputTokensPerMinute)
+            .unwrap()
+            .remaining,
+        100
+    );
+    // ... and the model is paused for everyone for the wait the text asks.
+    assert!(snapshot.penalized_until.is_some());
+}

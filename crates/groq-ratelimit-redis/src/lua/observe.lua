@@ -1,16 +1,15 @@
--- observe: ARGV = remaining requests, reset of requests (us), remaining tokens, reset of
--- tokens (us); -1 when absent; then the quota string (optional). Tightens RPD from the request
--- headers and TPM from the token headers, exactly as QuotaState::observe: nothing is ever
--- loosened.
+-- observe: ARGV = per dimension (RPM, RPD, TPM, TPD, ASH, ASD, ITPM, OTPM) the remaining units
+-- the server reports and the time until its bucket is full (us), -1 when absent; then the
+-- quota string (optional). Tightens every bucket the server reports fuller than the shared
+-- state, exactly as QuotaState::observe: nothing is ever loosened.
 local now = now_us()
 local st = load_state()
 expire(st, now)
-sync_quota(st, now, 5)
+sync_quota(st, now, 2 * NDIMS + 1)
 local p = nil
-local sides = { { 2, tonumber(ARGV[1]), tonumber(ARGV[2]) },
-  { 3, tonumber(ARGV[3]), tonumber(ARGV[4]) } }
-for _, side in ipairs(sides) do
-  local i, remaining, reset = side[1], side[2], side[3]
+for i = 1, NDIMS do
+  local remaining = tonumber(ARGV[2 * i - 1])
+  local reset = tonumber(ARGV[2 * i])
   local b = st.b[i]
   if b and remaining >= 0 then
     local ours = math.max(0, b.L - used(b, now))
