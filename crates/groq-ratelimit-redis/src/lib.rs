@@ -26,10 +26,14 @@
 //!   ([`lease`](RedisLimiterBuilder::lease), default [`DEFAULT_LEASE`]) that this process
 //!   renews every third of it while the request runs. A killed process's slots come back when
 //!   its leases expire, and its unsettled reservations count as kept (the safe side).
-//! * **Shared learning:** [`observe`](RateLimiter::observe) (the `x-ratelimit-*` headers) and
-//!   [`penalize`](RateLimiter::penalize) (a 429) write to the shared state, so one process's
-//!   429 pauses every process for that model. The calibration ratio of the token estimate is
-//!   not shared: each process corrects its own estimates, and the true usage every process
+//! * **Shared learning:** [`observe`](RateLimiter::observe) (the `x-ratelimit-*` headers of
+//!   every bucket they describe: RPD, TPM, and ASH, ASD, ITPM, OTPM when a server sends
+//!   them), [`rate_limited`](RateLimiter::rate_limited) (a 429's `Used N` tightens the
+//!   bucket it names) and [`penalize`](RateLimiter::penalize) write to the shared state, so
+//!   one process's 429 pauses every process for that model. Two things stay per process: a
+//!   lower limit the server states (which [`LocalLimiter`] adopts) is not adopted, so the
+//!   shared buckets keep the configured quota; and the calibration ratio of the token
+//!   estimate, so each process corrects its own estimates, while the true usage every process
 //!   commits is what the shared buckets hold.
 //! * **Keys:** `{<namespace>:<model>}:s` (state hash) and `:l` (leases, each member naming
 //!   its reservation and cost): one hash tag per model, so every key of a model lives in one Redis Cluster slot. The
@@ -938,13 +942,23 @@ impl RedisLimiter {
         }
     }
 
+    /// Records whether the in-flight cap binds. When it starts to bind, the futures of
+    /// [`changed`](RateLimiter::changed) made before (without the periodic recheck, since the
+    /// cap did not bind then) fire at once: the slots may be held by other processes, whose
+    /// settlements this process never hears of, so a caller waiting on such a future with
+    /// nothing of its own in flight would wait forever.
     fn set_capped(&self, model: &str, capped: bool) {
         let mut models = self
             .inner
             .models
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        models.entry(model.to_owned()).or_default().capped = capped;
+        let local = models.entry(model.to_owned()).or_default();
+        let started = capped && !local.capped;
+        local.capped = capped;
+        if started && let Some(sender) = &local.changed {
+            sender.send_replace(());
+        }
     }
 
     /// Sends what the headers (and a 429's `Used N` for one dimension) say of every bucket:

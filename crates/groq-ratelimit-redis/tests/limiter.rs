@@ -567,3 +567,31 @@ fn audio_and_input_headers_and_a_429_text_tighten_the_shared_buckets() {
     // ... and the model is paused for everyone for the wait the text asks.
     assert!(snapshot.penalized_until.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_held_by_another_process_is_rechecked_without_a_local_settlement() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("capwait");
+    let capped = quota().with_max_in_flight(1);
+    let a = limiter(&server, &ns, capped);
+    let b = limiter(&server, &ns, capped);
+    // B subscribes before asking, as a dispatcher does, while the cap does not bind yet.
+    let changed = b.changed(MODEL);
+    let held = a.reserve(MODEL, &Cost::request(1)).unwrap();
+    assert_eq!(
+        b.reserve(MODEL, &Cost::request(1)).unwrap_err(),
+        ReserveError::InFlight { limit: 1 }
+    );
+    // B has nothing in flight of its own: the future fires anyway, at once.
+    tokio::time::timeout(Duration::from_secs(1), changed)
+        .await
+        .expect("changed() fires when the cap starts to bind");
+    // A settles; B hears nothing of it, but its next wait rechecks and gets in.
+    let changed = b.changed(MODEL);
+    held.keep();
+    assert!(a.flush(Duration::from_secs(2)));
+    tokio::time::timeout(Duration::from_secs(1), changed)
+        .await
+        .expect("changed() rechecks while the cap binds");
+    b.reserve(MODEL, &Cost::request(1)).unwrap().keep();
+}
