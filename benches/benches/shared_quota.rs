@@ -2,11 +2,13 @@
 //! long-prompt (TPM binds) workloads split into K shards, each shard run by its own process
 //! (this program started again as a worker) with `GroqClient::builder().redis(url)`, against
 //! one `groq-mock` with the free-plan limits in a 3 s minute. For each K: completed, 429s,
-//! elapsed and the efficiency against the single-process theoretical minimum. Writes
-//! `shared_quota.json` to the results directory.
+//! elapsed and the efficiency against the single-process theoretical minimum. First, the
+//! limiter's own cost: reserve + commit latency (p50, p99) and throughput from one process.
+//! Writes `shared_quota.json` to the results directory.
 //!
-//! Run with `cargo bench -p groqchat-benches --bench shared_quota`. It starts its own
-//! `redis-server` on a free loopback port.
+//! Run with `cargo bench -p groqchat-benches --bench shared_quota` (`cargo xtask bench` runs
+//! it). It starts its own `redis-server` on a free loopback port; without `redis-server` it
+//! says why and records the bench as skipped.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
 
 #[path = "../../crates/groq-ratelimit-redis/tests/common/mod.rs"]
@@ -19,13 +21,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use groq_client::{Config, GroqClient, ModelConfig};
 use groq_config::{Limits, Rate, UnknownModelPolicy};
 use groq_mock::{MockLimits, MockServer};
-use groqchat_benches::results::{self, QuotaReport, QuotaRun};
+use groq_ratelimit::{Cost, Dimension, Quota, RateLimiter};
+use groq_ratelimit_redis::RedisLimiter;
+use groqchat_benches::results::{
+    self, QuotaReport, QuotaRun, RedisLimiterFigures, SharedQuotaReport,
+};
 use groqchat_benches::workload::{
     API_KEY, COMPLETION_TOKENS, LARGE, MINUTE, SMALL, Workload, free_plan,
 };
 
 const PROCESSES: [usize; 4] = [1, 2, 4, 8];
 const WORKER: &str = "GROQCHAT_SHARED_QUOTA_WORKER";
+/// Reserve + commit pairs timed one by one, and pairs of each throughput measure.
+const PAIRS: usize = 5_000;
+const THROUGHPUT_PAIRS: usize = 20_000;
+const THREADS: usize = 8;
 
 fn unix_micros() -> u64 {
     SystemTime::now()
@@ -229,8 +239,178 @@ async fn run(
     })
 }
 
+fn percentile(sorted: &[Duration], p: usize) -> f64 {
+    sorted
+        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+}
+
+/// Reserve + commit against the local Redis, from this process: latency one pair at a time
+/// (the reserve's answer, and both scripts applied), then throughput from one thread and from
+/// several.
+fn limiter_figures(redis: &redis_server::RedisServer) -> Result<RedisLimiterFigures, String> {
+    const MODEL: &str = "llama-3.1-8b-instant";
+    // A chat model's four limits (RPM, RPD, TPM, TPD, as Groq's catalog gives them), far
+    // above the bench: every reserve is admitted and charged in all four.
+    let huge = 1_000_000_000_000;
+    let quota = Quota::unlimited()
+        .with_rate(Dimension::RequestsPerMinute, Rate::per_minute(huge))
+        .with_rate(Dimension::RequestsPerDay, Rate::per_day(huge))
+        .with_rate(Dimension::TokensPerMinute, Rate::per_minute(huge))
+        .with_rate(Dimension::TokensPerDay, Rate::per_day(huge));
+    let limiter = RedisLimiter::builder(&redis.url())
+        .namespace(format!("bench-limiter-{}", std::process::id()))
+        .quota(MODEL, quota)
+        .build()
+        .map_err(|e| format!("the limiter could not be built: {e}"))?;
+    let cost = Cost::chat(800, 200);
+    let pair = || -> Result<(), String> {
+        let reservation = limiter
+            .reserve(MODEL, &cost)
+            .map_err(|e| format!("a reserve was refused: {e}"))?;
+        reservation.commit_usage(Cost::chat(800, 150));
+        Ok(())
+    };
+    // Warm the connections and Redis's script cache.
+    for _ in 0..200 {
+        pair()?;
+    }
+    limiter.flush(Duration::from_secs(10));
+    let (mut answered, mut applied) = (Vec::with_capacity(PAIRS), Vec::with_capacity(PAIRS));
+    for _ in 0..PAIRS {
+        let start = std::time::Instant::now();
+        let reservation = limiter
+            .reserve(MODEL, &cost)
+            .map_err(|e| format!("a reserve was refused: {e}"))?;
+        answered.push(start.elapsed());
+        reservation.commit_usage(Cost::chat(800, 150));
+        if !limiter.flush(Duration::from_secs(5)) {
+            return Err("a commit did not reach Redis within 5 s".into());
+        }
+        applied.push(start.elapsed());
+    }
+    answered.sort_unstable();
+    applied.sort_unstable();
+    let redis_before = redis_script_stats(redis);
+    let start = std::time::Instant::now();
+    for _ in 0..THROUGHPUT_PAIRS {
+        pair()?;
+    }
+    limiter.flush(Duration::from_secs(30));
+    let sequential_per_s = THROUGHPUT_PAIRS as f64 / start.elapsed().as_secs_f64();
+    let redis_after = redis_script_stats(redis);
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| -> Result<(), String> {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), String> {
+                    for _ in 0..THROUGHPUT_PAIRS / THREADS {
+                        pair()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().map_err(|_| "a thread panicked")??;
+        }
+        Ok(())
+    })?;
+    limiter.flush(Duration::from_secs(30));
+    let parallel_per_s = THROUGHPUT_PAIRS as f64 / start.elapsed().as_secs_f64();
+    let redis_us_per_script = match (redis_before, redis_after) {
+        (Some((calls0, us0)), Some((calls1, us1))) if calls1 > calls0 => {
+            Some((us1 - us0) as f64 / (calls1 - calls0) as f64)
+        }
+        _ => None,
+    };
+    Ok(RedisLimiterFigures {
+        limits: "a chat model's four limits (RPM, RPD, TPM, TPD)".to_owned(),
+        pairs: PAIRS as u64,
+        p50_us: percentile(&applied, 50),
+        p99_us: percentile(&applied, 99),
+        reserve_p50_us: percentile(&answered, 50),
+        reserve_p99_us: percentile(&answered, 99),
+        sequential_per_s,
+        threads: THREADS as u64,
+        parallel_per_s,
+        redis_us_per_script,
+    })
+}
+
+/// EVALSHA calls and the microseconds Redis spent in them so far (`INFO commandstats`
+/// through `redis-cli`), if it can be read.
+fn redis_script_stats(redis: &redis_server::RedisServer) -> Option<(u64, u64)> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "INFO", "commandstats"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("cmdstat_evalsha:"))?;
+    let field = |name: &str| -> Option<u64> {
+        line.split([':', ',']).find_map(|kv| {
+            kv.strip_prefix(name)
+                .and_then(|v| v.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+        })
+    };
+    Some((field("calls")?, field("usec")?))
+}
+
+/// Why the bench cannot run here, if it cannot: no `redis-server` to start.
+fn redis_missing() -> Option<String> {
+    match Command::new("redis-server").arg("--version").output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "`redis-server --version` failed ({}); install it with \
+             `apt-get install redis-server redis-tools` (`.ci/test-services` does)",
+            out.status
+        )),
+        Err(e) => Some(format!(
+            "redis-server is not installed ({e}); install it with \
+             `apt-get install redis-server redis-tools` (`.ci/test-services` does)"
+        )),
+    }
+}
+
 async fn run_all() -> Result<(), String> {
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    if let Some(reason) = redis_missing() {
+        println!("shared_quota: skipped: {reason}");
+        let report = SharedQuotaReport {
+            skipped: Some(reason),
+            quota: None,
+            limiter: None,
+            load_average,
+        };
+        results::save(&results::results_dir(), "shared_quota", &report)
+            .map_err(|e| format!("could not save the results: {e}"))?;
+        return Ok(());
+    }
     let redis = redis_server::RedisServer::start();
+    let (redis, limiter) = tokio::task::spawn_blocking(move || {
+        let figures = limiter_figures(&redis);
+        (redis, figures)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let limiter = limiter?;
+    println!(
+        "redis reserve+commit: answered p50 {:.0} us p99 {:.0} us; both applied p50 {:.0} us p99 {:.0} us; \
+         {:.0}/s from one thread, {:.0}/s from {} threads; Redis {} us per script",
+        limiter.reserve_p50_us,
+        limiter.reserve_p99_us,
+        limiter.p50_us,
+        limiter.p99_us,
+        limiter.sequential_per_s,
+        limiter.parallel_per_s,
+        limiter.threads,
+        limiter
+            .redis_us_per_script
+            .map_or_else(|| "n/a".to_owned(), |us| format!("{us:.1}"))
+    );
     let mut runs = Vec::new();
     for workload in workloads() {
         for processes in PROCESSES {
@@ -248,7 +428,7 @@ async fn run_all() -> Result<(), String> {
             runs.push(run);
         }
     }
-    let report = QuotaReport {
+    let quota = QuotaReport {
         minute_s: MINUTE.as_secs_f64(),
         setup: format!(
             "K worker processes, each a GroqClient built with .redis(url) on one local \
@@ -258,6 +438,12 @@ async fn run_all() -> Result<(), String> {
             MINUTE.as_secs_f64()
         ),
         runs,
+    };
+    let report = SharedQuotaReport {
+        skipped: None,
+        quota: Some(quota),
+        limiter: Some(limiter),
+        load_average,
     };
     let path = results::save(&results::results_dir(), "shared_quota", &report)
         .map_err(|e| format!("could not save the results: {e}"))?;

@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use crate::criterion::Bench;
 use crate::machine::Machine;
-use crate::results::{GatewayReport, MemoryReport, OverheadReport, QuotaReport, QuotaRun};
+use crate::results::{
+    GatewayReport, MemoryReport, OverheadReport, QuotaReport, QuotaRun, SharedQuotaReport,
+};
 
 /// Everything the report is made of.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +31,8 @@ pub struct Inputs {
     pub gateway: Option<GatewayReport>,
     /// Criterion's results from this run.
     pub micro: Vec<Bench>,
+    /// `benches/shared_quota.rs`: one quota shared through Redis.
+    pub shared_quota: Option<SharedQuotaReport>,
 }
 
 /// The targets the project set itself (issue 9).
@@ -86,6 +90,9 @@ pub fn render(inputs: &Inputs) -> String {
         gateway_section(&mut out, gateway);
     }
     micro_section(&mut out, inputs);
+    if let Some(shared) = &inputs.shared_quota {
+        shared_quota_section(&mut out, shared);
+    }
     findings(&mut out, inputs);
     reproduce(&mut out);
     out
@@ -960,6 +967,105 @@ fn reproduce(out: &mut String) {
     );
 }
 
+/// Issue 16's targets for the Redis-backed limiter.
+const TARGET_SHARED_EFFICIENCY: f64 = 0.95;
+const TARGET_REDIS_P50_US: f64 = 200.0;
+const TARGET_REDIS_PAIRS_PER_S: f64 = 5_000.0;
+
+/// Section 5: K processes sharing one quota through Redis, and the Redis limiter's own cost.
+fn shared_quota_section(out: &mut String, shared: &SharedQuotaReport) {
+    out.push_str("## 5. One quota shared through Redis (`benches/benches/shared_quota.rs`)\n\n");
+    if let Some(reason) = &shared.skipped {
+        let _ = writeln!(out, "Not measured in this run: {reason}.\n");
+        return;
+    }
+    if let Some(load) = &shared.load_average {
+        let _ = writeln!(
+            out,
+            "Load average when the bench started: {load} (1, 5, 15 minutes). Every figure here \
+             depends on thread scheduling and shares the machine with Redis and the emulator.\n"
+        );
+    }
+    if let Some(quota) = &shared.quota {
+        out.push_str("**K processes sharing one quota.** ");
+        let _ = writeln!(out, "{}\n", quota.setup);
+        out.push_str(
+            "| workload | K | completed | 429s | elapsed | minimum | efficiency | admissions span |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for run in &quota.runs {
+            let k = run
+                .client
+                .split_whitespace()
+                .find_map(|w| w.parse::<u64>().ok())
+                .map_or_else(|| "?".to_owned(), |k| k.to_string());
+            let efficiency = if run.completed >= run.requests {
+                format!("{:.3}", run.efficiency())
+            } else {
+                "n/a (incomplete)".to_owned()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {k} | {}/{} | {} | {:.2} s | {:.2} s | {efficiency} | {:.2} s |",
+                run.workload,
+                run.completed,
+                run.requests,
+                run.rate_limited,
+                run.elapsed_s,
+                run.minimum_s,
+                run.last_admission_s,
+            );
+        }
+        let rate_limited: u64 = quota.runs.iter().map(|r| r.rate_limited).sum();
+        let complete = quota.runs.iter().all(|r| r.completed >= r.requests);
+        let lowest = quota
+            .runs
+            .iter()
+            .map(QuotaRun::efficiency)
+            .fold(f64::INFINITY, f64::min);
+        let _ = writeln!(
+            out,
+            "\nTargets: 0 429s at every K ({rate_limited} in all: {}), every request completed \
+             ({}), efficiency ≥ {TARGET_SHARED_EFFICIENCY:.2} at every K (lowest {lowest:.3}: {}).\n",
+            met(rate_limited == 0),
+            met(complete),
+            met(complete && lowest >= TARGET_SHARED_EFFICIENCY),
+        );
+    }
+    if let Some(l) = &shared.limiter {
+        let best = l.sequential_per_s.max(l.parallel_per_s);
+        let _ = writeln!(
+            out,
+            "**Reserve + commit against a local Redis**, one process, release build, charged \
+             to {}: over {} sequential pairs, a reserve is answered in p50 {:.0} µs (p99 {:.0} µs), and a \
+             reserve + commit with both scripts applied in Redis takes p50 {:.0} µs (p99 {:.0} \
+             µs). Throughput: {:.0} pairs/s from one thread (commits pipelined), {:.0} pairs/s \
+             from {} threads.{}\n",
+            l.limits,
+            l.pairs,
+            l.reserve_p50_us,
+            l.reserve_p99_us,
+            l.p50_us,
+            l.p99_us,
+            l.sequential_per_s,
+            l.parallel_per_s,
+            l.threads,
+            l.redis_us_per_script.map_or_else(String::new, |us| format!(
+                " Redis's own time per script (`INFO commandstats`): {us:.1} µs."
+            )),
+        );
+        let _ = writeln!(
+            out,
+            "| figure | target | measured | |\n|---|---|---|---|\n\
+             | reserve + commit p50 (both applied) | < {TARGET_REDIS_P50_US:.0} µs | {:.0} µs | {} |\n\
+             | reserve + commit per second, one process | ≥ {TARGET_REDIS_PAIRS_PER_S:.0} | {best:.0} | {} |\n",
+            l.p50_us,
+            met(l.p50_us < TARGET_REDIS_P50_US),
+            met(best >= TARGET_REDIS_PAIRS_PER_S),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1059,6 +1165,7 @@ mod tests {
                 all_queued: true,
             }),
             gateway: None,
+            shared_quota: None,
             micro: vec![
                 bench(
                     "limiter",
@@ -1160,6 +1267,57 @@ mod tests {
         assert!(!text.contains("gateway CPU per request, concurrency 64"));
         assert!(text.contains("| 8 processes, burst workload: 429s | 0 | 0 | met |"));
         assert!(text.contains("| ≥ 0.95 | 0.970 | met |"));
+    }
+
+    #[test]
+    fn the_redis_section_is_written_from_the_run() {
+        use crate::results::RedisLimiterFigures;
+        let mut inputs = inputs();
+        let shared = |k: u64, rate_limited: u64, elapsed: f64| QuotaRun {
+            client: format!("groqchat in {k} processes, sharing through Redis"),
+            ..run("x", rate_limited, elapsed)
+        };
+        inputs.shared_quota = Some(SharedQuotaReport {
+            skipped: None,
+            quota: Some(QuotaReport {
+                minute_s: 3.0,
+                setup: "K workers".into(),
+                runs: vec![shared(1, 0, 9.1), shared(8, 0, 9.6)],
+            }),
+            limiter: Some(RedisLimiterFigures {
+                limits: "four limits".into(),
+                pairs: 5_000,
+                p50_us: 150.0,
+                p99_us: 400.0,
+                reserve_p50_us: 80.0,
+                reserve_p99_us: 200.0,
+                sequential_per_s: 5_500.0,
+                threads: 8,
+                parallel_per_s: 7_000.0,
+                redis_us_per_script: Some(45.0),
+            }),
+            load_average: Some("1.00 2.00 3.00".into()),
+        });
+        let text = render(&inputs);
+        assert!(text.contains("## 5. One quota shared through Redis"));
+        assert!(text.contains("| burst | 8 | 120/120 | 0 | 9.60 s | 9.00 s | 0.938 | 9.05 s |"));
+        // 9 / 9.6 is below 0.95: missed, and said so.
+        assert!(text.contains("(lowest 0.938: **missed**)"));
+        assert!(text.contains("| reserve + commit p50 (both applied) | < 200 µs | 150 µs | met |"));
+        assert!(
+            text.contains("| reserve + commit per second, one process | ≥ 5000 | 7000 | met |")
+        );
+        assert!(text.contains("45.0 µs"));
+        assert!(text.contains("charged to four limits: over 5000 sequential pairs"));
+        assert!(text.contains("1.00 2.00 3.00"));
+        inputs.shared_quota = Some(SharedQuotaReport {
+            skipped: Some("redis-server is not installed".into()),
+            quota: None,
+            limiter: None,
+            load_average: None,
+        });
+        let text = render(&inputs);
+        assert!(text.contains("Not measured in this run: redis-server is not installed."));
     }
 
     #[test]

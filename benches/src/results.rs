@@ -347,3 +347,42 @@ pub struct GatewayReport {
     /// The several-process quota run.
     pub quota: GatewayQuotaRun,
 }
+
+/// Reserve + commit against a local Redis from one process (`benches/shared_quota.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RedisLimiterFigures {
+    /// The limits each reserve is charged to, in words.
+    pub limits: String,
+    /// Sequential reserve + commit pairs timed one by one.
+    pub pairs: u64,
+    /// Median time of a reserve + commit with both scripts applied in Redis, in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile of the same, in microseconds.
+    pub p99_us: f64,
+    /// Median time until a reserve is answered, in microseconds.
+    pub reserve_p50_us: f64,
+    /// 99th percentile of the same, in microseconds.
+    pub reserve_p99_us: f64,
+    /// Reserve + commit pairs per second from one thread (commits pipelined).
+    pub sequential_per_s: f64,
+    /// Threads of the parallel measure.
+    pub threads: u64,
+    /// Reserve + commit pairs per second from `threads` threads of one process.
+    pub parallel_per_s: f64,
+    /// Redis's own time per script (`INFO commandstats`, EVALSHA), in microseconds.
+    pub redis_us_per_script: Option<f64>,
+}
+
+/// The results of `benches/shared_quota.rs`: K processes sharing one quota through Redis, and
+/// the limiter's own latency and throughput.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharedQuotaReport {
+    /// Why the bench did not run (no `redis-server`), if it did not.
+    pub skipped: Option<String>,
+    /// The K-process runs.
+    pub quota: Option<QuotaReport>,
+    /// Reserve + commit against the local Redis.
+    pub limiter: Option<RedisLimiterFigures>,
+    /// The machine's load average (1, 5 and 15 minutes) when the bench started.
+    pub load_average: Option<String>,
+}

@@ -95,6 +95,21 @@ const BENCH: &[Step] = &[
         args: &["bench", "-p", "groqchat-benches"],
         env: &[],
     },
+    // The Redis-backed limiter: the K-process runs and its own latency and throughput come
+    // from `shared_quota` in the step above; this is its criterion bench. Both start their own
+    // redis-server (installed by `.ci/test-services` first) and skip with the reason when it
+    // is missing.
+    Step {
+        name: "Redis limiter reserve + commit (groq-ratelimit-redis)",
+        args: &[
+            "bench",
+            "-p",
+            "groq-ratelimit-redis",
+            "--bench",
+            "redis_limiter",
+        ],
+        env: &[],
+    },
 ];
 
 /// Where the report goes, relative to the workspace root.
@@ -246,6 +261,10 @@ fn bench() -> Result<(), String> {
     fs::write(&mark, "cargo xtask bench\n")
         .map_err(|e| format!("could not write {}: {e}", mark.display()))?;
 
+    // The Redis benches need redis-server; without it they run nothing and say why.
+    if let Err(e) = test_services() {
+        eprintln!("==> the Redis benches will be skipped: {e}");
+    }
     for step in BENCH {
         run(step)?;
     }

@@ -93,6 +93,7 @@ fn run(args: Args) -> Result<(), String> {
         overhead: load(&results_dir, "overhead").map_err(text)?,
         memory: load(&results_dir, "memory").map_err(text)?,
         gateway: load(&results_dir, "gateway").map_err(text)?,
+        shared_quota: load(&results_dir, "shared_quota").map_err(text)?,
         micro: criterion::collect(&criterion_dir, since).map_err(text)?,
     };
     let report = render(&inputs);

@@ -6,8 +6,9 @@
 //! model's buckets in Redis and changes them only inside Lua scripts:
 //!
 //! * **Atomic:** one script per reserve charges every limited dimension of the model (RPM,
-//!   RPD, TPM, TPD and the in-flight cap) or nothing; one script per settlement (commit with
-//!   the real usage, keep, refund). No check-then-increment race between processes.
+//!   RPD, TPM, TPD, ASH, ASD, ITPM, OTPM and the in-flight cap) or nothing; one script per
+//!   settlement (commit with the real usage in every unit, keep, refund), exactly as
+//!   [`LocalLimiter`] settles. No check-then-increment race between processes.
 //! * **Exact:** time is Redis `TIME` read inside the script, in integer microseconds, so
 //!   machines with skewed clocks agree. A bucket's theoretical arrival time is an exact pair of
 //!   integers below 2^53 (Lua's numbers are doubles; see the crate's `scripts` notes): no
@@ -25,13 +26,17 @@
 //!   ([`lease`](RedisLimiterBuilder::lease), default [`DEFAULT_LEASE`]) that this process
 //!   renews every third of it while the request runs. A killed process's slots come back when
 //!   its leases expire, and its unsettled reservations count as kept (the safe side).
-//! * **Shared learning:** [`observe`](RateLimiter::observe) (the `x-ratelimit-*` headers) and
-//!   [`penalize`](RateLimiter::penalize) (a 429) write to the shared state, so one process's
-//!   429 pauses every process for that model. The calibration ratio of the token estimate is
-//!   not shared: each process corrects its own estimates, and the true usage every process
+//! * **Shared learning:** [`observe`](RateLimiter::observe) (the `x-ratelimit-*` headers of
+//!   every bucket they describe: RPD, TPM, and ASH, ASD, ITPM, OTPM when a server sends
+//!   them), [`rate_limited`](RateLimiter::rate_limited) (a 429's `Used N` tightens the
+//!   bucket it names) and [`penalize`](RateLimiter::penalize) write to the shared state, so
+//!   one process's 429 pauses every process for that model. Two things stay per process: a
+//!   lower limit the server states (which [`LocalLimiter`] adopts) is not adopted, so the
+//!   shared buckets keep the configured quota; and the calibration ratio of the token
+//!   estimate, so each process corrects its own estimates, while the true usage every process
 //!   commits is what the shared buckets hold.
-//! * **Keys:** `{<namespace>:<model>}:s` (state hash), `:l` (leases) and `:c` (lease costs):
-//!   one hash tag per model, so every key of a model lives in one Redis Cluster slot. The
+//! * **Keys:** `{<namespace>:<model>}:s` (state hash) and `:l` (leases, each member naming
+//!   its reservation and cost): one hash tag per model, so every key of a model lives in one Redis Cluster slot. The
 //!   namespace defaults to [`namespace_for_key`], a fingerprint of the API key (a hash, never
 //!   the key).
 //!
@@ -84,13 +89,14 @@ use std::time::Duration;
 
 use groq_config::Rate;
 use groq_ratelimit::{
-    Changed, Cost, Dimension, DimensionSnapshot, LocalLimiter, Quota, RateLimitHeaders,
-    RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot, Timer, TokioTimer,
+    Changed, Cost, Dimension, DimensionSnapshot, LimitMessage, LimitMessageKind, LocalLimiter,
+    Quota, RateLimitHeaders, RateLimiter, Reservation, ReserveError, Settle, Settlement, Snapshot,
+    Timer, TokioTimer,
 };
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::scripts::{Mark, QuotaArgs, micros_ceil};
+use crate::scripts::{DIMS, Mark, QuotaArgs, micros_ceil, units};
 use crate::worker::{Op, Target, Worker};
 
 /// The default lease of an in-flight slot: 15 s, renewed every 5 s while the request runs.
@@ -163,10 +169,10 @@ fn key_part(model: &str) -> String {
         .replace('}', "%7D")
 }
 
-/// The three keys of a model: state, leases, lease costs.
-fn keys(namespace: &str, model: &str) -> [String; 3] {
+/// The two keys of a model: state, leases.
+fn keys(namespace: &str, model: &str) -> [String; 2] {
     let tag = format!("{{{}:{}}}", key_part(namespace), key_part(model));
-    [format!("{tag}:s"), format!("{tag}:l"), format!("{tag}:c")]
+    [format!("{tag}:s"), format!("{tag}:l")]
 }
 
 /// The state of the link to Redis.
@@ -243,9 +249,14 @@ impl fmt::Debug for Inner {
 /// A [`RateLimiter`] whose buckets live in Redis: every process (or machine) with the same
 /// namespace shares them. See the [crate documentation](crate) for the model.
 ///
-/// Cloning is cheap and clones share their connection. The methods of [`RateLimiter`] are
-/// synchronous: each waits for one script's answer (a round trip to Redis, run by a
-/// connection thread of the limiter), at most the operation timeout.
+/// Cloning is cheap and clones share their connections. The methods of [`RateLimiter`] are
+/// synchronous: a reserve (or snapshot, or penalty) runs one script on the calling thread
+/// over a pooled connection and waits for its answer, one round trip to Redis and at most the
+/// operation timeout. Settlements and header observations are written to an idle pooled
+/// connection without waiting (their answers are read by that connection's next call); an
+/// update that fails, and lease renewals, go to a connection thread of the limiter, which
+/// retries them on one multiplexed connection. [`flush`](RedisLimiter::flush) waits for
+/// every update. A Redis Cluster goes through that thread for every call.
 #[derive(Clone, Debug)]
 pub struct RedisLimiter {
     inner: Arc<Inner>,
@@ -381,10 +392,10 @@ impl RedisLimiterBuilder {
 struct Ticket {
     inner: Arc<Inner>,
     model: Arc<str>,
-    keys: [String; 3],
+    keys: [String; 2],
     id: u64,
     cost: Cost,
-    marks: [Mark; 4],
+    marks: [Mark; DIMS],
 }
 
 impl fmt::Debug for Ticket {
@@ -398,24 +409,24 @@ impl fmt::Debug for Ticket {
 
 impl Ticket {
     fn settle_args(&self, settlement: Settlement) -> Vec<String> {
+        // As LocalLimiter settles: every bucket but the request buckets is corrected from
+        // the charge to what the request really cost.
         let (how, actual) = match settlement {
-            Settlement::Commit { actual_tokens } => ("c", actual_tokens),
-            // The shared buckets count requests and tokens; the tokens the request really
-            // cost leave out the cached prompt tokens, which are given back.
-            Settlement::CommitUsage { actual } => ("c", actual.tokens),
-            Settlement::Refund => ("r", 0),
-            // A settlement this limiter does not know: the estimate stays charged (the safe
+            Settlement::Commit { actual_tokens } => {
+                let mut actual = self.cost;
+                actual.tokens = actual_tokens;
+                ("c", actual)
+            }
+            Settlement::CommitUsage { actual } => ("c", actual),
+            Settlement::Refund => ("r", Cost::default()),
+            // Keep, or a settlement this limiter does not know: the charge stays (the safe
             // side).
-            _ => ("k", 0),
+            _ => ("k", Cost::default()),
         };
-        let mut args = vec![
-            self.id.to_string(),
-            how.to_string(),
-            actual.to_string(),
-            self.cost.requests.to_string(),
-            self.cost.tokens.to_string(),
-            self.inner.margin_us.to_string(),
-        ];
+        let mut args = vec![self.id.to_string(), how.to_string()];
+        args.extend(units(&actual).map(|u| u.to_string()));
+        args.extend(units(&self.cost).map(|u| u.to_string()));
+        args.push(self.inner.margin_us.to_string());
         for mark in &self.marks {
             args.extend(mark.iter().map(i64::to_string));
         }
@@ -430,7 +441,7 @@ impl Ticket {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(ids) = live.get_mut(&self.keys) {
-            ids.remove(&self.id);
+            ids.remove(&lease_member(self.id, &self.cost));
         }
     }
 
@@ -464,6 +475,13 @@ impl Settle for Ticket {
     }
 }
 
+/// A lease's member in the lease set: the reservation's id and its five units, as the
+/// reserve script wrote it.
+fn lease_member(id: u64, cost: &Cost) -> String {
+    let [r, t, i, o, a] = units(cost);
+    format!("{id} {r} {t} {i} {o} {a}")
+}
+
 fn parse<T: std::str::FromStr>(fields: &[String], i: usize) -> Result<T, String> {
     fields
         .get(i)
@@ -479,7 +497,7 @@ fn local_instant(received: Instant, now_us: i64, at_us: i64) -> Instant {
 }
 
 fn dimension(index: usize) -> Dimension {
-    Dimension::ALL[index.clamp(1, 4) - 1]
+    Dimension::ALL[index.clamp(1, DIMS) - 1]
 }
 
 /// Scales `quota` to `share` of each limit (at least 1 unit each).
@@ -584,9 +602,21 @@ impl Inner {
                     .min()
                     .unwrap_or(0)
             };
-            let full = Cost::new(
+            let mut full = Cost::new(
                 cap(Dimension::RequestsPerMinute, Dimension::RequestsPerDay),
                 cap(Dimension::TokensPerMinute, Dimension::TokensPerDay),
+            );
+            full.input_tokens = cap(
+                Dimension::InputTokensPerMinute,
+                Dimension::InputTokensPerMinute,
+            );
+            full.output_tokens = cap(
+                Dimension::OutputTokensPerMinute,
+                Dimension::OutputTokensPerMinute,
+            );
+            full.audio_seconds = cap(
+                Dimension::AudioSecondsPerHour,
+                Dimension::AudioSecondsPerDay,
             );
             if let Ok(reservation) = local.reserve(model, &full) {
                 reservation.keep();
@@ -616,8 +646,8 @@ impl Inner {
                 let Some(snapshot) = fallback.snapshot(&model) else {
                     continue;
                 };
-                // The four shared dimensions, in the scripts' order.
-                let mut args: Vec<String> = Dimension::ALL[..4]
+                // Every dimension, in the scripts' order.
+                let mut args: Vec<String> = Dimension::ALL
                     .iter()
                     .map(|d| snapshot.get(*d).map_or(0, |s| s.used).to_string())
                     .collect();
@@ -792,14 +822,13 @@ impl RedisLimiter {
         quota: &QuotaArgs,
     ) -> Result<Reservation, ReserveError> {
         let inner = &self.inner;
-        let mut args = vec![
-            cost.requests.to_string(),
-            cost.tokens.to_string(),
+        let mut args: Vec<String> = units(cost).iter().map(u64::to_string).collect();
+        args.extend([
             inner.margin_us.to_string(),
             micros_ceil(inner.lease).to_string(),
             quota.cap.to_string(),
             micros_ceil(inner.horizon).to_string(),
-        ];
+        ]);
         quota.push(&mut args);
         let now = inner.timer.now();
         let (fields, received) = match self.call(Op::Reserve, model, args) {
@@ -822,7 +851,7 @@ impl RedisLimiter {
                     let now_us: i64 = parse(&fields, 2)?;
                     let at_us: i64 = parse(&fields, 3)?;
                     let binding: usize = parse(&fields, 4)?;
-                    let mut marks = [[-1i64; 6]; 4];
+                    let mut marks = [[-1i64; 6]; DIMS];
                     for (i, mark) in marks.iter_mut().enumerate() {
                         for (j, v) in mark.iter_mut().enumerate() {
                             *v = parse(&fields, 5 + i * 6 + j)?;
@@ -842,7 +871,7 @@ impl RedisLimiter {
                     .unwrap_or_else(PoisonError::into_inner)
                     .entry(keys.clone())
                     .or_default()
-                    .insert(id);
+                    .insert(lease_member(id, cost));
                 let ticket = Ticket {
                     inner: Arc::clone(inner),
                     model: Arc::from(model),
@@ -913,13 +942,61 @@ impl RedisLimiter {
         }
     }
 
+    /// Records whether the in-flight cap binds. When it starts to bind, the futures of
+    /// [`changed`](RateLimiter::changed) made before (without the periodic recheck, since the
+    /// cap did not bind then) fire at once: the slots may be held by other processes, whose
+    /// settlements this process never hears of, so a caller waiting on such a future with
+    /// nothing of its own in flight would wait forever.
     fn set_capped(&self, model: &str, capped: bool) {
         let mut models = self
             .inner
             .models
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        models.entry(model.to_owned()).or_default().capped = capped;
+        let local = models.entry(model.to_owned()).or_default();
+        let started = capped && !local.capped;
+        local.capped = capped;
+        if started && let Some(sender) = &local.changed {
+            sender.send_replace(());
+        }
+    }
+
+    /// Sends what the headers (and a 429's `Used N` for one dimension) say of every bucket:
+    /// the observe script tightens each one the server reports fuller than the shared state.
+    fn observe_used(
+        &self,
+        model: &str,
+        headers: &RateLimitHeaders,
+        used: Option<(Dimension, u64)>,
+    ) {
+        let Some(quota) = self.inner.quota(model) else {
+            return;
+        };
+        let mut args = Vec::with_capacity(2 * DIMS + 1);
+        for dimension in Dimension::ALL {
+            let side = headers.bucket(dimension);
+            let mut remaining = side.and_then(|s| s.remaining);
+            // `Used N` of a limit L is N units held: as a remaining count, L - N.
+            if let Some((named, n)) = used
+                && named == dimension
+                && let Some(rate) = quota.quota.rate(dimension)
+            {
+                let from_text = rate.limit().saturating_sub(n);
+                remaining = Some(remaining.map_or(from_text, |r| r.min(from_text)));
+            }
+            args.push(remaining.map_or("-1".to_owned(), |v| v.to_string()));
+            args.push(
+                side.and_then(|s| s.reset)
+                    .map_or("-1".to_owned(), |d| micros_ceil(d).to_string()),
+            );
+        }
+        quota.push(&mut args);
+        self.inner.worker.send(
+            Op::Observe,
+            keys(&self.inner.namespace, model),
+            args,
+            self.inner.lease,
+        );
     }
 
     /// Refunds every future slot not taken within its grace period. Reserves do this for their
@@ -1010,24 +1087,28 @@ impl RateLimiter for RedisLimiter {
     }
 
     fn observe(&self, model: &str, headers: &RateLimitHeaders, _received: Instant) {
-        let Some(quota) = self.inner.quota(model) else {
-            return;
-        };
-        let num = |v: Option<u64>| v.map_or("-1".to_owned(), |v| v.to_string());
-        let dur = |v: Option<Duration>| v.map_or("-1".to_owned(), |d| micros_ceil(d).to_string());
-        let mut args = vec![
-            num(headers.remaining_requests),
-            dur(headers.reset_requests),
-            num(headers.remaining_tokens),
-            dur(headers.reset_tokens),
-        ];
-        quota.push(&mut args);
-        self.inner.worker.send(
-            Op::Observe,
-            keys(&self.inner.namespace, model),
-            args,
-            self.inner.lease,
-        );
+        self.observe_used(model, headers, None);
+    }
+
+    /// Learns from the headers, and from a 429's `Used N` as [`LocalLimiter`] does (the
+    /// bucket the text names holds at least `N` plus the units in flight), then pauses the
+    /// model for the wait the server asked for.
+    fn rate_limited(
+        &self,
+        model: &str,
+        headers: &RateLimitHeaders,
+        message: Option<&LimitMessage>,
+        received: Instant,
+    ) {
+        let used = message.and_then(|m| match (m.kind, m.dimension, m.used) {
+            (LimitMessageKind::RateLimited, Some(dimension), Some(used)) => Some((dimension, used)),
+            _ => None,
+        });
+        self.observe_used(model, headers, used);
+        let wait = groq_ratelimit::server_wait(headers, message);
+        if let Some(until) = wait.and_then(|wait| received.checked_add(wait)) {
+            self.penalize(model, message.and_then(|m| m.dimension), until);
+        }
     }
 
     fn penalize(&self, model: &str, dimension: Option<Dimension>, until: Instant) {
@@ -1052,10 +1133,14 @@ impl RateLimiter for RedisLimiter {
         let in_flight: u32 = parse(&fields, 1).ok()?;
         let cap: i64 = parse(&fields, 2).ok()?;
         let pen: i64 = parse(&fields, 3).ok()?;
-        let pending_requests: u64 = parse(&fields, 5).ok()?;
-        let pending_tokens: u64 = parse(&fields, 6).ok()?;
+        let mut pending = Cost::default();
+        pending.requests = parse(&fields, 5).ok()?;
+        pending.tokens = parse(&fields, 6).ok()?;
+        pending.input_tokens = parse(&fields, 7).ok()?;
+        pending.output_tokens = parse(&fields, 8).ok()?;
+        pending.audio_seconds = parse(&fields, 9).ok()?;
         let mut dimensions = Vec::new();
-        let mut i = 7;
+        let mut i = 10;
         while i + 5 < fields.len() + 1 && i < fields.len() {
             let index: usize = parse(&fields, i).ok()?;
             let limit: u64 = parse(&fields, i + 1).ok()?;
@@ -1070,11 +1155,7 @@ impl RateLimiter for RedisLimiter {
                 used,
                 remaining,
                 Duration::from_micros(reset_us),
-                if d.is_tokens() {
-                    pending_tokens
-                } else {
-                    pending_requests
-                },
+                pending.amount(d),
             ));
             i += 6;
         }
@@ -1125,9 +1206,9 @@ mod tests {
 
     #[test]
     fn every_key_of_a_model_shares_one_hash_tag() {
-        let [s, l, c] = keys("gq-1", "meta/llama{x}");
+        let [s, l] = keys("gq-1", "meta/llama{x}");
         assert_eq!(s, "{gq-1:meta/llama%7Bx%7D}:s");
-        assert!(l.starts_with("{gq-1:meta/llama%7Bx%7D}") && c.ends_with(":c"));
+        assert_eq!(l, "{gq-1:meta/llama%7Bx%7D}:l");
     }
 
     #[test]

@@ -21,23 +21,39 @@ pub(crate) struct Scripts {
     pub(crate) snapshot: Script,
     pub(crate) renew: Script,
     pub(crate) time: Script,
-}
-
-fn script(body: &str) -> Script {
-    Script::new(&format!("{COMMON}\n{body}"))
+    /// The sources, in the order of [`Scripts::BODIES`], for SCRIPT LOAD.
+    pub(crate) sources: Vec<String>,
 }
 
 impl Scripts {
+    /// Every script's own part, in the order of the fields.
+    const BODIES: [&'static str; 8] = [
+        include_str!("lua/reserve.lua"),
+        include_str!("lua/settle.lua"),
+        include_str!("lua/penalize.lua"),
+        include_str!("lua/observe.lua"),
+        include_str!("lua/absorb.lua"),
+        include_str!("lua/snapshot.lua"),
+        include_str!("lua/renew.lua"),
+        include_str!("lua/time.lua"),
+    ];
+
     pub(crate) fn new() -> Self {
+        let sources: Vec<String> = Self::BODIES
+            .iter()
+            .map(|body| format!("{COMMON}\n{body}"))
+            .collect();
+        let script = |i: usize| Script::new(&sources[i]);
         Self {
-            reserve: script(include_str!("lua/reserve.lua")),
-            settle: script(include_str!("lua/settle.lua")),
-            penalize: script(include_str!("lua/penalize.lua")),
-            observe: script(include_str!("lua/observe.lua")),
-            absorb: script(include_str!("lua/absorb.lua")),
-            snapshot: script(include_str!("lua/snapshot.lua")),
-            renew: script(include_str!("lua/renew.lua")),
-            time: script(include_str!("lua/time.lua")),
+            reserve: script(0),
+            settle: script(1),
+            penalize: script(2),
+            observe: script(3),
+            absorb: script(4),
+            snapshot: script(5),
+            renew: script(6),
+            time: script(7),
+            sources,
         }
     }
 }
@@ -91,44 +107,69 @@ impl Scale {
     }
 }
 
-/// A quota as the reserve script's arguments: per dimension `L, P, k, e` (`0 0 1 1` when
+/// A quota as the scripts' arguments: one string of `L P k e` per dimension (`0 0 1 1` when
 /// unlimited), and the in-flight cap (-1 when uncapped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QuotaArgs {
     pub(crate) quota: Quota,
-    pub(crate) scales: [Option<Scale>; 4],
+    pub(crate) scales: [Option<Scale>; DIMS],
     pub(crate) cap: i64,
+    /// The scales as the scripts take them: `L P k e` per dimension, space-separated.
+    text: String,
 }
 
 impl QuotaArgs {
     pub(crate) fn new(quota: Quota, margin_us: u64) -> Self {
-        let mut scales = [None; 4];
-        // The shared buckets are RPM, RPD, TPM and TPD (the first four dimensions); the
-        // audio and input/output limits are not shared (see the crate docs).
+        let mut scales = [None; DIMS];
+        // Every dimension is shared, in the order of `Dimension::ALL` (the scripts' order).
         for (dimension, rate) in quota.rates() {
             if let Some(scale) = scales.get_mut(dimension.index()) {
                 *scale = Some(Scale::new(rate, margin_us));
             }
         }
+        let text = scales
+            .iter()
+            .map(|scale| {
+                let [l, p, k, e] = match scale {
+                    Some(s) => [s.limit, s.period_us, s.k, s.e],
+                    None => [0, 0, 1, 1],
+                };
+                format!("{l} {p} {k} {e}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         Self {
             quota,
             scales,
             cap: quota.max_in_flight().map_or(-1, i64::from),
+            text,
         }
     }
 
+    /// Pushes the quota as the scripts take it: one string of `L P k e` per dimension, so
+    /// that a script compares it with the quota it last applied in one step.
     pub(crate) fn push(&self, args: &mut Vec<String>) {
-        for scale in &self.scales {
-            match scale {
-                Some(s) => args.extend([s.limit, s.period_us, s.k, s.e].map(|v| v.to_string())),
-                None => args.extend(["0", "0", "1", "1"].map(String::from)),
-            }
-        }
+        args.push(self.text.clone());
     }
 }
 
 /// What a settle needs to undo one dimension's charge: the reserve script's mark.
 pub(crate) type Mark = [i64; 6];
+
+/// How many dimensions the scripts keep: every one of `Dimension::ALL`.
+pub(crate) const DIMS: usize = groq_ratelimit::Dimension::ALL.len();
+
+/// The five units of a cost as the scripts take them: requests, tokens, input tokens, output
+/// tokens, audio seconds.
+pub(crate) fn units(cost: &groq_ratelimit::Cost) -> [u64; 5] {
+    [
+        cost.requests,
+        cost.tokens,
+        cost.input_tokens,
+        cost.output_tokens,
+        cost.audio_seconds,
+    ]
+}
 
 #[cfg(test)]
 mod tests {

@@ -395,19 +395,203 @@ fn the_local_policy_uses_a_share_and_charges_it_back() {
 }
 
 #[test]
-fn usage_settlements_commit_and_unshared_limits_are_left_alone() {
+fn usage_settlements_commit_in_every_dimension() {
     let server = RedisServer::start();
     let ns = unique_namespace("usage");
-    // An input-tokens limit next to the shared four: accepted, and not shared.
-    let with_itpm = quota().with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000));
-    let a = limiter(&server, &ns, with_itpm);
+    let every = quota()
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(400))
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(100))
+        .with_rate(Dimension::AudioSecondsPerDay, Rate::per_day(1_000));
+    let a = limiter(&server, &ns, every);
     let reservation = a.reserve(MODEL, &Cost::chat(300, 200)).unwrap();
-    // The chat used 150 tokens in all (cached prompt tokens left out): the rest comes back,
-    // and the request stays counted.
+    // The chat used 150 tokens in all (cached prompt tokens left out): the rest comes back in
+    // TPM, ITPM and OTPM, and the request stays counted.
     reservation.commit_usage(Cost::chat(100, 50));
+    let audio = a.reserve(MODEL, &Cost::audio(60)).unwrap();
+    // The server counted 42 s of audio.
+    audio.commit_usage(Cost::audio(42));
     assert!(a.flush(Duration::from_secs(2)));
     let snapshot = a.snapshot(MODEL).unwrap();
-    assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 150);
-    assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 1);
+    let used = |d| snapshot.get(d).unwrap().used;
+    assert_eq!(used(Dimension::TokensPerMinute), 150);
+    assert_eq!(used(Dimension::InputTokensPerMinute), 100);
+    assert_eq!(used(Dimension::OutputTokensPerMinute), 50);
+    assert_eq!(used(Dimension::AudioSecondsPerHour), 42);
+    assert_eq!(used(Dimension::AudioSecondsPerDay), 42);
+    assert_eq!(used(Dimension::RequestsPerMinute), 2);
     assert_eq!(snapshot.in_flight, 0);
+}
+
+#[test]
+fn audio_and_input_output_limits_are_shared_between_instances() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("eight");
+    let q = Quota::unlimited()
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(100))
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(600))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(600));
+    let a = limiter(&server, &ns, q);
+    let b = limiter(&server, &ns, q);
+    // A holds 80 audio seconds: B's 30 wait for 10 s to drain at 100 per hour (36 s each).
+    let held = a.reserve(MODEL, &Cost::audio(80)).unwrap();
+    let asked = Instant::now();
+    match b.reserve(MODEL, &Cost::audio(30)) {
+        Err(ReserveError::Wait { until, dimension }) => {
+            assert_eq!(dimension, Dimension::AudioSecondsPerHour);
+            let wait = until.saturating_duration_since(asked);
+            assert!(
+                wait > Duration::from_secs(355) && wait <= Duration::from_secs(361),
+                "{wait:?}"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Refunded (never sent): B's audio fits at once.
+    held.refund();
+    assert!(a.flush(Duration::from_secs(2)));
+    b.reserve(MODEL, &Cost::audio(30)).unwrap().keep();
+    // Input and output tokens bind separately: 500 prompt tokens leave room for 100 more.
+    a.reserve(MODEL, &Cost::chat(500, 100)).unwrap().keep();
+    match b.reserve(MODEL, &Cost::chat(200, 10)) {
+        Err(ReserveError::Wait { dimension, .. }) => {
+            assert_eq!(dimension, Dimension::InputTokensPerMinute);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match b.reserve(MODEL, &Cost::chat(10, 600)) {
+        Err(ReserveError::Wait { dimension, .. }) => {
+            assert_eq!(dimension, Dimension::OutputTokensPerMinute);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    b.reserve(MODEL, &Cost::chat(100, 500)).unwrap().keep();
+    // A cost above a bucket never fits, in any dimension.
+    assert!(matches!(
+        b.reserve(MODEL, &Cost::audio(101)),
+        Err(ReserveError::NeverFits {
+            dimension: Dimension::AudioSecondsPerHour,
+            cost: 101,
+            capacity: 100
+        })
+    ));
+}
+
+#[test]
+fn pooled_connections_broken_by_a_restart_are_replaced_without_an_outage() {
+    let mut server = RedisServer::start();
+    let ns = unique_namespace("pool");
+    let a = limiter(&server, &ns, quota());
+    // A reserve and a settlement written without waiting leave a pooled connection that owes
+    // an answer.
+    a.reserve(MODEL, &Cost::request(10)).unwrap().commit(5);
+    server.restart();
+    // Redis is back: the broken connection is replaced at once, and the reserve is answered.
+    let reservation = a
+        .reserve(MODEL, &Cost::request(10))
+        .expect("a reserve right after Redis came back");
+    reservation.keep();
+    assert!(a.flush(Duration::from_secs(5)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(
+        snapshot.get(Dimension::RequestsPerMinute).unwrap().used,
+        1,
+        "the restarted Redis holds the one request reserved since"
+    );
+}
+
+#[test]
+fn a_long_run_of_settlements_without_reserves_is_applied_in_full() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("owed");
+    let roomy = Quota::unlimited()
+        .with_rate(Dimension::RequestsPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::TokensPerMinute, Rate::per_minute(1_000_000));
+    let a = limiter(&server, &ns, roomy);
+    let held: Vec<_> = (0..300)
+        .map(|_| a.reserve(MODEL, &Cost::request(10)).unwrap())
+        .collect();
+    // 300 refunds in a row, each written without waiting for its answer.
+    drop(held);
+    assert!(a.flush(Duration::from_secs(10)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(snapshot.in_flight, 0);
+    assert_eq!(snapshot.get(Dimension::RequestsPerMinute).unwrap().used, 0);
+    assert_eq!(snapshot.get(Dimension::TokensPerMinute).unwrap().used, 0);
+}
+
+#[test]
+fn audio_and_input_headers_and_a_429_text_tighten_the_shared_buckets() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("learn8");
+    let q = Quota::unlimited()
+        .with_rate(Dimension::RequestsPerMinute, Rate::per_minute(100))
+        .with_rate(Dimension::AudioSecondsPerHour, Rate::per_hour(7_200))
+        .with_rate(Dimension::InputTokensPerMinute, Rate::per_minute(1_000))
+        .with_rate(Dimension::OutputTokensPerMinute, Rate::per_minute(1_000));
+    let a = limiter(&server, &ns, q);
+    let b = limiter(&server, &ns, q);
+    // A's response says 200 audio seconds and 100 input tokens are left.
+    let mut headers = groq_ratelimit::RateLimitHeaders::default();
+    headers.audio_seconds = groq_ratelimit::BucketHeaders::new(None, Some(200), None);
+    headers.input_tokens = groq_ratelimit::BucketHeaders::new(None, Some(100), None);
+    a.observe(MODEL, &headers, Instant::now());
+    assert!(a.flush(Duration::from_secs(2)));
+    let snapshot = b.snapshot(MODEL).unwrap();
+    let left = |d| snapshot.get(d).unwrap().remaining;
+    assert_eq!(left(Dimension::AudioSecondsPerHour), 200);
+    assert_eq!(left(Dimension::InputTokensPerMinute), 100);
+    assert_eq!(left(Dimension::OutputTokensPerMinute), 1_000);
+    // A 429 to B names OTPM with `Used 900`: A sees at most 100 output tokens left.
+    let message = groq_ratelimit::LimitMessage::parse(
+        "Rate limit reached for model `m` on output tokens per minute (OTPM): Limit 1000, \
+         Used 900, Requested 300. Please try again in 1m.",
+    )
+    .expect("a rate-limit message");
+    assert_eq!(message.dimension, Some(Dimension::OutputTokensPerMinute));
+    b.rate_limited(
+        MODEL,
+        &groq_ratelimit::RateLimitHeaders::default(),
+        Some(&message),
+        Instant::now(),
+    );
+    assert!(b.flush(Duration::from_secs(2)));
+    let snapshot = a.snapshot(MODEL).unwrap();
+    assert_eq!(
+        snapshot
+            .get(Dimension::OutputTokensPerMinute)
+            .unwrap()
+            .remaining,
+        100
+    );
+    // ... and the model is paused for everyone for the wait the text asks.
+    assert!(snapshot.penalized_until.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_held_by_another_process_is_rechecked_without_a_local_settlement() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("capwait");
+    let capped = quota().with_max_in_flight(1);
+    let a = limiter(&server, &ns, capped);
+    let b = limiter(&server, &ns, capped);
+    // B subscribes before asking, as a dispatcher does, while the cap does not bind yet.
+    let changed = b.changed(MODEL);
+    let held = a.reserve(MODEL, &Cost::request(1)).unwrap();
+    assert_eq!(
+        b.reserve(MODEL, &Cost::request(1)).unwrap_err(),
+        ReserveError::InFlight { limit: 1 }
+    );
+    // B has nothing in flight of its own: the future fires anyway, at once.
+    tokio::time::timeout(Duration::from_secs(1), changed)
+        .await
+        .expect("changed() fires when the cap starts to bind");
+    // A settles; B hears nothing of it, but its next wait rechecks and gets in.
+    let changed = b.changed(MODEL);
+    held.keep();
+    assert!(a.flush(Duration::from_secs(2)));
+    tokio::time::timeout(Duration::from_secs(1), changed)
+        .await
+        .expect("changed() rechecks while the cap binds");
+    b.reserve(MODEL, &Cost::request(1)).unwrap().keep();
 }

@@ -39,6 +39,8 @@ enum Op {
         pick: usize,
         actual_fraction: f64,
         keep: bool,
+        /// Settle with the usage in every unit (`commit_usage`) rather than the tokens.
+        usage: bool,
     },
     Sleep(u64),
 }
@@ -48,36 +50,60 @@ fn rate(max: u64) -> impl Strategy<Value = Rate> {
         .prop_map(|(limit, ms)| Rate::new(limit, Duration::from_millis(ms)).expect("positive"))
 }
 
+/// Every dimension may be limited: RPM, TPM and RPD as Groq's chat models have them, and
+/// ITPM, OTPM, ASH and ASD (in fast periods, like the others).
 fn quota() -> impl Strategy<Value = Quota> {
     (
-        proptest::option::of(rate(5)),
-        proptest::option::of(rate(500)),
-        proptest::option::of(
-            (2u64..=12, 1_000u64..=3_000)
-                .prop_map(|(l, ms)| Rate::new(l, Duration::from_millis(ms)).expect("positive")),
+        (
+            proptest::option::of(rate(5)),
+            proptest::option::of(rate(500)),
+            proptest::option::of(
+                (2u64..=12, 1_000u64..=3_000)
+                    .prop_map(|(l, ms)| Rate::new(l, Duration::from_millis(ms)).expect("positive")),
+            ),
+        ),
+        (
+            proptest::option::of(rate(300)),
+            proptest::option::of(rate(300)),
+            proptest::option::of(rate(120)),
+            proptest::option::of(rate(240)),
         ),
     )
-        .prop_map(|(rpm, tpm, rpd)| {
+        .prop_map(|((rpm, tpm, rpd), (itpm, otpm, ash, asd))| {
             let mut q = Quota::unlimited();
-            if let Some(r) = rpm {
-                q = q.with_rate(Dimension::RequestsPerMinute, r);
-            }
-            if let Some(r) = tpm {
-                q = q.with_rate(Dimension::TokensPerMinute, r);
-            }
-            if let Some(r) = rpd {
-                q = q.with_rate(Dimension::RequestsPerDay, r);
+            for (dimension, rate) in [
+                (Dimension::RequestsPerMinute, rpm),
+                (Dimension::TokensPerMinute, tpm),
+                (Dimension::RequestsPerDay, rpd),
+                (Dimension::InputTokensPerMinute, itpm),
+                (Dimension::OutputTokensPerMinute, otpm),
+                (Dimension::AudioSecondsPerHour, ash),
+                (Dimension::AudioSecondsPerDay, asd),
+            ] {
+                if let Some(r) = rate {
+                    q = q.with_rate(dimension, r);
+                }
             }
             q
         })
 }
 
+/// A chat of a prompt and a completion allowance, a bare request of tokens, or an audio
+/// request.
+fn cost() -> impl Strategy<Value = Cost> {
+    prop_oneof![
+        3 => (0u64..150, 0u64..150).prop_map(|(prompt, completion)| Cost::chat(prompt, completion)),
+        1 => (0u64..200).prop_map(Cost::request),
+        1 => (0u64..150).prop_map(Cost::audio),
+    ]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        5 => (0..INSTANCES, 0u64..200, prop::bool::weighted(0.8))
-            .prop_map(|(instance, tokens, send)| Op::Reserve { instance, cost: Cost::request(tokens), send }),
-        3 => (any::<usize>(), 0.0f64..=1.0, prop::bool::weighted(0.3))
-            .prop_map(|(pick, actual_fraction, keep)| Op::Settle { pick, actual_fraction, keep }),
+        5 => (0..INSTANCES, cost(), prop::bool::weighted(0.8))
+            .prop_map(|(instance, cost, send)| Op::Reserve { instance, cost, send }),
+        3 => (any::<usize>(), 0.0f64..=1.0, prop::bool::weighted(0.3), any::<bool>())
+            .prop_map(|(pick, actual_fraction, keep, usage)| Op::Settle { pick, actual_fraction, keep, usage }),
         2 => (0u64..60).prop_map(Op::Sleep),
     ]
 }
@@ -188,6 +214,7 @@ impl Case<'_> {
                 pick,
                 actual_fraction,
                 keep,
+                usage,
             } => {
                 if self.held.is_empty() {
                     return Ok(());
@@ -200,6 +227,16 @@ impl Case<'_> {
                     self.exact = false;
                 } else if keep {
                     held.reservation.keep();
+                } else if usage {
+                    let part = |units: u64| (units as f64 * actual_fraction) as u64;
+                    let mut actual = Cost::chat(part(cost.input_tokens), part(cost.output_tokens))
+                        .with_audio_seconds(part(cost.audio_seconds));
+                    actual.tokens = part(cost.tokens);
+                    held.reservation.commit_usage(actual);
+                    if actual_fraction < 1.0 {
+                        self.exact = false;
+                    }
+                    self.server.correct_usage(self.ns(before), &cost, &actual);
                 } else {
                     let actual = (cost.tokens as f64 * actual_fraction) as u64;
                     held.reservation.commit(actual);

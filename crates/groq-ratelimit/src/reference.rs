@@ -99,6 +99,32 @@ impl Server {
         clamped
     }
 
+    /// At `t`, a request charged `charged` turns out to have cost `actual` in every unit:
+    /// each bucket other than the request buckets is corrected by the difference (added, or
+    /// removed down to zero), which is what `Reservation::commit_usage` assumes. Returns
+    /// whether a refund stopped at an empty bucket.
+    pub fn correct_usage(&mut self, t: u128, charged: &Cost, actual: &Cost) -> bool {
+        let mut clamped = false;
+        for b in &mut self.buckets {
+            b.drain_to(t);
+            if matches!(
+                b.dimension,
+                Dimension::RequestsPerMinute | Dimension::RequestsPerDay
+            ) {
+                continue;
+            }
+            let (estimate, used) = (charged.amount(b.dimension), actual.amount(b.dimension));
+            if used > estimate {
+                b.level += u128::from(used - estimate) * b.period;
+            } else {
+                let refund = u128::from(estimate - used) * b.period;
+                clamped |= refund > b.level;
+                b.level = b.level.saturating_sub(refund);
+            }
+        }
+        clamped
+    }
+
     /// The lowest number of units (rounded down) held by a token bucket at `t`.
     pub fn lowest_token_level(&self, t: u128) -> Option<u64> {
         self.buckets

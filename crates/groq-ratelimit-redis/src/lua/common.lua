@@ -1,16 +1,26 @@
--- Shared by every script of groq-ratelimit-redis. One model's state lives in three keys that
--- share a hash tag: KEYS[1] the state hash, KEYS[2] the lease sorted set (id -> expiry), and
--- KEYS[3] the lease costs hash (id -> "requests tokens").
+-- Shared by every script of groq-ratelimit-redis. One model's state lives in keys that share a
+-- hash tag: KEYS[1] the state hash and KEYS[2] the lease sorted set, whose members are
+-- "id requests tokens input output audio" (the reservation and its cost) scored by their
+-- expiry.
 --
 -- Time is integer microseconds of Redis TIME. Each bucket is the GCRA of LocalLimiter in
 -- scaled units: an instant t is t*k scaled units, one unit costs e, a full bucket is L*e. The
 -- theoretical arrival time is kept as a pair (T, f) = T*k + f with 0 <= f < k, so that every
 -- number stays below 2^53 and Lua's doubles compute exactly.
+--
+-- The state hash holds the buckets in one field, 'B': the MessagePack array of the eight
+-- dimensions (in the order RPM, RPD, TPM, TPD, ASH, ASD, ITPM, OTPM), each the array
+-- L P k e T f ep Rw Rf w a b (integers, exact below 2^63), or empty when unlimited; plus
+-- 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx' (no lease expires before nx) and 'q' (the quota
+-- last applied). A script reads them with one HMGET and writes what changed with one HSET:
+-- every redis.call costs microseconds, so a script makes as few as it can.
 
 local S = KEYS[1]
 local LEASES = KEYS[2]
-local COSTS = KEYS[3]
-local DIMS = { 'rpm', 'rpd', 'tpm', 'tpd' }
+local NDIMS = 8
+-- Which unit of a cost (requests, tokens, input, output, audio) each dimension counts.
+local UNIT = { 1, 1, 2, 2, 5, 5, 3, 4 }
+local NEVER = 9007199254740992
 
 local function now_us()
   local t = redis.call('TIME')
@@ -41,35 +51,70 @@ local function ceil_div(a, b)
   return q
 end
 
-local function is_token(i)
-  return i >= 3
+-- Whether dimension i counts requests (RPM, RPD): those are never corrected by usage.
+local function is_requests(i)
+  return i <= 2
 end
 
--- Loads bucket i, or nil when the dimension is unlimited.
-local function load(i)
-  local d = DIMS[i]
-  local v = redis.call('HMGET', S, d .. ':L', d .. ':P', d .. ':k', d .. ':e', d .. ':T', d .. ':f',
-    d .. ':ep', d .. ':Rw', d .. ':Rf', d .. ':w', d .. ':a', d .. ':b')
-  if not v[1] then return nil end
+local function decode(v, i)
+  if not v or #v == 0 then return nil end
   return {
-    i = i, L = tonumber(v[1]), P = tonumber(v[2]), k = tonumber(v[3]), e = tonumber(v[4]),
-    T = tonumber(v[5]), f = tonumber(v[6]), ep = tonumber(v[7]), Rw = tonumber(v[8]),
-    Rf = tonumber(v[9]), w = tonumber(v[10]), a = tonumber(v[11]), b = tonumber(v[12]),
+    i = i, L = v[1], P = v[2], k = v[3], e = v[4], T = v[5], f = v[6], ep = v[7], Rw = v[8],
+    Rf = v[9], w = v[10], a = v[11], b = v[12],
   }
 end
 
-local function store(b)
-  local d = DIMS[b.i]
-  redis.call('HSET', S, d .. ':L', fmt(b.L), d .. ':P', fmt(b.P), d .. ':k', fmt(b.k),
-    d .. ':e', fmt(b.e), d .. ':T', fmt(b.T), d .. ':f', fmt(b.f), d .. ':ep', fmt(b.ep),
-    d .. ':Rw', fmt(b.Rw), d .. ':Rf', fmt(b.Rf), d .. ':w', fmt(b.w), d .. ':a', fmt(b.a),
-    d .. ':b', fmt(b.b))
+-- The model's state: every bucket (nil when unlimited) and the scalars, in one call.
+local function load_state()
+  local v = redis.call('HMGET', S, 'B', 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx', 'q')
+  local st = { b = {}, dirty = false, out = {} }
+  if v[1] then
+    local all = cmsgpack.unpack(v[1])
+    for i = 1, NDIMS do
+      st.b[i] = decode(all[i], i)
+    end
+  end
+  st.epoch = tonumber(v[2] or '0')
+  st.seq = tonumber(v[3] or '0')
+  st.cap = v[4]
+  st.pen = tonumber(v[5] or '0')
+  st.pend = v[6] or ''
+  st.nx = tonumber(v[7] or '0')
+  st.q = v[8]
+  return st
 end
 
-local function drop(i)
-  local d = DIMS[i]
-  redis.call('HDEL', S, d .. ':L', d .. ':P', d .. ':k', d .. ':e', d .. ':T', d .. ':f',
-    d .. ':ep', d .. ':Rw', d .. ':Rf', d .. ':w', d .. ':a', d .. ':b')
+-- A bucket changed: the buckets are written by the next save.
+local function touch(st)
+  st.dirty = true
+end
+
+local function set(st, field, value)
+  st.out[#st.out + 1] = field
+  st.out[#st.out + 1] = value
+end
+
+-- Writes what changed, in one HSET.
+local function save(st)
+  local out = st.out
+  if st.dirty then
+    local all = {}
+    for i = 1, NDIMS do
+      local b = st.b[i]
+      if b then
+        all[i] = { b.L, b.P, b.k, b.e, b.T, b.f, b.ep, b.Rw, b.Rf, b.w, b.a, b.b }
+      else
+        all[i] = {}
+      end
+    end
+    out[#out + 1] = 'B'
+    out[#out + 1] = cmsgpack.pack(all)
+  end
+  if #out > 0 then
+    redis.call('HSET', S, unpack(out))
+  end
+  st.out = {}
+  st.dirty = false
 end
 
 -- The scaled level (T, f) - t*k, which may be negative (an idle bucket).
@@ -187,24 +232,27 @@ local function used(b, t)
   return ceil_div(level(b, t), b.e)
 end
 
--- Drops expired leases: their reservations are settled as kept.
-local function expire(now)
-  local gone = redis.call('ZRANGEBYSCORE', LEASES, '-inf', now)
-  if #gone > 0 then
-    redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', now)
-    redis.call('HDEL', COSTS, unpack(gone))
-  end
+-- Drops expired leases (their reservations are settled as kept), unless none can have
+-- expired yet.
+local function expire(st, now)
+  if now < st.nx then return end
+  redis.call('ZREMRANGEBYSCORE', LEASES, '-inf', now)
+  local first = redis.call('ZRANGE', LEASES, 0, 0, 'WITHSCORES')
+  if first[2] then st.nx = tonumber(first[2]) else st.nx = NEVER end
+  set(st, 'nx', fmt(st.nx))
 end
 
--- Units of unsettled reservations: requests, tokens.
+-- Units of unsettled reservations, per unit of a cost.
 local function pending()
-  local r, tk = 0, 0
-  for _, v in ipairs(redis.call('HVALS', COSTS)) do
-    local a, c = string.match(v, '(%d+) (%d+)')
-    r = r + tonumber(a)
-    tk = tk + tonumber(c)
+  local p = { 0, 0, 0, 0, 0 }
+  for _, v in ipairs(redis.call('ZRANGE', LEASES, 0, -1)) do
+    local j = 0
+    for n in string.gmatch(v, '%d+') do
+      if j >= 1 and j <= 5 then p[j] = p[j] + tonumber(n) end
+      j = j + 1
+    end
   end
-  return r, tk
+  return p
 end
 
 local function window_of(t, margin)
@@ -212,34 +260,48 @@ local function window_of(t, margin)
   return math.floor(t / margin)
 end
 
--- Brings the stored quota in line with ARGV[base..]: per dimension L, P, k, e (L = 0 when
--- unlimited). A bucket whose rate changes keeps its units; a new one starts with the pending
--- units; a removed one is forgotten.
-local function sync_quota(now, base)
-  for i = 1, 4 do
-    local L = tonumber(ARGV[base + (i - 1) * 4])
-    local P = tonumber(ARGV[base + (i - 1) * 4 + 1])
-    local k = tonumber(ARGV[base + (i - 1) * 4 + 2])
-    local e = tonumber(ARGV[base + (i - 1) * 4 + 3])
-    local b = load(i)
+-- Brings the stored quota in line with the quota string ARGV[base]: per dimension L, P, k, e
+-- (L = 0 when unlimited), space-separated. A bucket whose rate changes keeps its units; a new
+-- one starts with the pending units; a removed one is forgotten. The string last applied is
+-- kept in 'q': the same string again (the usual case) costs one comparison.
+local function sync_quota(st, now, base)
+  local q = ARGV[base]
+  if q == nil or q == st.q then return end
+  local Q = {}
+  for n in string.gmatch(q, '%d+') do Q[#Q + 1] = tonumber(n) end
+  set(st, 'q', q)
+  st.q = q
+  local p = nil
+  for i = 1, NDIMS do
+    local o = 1 + (i - 1) * 4
+    local L = Q[o] or 0
+    local P = Q[o + 1]
+    local k = Q[o + 2]
+    local e = Q[o + 3]
+    local b = st.b[i]
     if L == 0 then
-      if b then drop(i) end
+      if b then
+        st.b[i] = nil
+        st.dirty = true
+      end
     elseif not b or b.L ~= L or b.P ~= P or b.k ~= k or b.e ~= e then
       local keep = 0
       if b then
         keep = used(b, now)
       else
-        local r, tk = pending()
-        if is_token(i) then keep = tk else keep = r end
+        if p == nil then p = pending() end
+        keep = p[UNIT[i]]
       end
-      local ep = redis.call('HINCRBY', S, 'epoch', 1)
-      local nb = { i = i, L = L, P = P, k = k, e = e, T = 0, f = 0, ep = ep, Rw = 0,
+      st.epoch = st.epoch + 1
+      set(st, 'epoch', fmt(st.epoch))
+      local nb = { i = i, L = L, P = P, k = k, e = e, T = 0, f = 0, ep = st.epoch, Rw = 0,
         Rf = 0, w = 0, a = 0, b = 0 }
       if keep > 0 then
         nb.T = now
         add(nb, now, keep)
       end
-      store(nb)
+      st.b[i] = nb
+      touch(st)
     end
   end
 end

@@ -1,18 +1,21 @@
--- observe: ARGV = remaining requests, reset of requests (us), remaining tokens, reset of
--- tokens (us); -1 when absent. Tightens RPD from the request headers and TPM from the token
--- headers, exactly as QuotaState::observe: nothing is ever loosened.
+-- observe: ARGV = per dimension (RPM, RPD, TPM, TPD, ASH, ASD, ITPM, OTPM) the remaining units
+-- the server reports and the time until its bucket is full (us), -1 when absent; then the
+-- quota string (optional). Tightens every bucket the server reports fuller than the shared
+-- state, exactly as QuotaState::observe: nothing is ever loosened.
 local now = now_us()
-expire(now)
-if #ARGV >= 5 + 15 then sync_quota(now, 5) end
-local preq, ptok = pending()
-local sides = { { 2, tonumber(ARGV[1]), tonumber(ARGV[2]), preq },
-  { 3, tonumber(ARGV[3]), tonumber(ARGV[4]), ptok } }
-for _, side in ipairs(sides) do
-  local b = load(side[1])
-  local remaining, reset, pend = side[2], side[3], side[4]
+local st = load_state()
+expire(st, now)
+sync_quota(st, now, 2 * NDIMS + 1)
+local p = nil
+for i = 1, NDIMS do
+  local remaining = tonumber(ARGV[2 * i - 1])
+  local reset = tonumber(ARGV[2 * i])
+  local b = st.b[i]
   if b and remaining >= 0 then
     local ours = math.max(0, b.L - used(b, now))
     if remaining < ours then
+      if p == nil then p = pending() end
+      local pend = p[UNIT[i]]
       local units = math.max(0, b.L - remaining) + pend
       local x = units * b.e
       if rel(b, now) < x then set_tat(b, now, x) end
@@ -23,8 +26,9 @@ for _, side in ipairs(sides) do
           b.f = 0
         end
       end
-      store(b)
+      touch(st)
     end
   end
 end
+save(st)
 return fmt(now)

@@ -1,8 +1,14 @@
--- renew: ARGV = lease (us), then the ids of leases this process still holds: each expires
--- a lease from now (never earlier than it already does).
+-- renew: ARGV = lease (us), then the leases this process still holds (their members): each
+-- expires a lease from now (never earlier than it already does). One ZADD per 500 leases.
 local now = now_us()
-local lease = tonumber(ARGV[1])
+local expiry = fmt(now + tonumber(ARGV[1]))
+local args = {}
 for j = 2, #ARGV do
-  redis.call('ZADD', LEASES, 'XX', 'GT', fmt(now + lease), ARGV[j])
+  args[#args + 1] = expiry
+  args[#args + 1] = ARGV[j]
+  if #args >= 1000 or j == #ARGV then
+    redis.call('ZADD', LEASES, 'XX', 'GT', unpack(args))
+    args = {}
+  end
 end
 return fmt(now)

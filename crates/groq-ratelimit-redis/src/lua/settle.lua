@@ -1,46 +1,54 @@
--- settle: ARGV = id, how ('c' commit, 'k' keep, 'r' refund), actual tokens, requests, tokens,
--- margin, then per dimension the mark of reserve (epoch -1: not charged).
+-- settle: ARGV = id, how ('c' commit, 'k' keep, 'r' refund), the actual units (requests,
+-- tokens, input, output, audio), the charged units (the same five), margin, then per
+-- dimension the mark of reserve (epoch -1: not charged).
 local id = ARGV[1]
 local how = ARGV[2]
-local actual = tonumber(ARGV[3])
-local req = tonumber(ARGV[4])
-local tok = tonumber(ARGV[5])
-local margin = tonumber(ARGV[6])
+local A, C = {}, {}
+for j = 1, 5 do
+  A[j] = tonumber(ARGV[2 + j])
+  C[j] = tonumber(ARGV[7 + j])
+end
+local margin = tonumber(ARGV[13])
 local now = now_us()
-local held = redis.call('ZREM', LEASES, id)
-redis.call('HDEL', COSTS, id)
+local held = redis.call('ZREM', LEASES, id .. ' ' .. table.concat(ARGV, ' ', 8, 12))
+if how == 'k' then
+  return { now, held }
+end
+local st = load_state()
 local window = window_of(now, margin)
-for i = 1, 4 do
-  local o = 7 + (i - 1) * 6
-  local mark = { ep = tonumber(ARGV[o]), Rw = tonumber(ARGV[o + 1]), Rf = tonumber(ARGV[o + 2]),
-    T = tonumber(ARGV[o + 3]), f = tonumber(ARGV[o + 4]), w = tonumber(ARGV[o + 5]) }
-  local b = load(i)
-  if b and mark.ep >= 0 then
-    local units = req
-    if is_token(i) then units = tok end
+for i = 1, NDIMS do
+  local o = 14 + (i - 1) * 6
+  local ep = tonumber(ARGV[o])
+  local b = st.b[i]
+  if b and ep >= 0 then
+    local mark = { ep = ep, Rw = tonumber(ARGV[o + 1]), Rf = tonumber(ARGV[o + 2]),
+      T = tonumber(ARGV[o + 3]), f = tonumber(ARGV[o + 4]), w = tonumber(ARGV[o + 5]) }
+    local units = C[UNIT[i]]
+    local actual = A[UNIT[i]]
     if held == 0 then
       -- The lease expired and the reservation was settled as kept: only usage above the
-      -- estimate is still charged.
-      if how == 'c' and is_token(i) and actual > tok then
-        add(b, now, actual - tok)
-        store(b)
+      -- charge is still charged.
+      if how == 'c' and not is_requests(i) and actual > units then
+        add(b, now, actual - units)
+        touch(st)
       end
     elseif how == 'r' then
       if b.ep == mark.ep then
         refund_unsent(b, now, units, mark, window)
-        store(b)
+        touch(st)
       end
     elseif how == 'c' then
       arrived(b, units, mark, window)
-      if is_token(i) then
-        if actual > tok then
-          add(b, now, actual - tok)
+      if not is_requests(i) then
+        if actual > units then
+          add(b, now, actual - units)
         else
-          refund_served(b, now, tok - actual, window)
+          refund_served(b, now, units - actual, window)
         end
       end
-      store(b)
+      touch(st)
     end
   end
 end
-return { fmt(now), fmt(held) }
+save(st)
+return { now, held }
