@@ -65,25 +65,24 @@ local function decode(v, i)
 end
 
 -- 'B' as written: 'D' then the eight buckets' twelve numbers each as little-endian doubles
--- (struct, exact: every number is an integer below 2^53), L = 0 when unlimited. Unpacking it
--- is one C call, cheaper than MessagePack's nested arrays, which older versions wrote and
--- which are still read.
+-- (struct, exact: every number is an integer below 2^53), L = 0 when unlimited. Unpacking
+-- it is one C call a bucket, cheaper than MessagePack's nested arrays, which older versions
+-- wrote and which are still read.
 local NFIELDS = 12
-local BFMT = '<' .. string.rep('d', NDIMS * NFIELDS)
 local BUCKET = '<' .. string.rep('d', NFIELDS)
 local UNLIMITED = string.rep('\0', 8 * NFIELDS)
 
 local function decode_all(st, v)
   if not v or #v == 0 then return end
   if string.byte(v, 1) == 68 then
-    local a = { struct.unpack(BFMT, v, 2) }
+    local pos = 2
     for i = 1, NDIMS do
-      local o = (i - 1) * NFIELDS
-      if a[o + 1] ~= 0 then
+      local L, P, k, e, T, f, ep, Rw, Rf, w, a, b, nxt = struct.unpack(BUCKET, v, pos)
+      pos = nxt
+      if L ~= 0 then
         st.b[i] = {
-          i = i, L = a[o + 1], P = a[o + 2], k = a[o + 3], e = a[o + 4], T = a[o + 5],
-          f = a[o + 6], ep = a[o + 7], Rw = a[o + 8], Rf = a[o + 9], w = a[o + 10],
-          a = a[o + 11], b = a[o + 12],
+          i = i, L = L, P = P, k = k, e = e, T = T, f = f, ep = ep, Rw = Rw, Rf = Rf, w = w,
+          a = a, b = b,
         }
       end
     end
