@@ -595,3 +595,47 @@ async fn a_cap_held_by_another_process_is_rechecked_without_a_local_settlement()
         .expect("changed() rechecks while the cap binds");
     b.reserve(MODEL, &Cost::request(1)).unwrap().keep();
 }
+
+/// Runs a Lua script on `key` with `redis-cli` and returns its answer.
+fn eval_on(server: &RedisServer, script: &str, key: &str) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "EVAL", script, "1", key])
+        .output()
+        .expect("run redis-cli (apt-get install -y redis-tools)");
+    assert!(out.status.success(), "redis-cli EVAL failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn buckets_stored_as_messagepack_are_still_read() {
+    let server = RedisServer::start();
+    let ns = unique_namespace("msgpack");
+    let a = limiter(&server, &ns, quota());
+    let b = limiter(&server, &ns, quota());
+    let state = format!("{{{ns}:{MODEL}}}:s");
+    let r = a.reserve(MODEL, &Cost::request(600)).unwrap();
+    assert!(a.flush(Duration::from_secs(2)));
+    // Rewrites the buckets in the MessagePack form of earlier versions: eight arrays of twelve
+    // numbers, empty when unlimited.
+    let to_msgpack = "local v = redis.call('HGET', KEYS[1], 'B') \
+        local all = {} \
+        for i = 1, 8 do \
+          local t = { struct.unpack(string.rep('d', 12), v, 2 + (i - 1) * 96) } \
+          t[13] = nil \
+          if t[1] == 0 then all[i] = {} else all[i] = t end \
+        end \
+        redis.call('HSET', KEYS[1], 'B', cmsgpack.pack(all)) \
+        return string.byte(v, 1)";
+    assert_eq!(eval_on(&server, to_msgpack, &state), "68");
+    let first_byte = "return string.byte(redis.call('HGET', KEYS[1], 'B'), 1)";
+    assert_eq!(eval_on(&server, first_byte, &state), "152");
+    // The tokens charged before the rewrite are still there: nothing else fits.
+    assert!(b.reserve(MODEL, &Cost::request(600)).is_err());
+    r.refund();
+    assert!(a.flush(Duration::from_secs(2)));
+    // The refund applied to the old form; the buckets are written back in the new one.
+    let again = b.reserve(MODEL, &Cost::request(600)).unwrap();
+    assert_eq!(eval_on(&server, first_byte, &state), "68");
+    again.refund();
+    assert!(b.flush(Duration::from_secs(2)));
+}

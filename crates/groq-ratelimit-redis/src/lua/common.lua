@@ -8,9 +8,9 @@
 -- theoretical arrival time is kept as a pair (T, f) = T*k + f with 0 <= f < k, so that every
 -- number stays below 2^53 and Lua's doubles compute exactly.
 --
--- The state hash holds the buckets in one field, 'B': the MessagePack array of the eight
--- dimensions (in the order RPM, RPD, TPM, TPD, ASH, ASD, ITPM, OTPM), each the array
--- L P k e T f ep Rw Rf w a b (integers, exact below 2^63), or empty when unlimited; plus
+-- The state hash holds the buckets in one field, 'B': the eight dimensions (in the order RPM,
+-- RPD, TPM, TPD, ASH, ASD, ITPM, OTPM), each the twelve numbers L P k e T f ep Rw Rf w a b,
+-- all zero when unlimited (see decode_all for the encoding); plus
 -- 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx' (no lease expires before nx) and 'q' (the quota
 -- last applied). A script reads them with one HMGET and writes what changed with one HSET:
 -- every redis.call costs microseconds, so a script makes as few as it can.
@@ -64,16 +64,48 @@ local function decode(v, i)
   }
 end
 
--- The model's state: every bucket (nil when unlimited) and the scalars, in one call.
-local function load_state()
-  local v = redis.call('HMGET', S, 'B', 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx', 'q')
-  local st = { b = {}, dirty = false, out = {} }
-  if v[1] then
-    local all = cmsgpack.unpack(v[1])
+-- 'B' as written: 'D' then the eight buckets' twelve numbers each as little-endian doubles
+-- (struct, exact: every number is an integer below 2^53), L = 0 when unlimited. Unpacking
+-- it is one C call a bucket, cheaper than MessagePack's nested arrays, which older versions
+-- wrote and which are still read.
+local NFIELDS = 12
+local BUCKET = '<' .. string.rep('d', NFIELDS)
+local UNLIMITED = string.rep('\0', 8 * NFIELDS)
+
+local function decode_all(st, v)
+  if not v or #v == 0 then return end
+  if string.byte(v, 1) == 68 then
+    local pos = 2
+    for i = 1, NDIMS do
+      local L, P, k, e, T, f, ep, Rw, Rf, w, a, b, nxt = struct.unpack(BUCKET, v, pos)
+      pos = nxt
+      if L ~= 0 then
+        st.b[i] = {
+          i = i, L = L, P = P, k = k, e = e, T = T, f = f, ep = ep, Rw = Rw, Rf = Rf, w = w,
+          a = a, b = b,
+        }
+      end
+    end
+  else
+    local all = cmsgpack.unpack(v)
     for i = 1, NDIMS do
       st.b[i] = decode(all[i], i)
     end
   end
+end
+
+-- Only the buckets (a settle needs no scalar), in one call.
+local function load_buckets()
+  local st = { b = {}, dirty = false, out = {} }
+  decode_all(st, redis.call('HGET', S, 'B'))
+  return st
+end
+
+-- The model's state: every bucket (nil when unlimited) and the scalars, in one call.
+local function load_state()
+  local v = redis.call('HMGET', S, 'B', 'epoch', 'seq', 'cap', 'pen', 'pend', 'nx', 'q')
+  local st = { b = {}, dirty = false, out = {} }
+  decode_all(st, v[1])
   st.epoch = tonumber(v[2] or '0')
   st.seq = tonumber(v[3] or '0')
   st.cap = v[4]
@@ -98,17 +130,18 @@ end
 local function save(st)
   local out = st.out
   if st.dirty then
-    local all = {}
+    local parts = { 'D' }
     for i = 1, NDIMS do
       local b = st.b[i]
       if b then
-        all[i] = { b.L, b.P, b.k, b.e, b.T, b.f, b.ep, b.Rw, b.Rf, b.w, b.a, b.b }
+        parts[i + 1] = struct.pack(BUCKET, b.L, b.P, b.k, b.e, b.T, b.f, b.ep, b.Rw, b.Rf, b.w,
+          b.a, b.b)
       else
-        all[i] = {}
+        parts[i + 1] = UNLIMITED
       end
     end
     out[#out + 1] = 'B'
-    out[#out + 1] = cmsgpack.pack(all)
+    out[#out + 1] = table.concat(parts)
   end
   if #out > 0 then
     redis.call('HSET', S, unpack(out))

@@ -14,7 +14,7 @@ local held = redis.call('ZREM', LEASES, id .. ' ' .. table.concat(ARGV, ' ', 8, 
 if how == 'k' then
   return { now, held }
 end
-local st = load_state()
+local st = load_buckets()
 local window = window_of(now, margin)
 for i = 1, NDIMS do
   local o = 14 + (i - 1) * 6
